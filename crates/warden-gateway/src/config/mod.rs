@@ -1,0 +1,134 @@
+//! Configuration: a TOML file (and optionally an `mcpServers` JSON file) read into a validated
+//! [`Config`]. Every problem is reported with its file, line and a fix; loading collects all of
+//! them instead of stopping at the first.
+
+mod duration;
+mod error;
+mod mcp_servers;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use duration::parse_duration;
+pub use error::{ConfigError, ConfigErrors};
+
+/// The whole validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub identity: IdentityConfig,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The MCP endpoint path, `/mcp` by default.
+    pub path: String,
+    /// Origins allowed to call from a browser, besides those of the listen address itself.
+    pub allowed_origins: Vec<String>,
+    /// `Host` header values accepted (DNS-rebinding defence). Loopback names by default.
+    pub allowed_hosts: Vec<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub session_idle_timeout: Duration,
+    /// Placed between an upstream's prefix and its tool or prompt names.
+    pub name_separator: String,
+}
+
+/// Who is calling. Until token verification exists, the only mode is the loopback test
+/// profile, which fixes the caller's identity in config.
+#[derive(Clone, Debug)]
+pub struct IdentityConfig {
+    pub test_user: String,
+    pub test_groups: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// Exposed names are `prefix + separator + name`; an empty prefix exposes bare names.
+    pub prefix: String,
+    pub transport: Transport,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum Transport {
+    Stdio(StdioConfig),
+    Http(HttpConfig),
+}
+
+#[derive(Clone, Debug)]
+pub struct StdioConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    pub isolation: Isolation,
+    pub idle_timeout: Duration,
+}
+
+/// Whether each user gets a child process of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    PerUser,
+    Shared,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub era: EraPreference,
+    pub isolation: Isolation,
+}
+
+/// Which era Warden speaks to an HTTP upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EraPreference {
+    /// Try the modern era, fall back to legacy.
+    Auto,
+    Legacy,
+    Modern,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(ConfigError::file(
+                path,
+                format!("cannot read the file: {e}"),
+                "check the path given to --config",
+            ))
+        })?;
+        Config::from_toml(path, &text)
+    }
+
+    /// Validates config text; `path` names the file in errors and anchors relative paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        raw::build(path, text)
+    }
+
+    /// The URL clients connect to, derived from the listen address and path.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}{}", self.server.listen, self.server.path)
+    }
+}

@@ -1,0 +1,419 @@
+//! The config file as written, and its validation into [`Config`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    identity: Option<Spanned<RawIdentity>>,
+    #[serde(default)]
+    upstreams: BTreeMap<Spanned<String>, Spanned<RawUpstream>>,
+    mcp_servers_file: Option<Spanned<String>>,
+    #[serde(default)]
+    logging: RawLogging,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    allowed_hosts: Option<Vec<String>>,
+    max_body_bytes: Option<usize>,
+    request_timeout: Option<Spanned<String>>,
+    session_idle_timeout: Option<Spanned<String>>,
+    name_separator: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    test_user: Option<String>,
+    #[serde(default)]
+    test_groups: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub era: Option<String>,
+    pub prefix: Option<String>,
+    pub isolation: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    format: Option<String>,
+    level: Option<String>,
+}
+
+/// Collects errors while building, each anchored in the text.
+pub(super) struct Check<'a> {
+    pub file: &'a Path,
+    pub text: &'a str,
+    pub errors: Vec<ConfigError>,
+}
+
+impl Check<'_> {
+    pub fn err(&mut self, offset: usize, message: impl Into<String>, fix: impl Into<String>) {
+        self.errors
+            .push(ConfigError::at(self.file, self.text, offset, message, fix));
+    }
+}
+
+pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let fix = if e.message().contains("unknown field") {
+            "remove or rename the key; docs/configuration.md lists every key"
+        } else {
+            "correct the TOML syntax at this place"
+        };
+        ConfigErrors::one(ConfigError::at(
+            path,
+            text,
+            offset,
+            e.message().trim().to_string(),
+            fix,
+        ))
+    })?;
+    let mut check = Check {
+        file: path,
+        text,
+        errors: Vec::new(),
+    };
+    let server = server(&mut check, raw.server);
+    let identity = identity(&mut check, raw.identity, &server);
+    let mut upstreams = Vec::new();
+    for (name, up) in raw.upstreams {
+        let (name_span, up_span) = (name.span().start, up.span().start);
+        if let Some(u) = upstream(
+            &mut check,
+            name.into_inner(),
+            name_span,
+            up.into_inner(),
+            up_span,
+            path,
+        ) {
+            upstreams.push(u);
+        }
+    }
+    if let Some(file) = raw.mcp_servers_file {
+        let offset = file.span().start;
+        let json_path = relative_to(path, file.as_ref());
+        match mcp_servers::read(&json_path) {
+            Ok(found) => upstreams.extend(found),
+            Err(errors) if errors.is_empty() => check.err(
+                offset,
+                format!("cannot read {}", json_path.display()),
+                "check the mcp_servers_file path",
+            ),
+            Err(errors) => check.errors.extend(errors),
+        }
+    }
+    check_upstream_names(&mut check, &upstreams, &server.name_separator);
+    let logging = logging(&mut check, raw.logging);
+    if check.errors.is_empty() {
+        Ok(Config {
+            server,
+            identity,
+            upstreams,
+            logging,
+        })
+    } else {
+        Err(ConfigErrors(check.errors))
+    }
+}
+
+fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
+    let listen = match raw.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        Some(l) => l.as_ref().parse().unwrap_or_else(|_| {
+            check.err(
+                l.span().start,
+                format!("listen = {:?} is not an address", l.as_ref()),
+                "write an IP address and port, like \"127.0.0.1:8080\"",
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }),
+    };
+    let path = match raw.path {
+        None => "/mcp".to_string(),
+        Some(p) if p.as_ref().starts_with('/') && !p.as_ref().contains(['?', '#']) => {
+            p.into_inner()
+        }
+        Some(p) => {
+            check.err(
+                p.span().start,
+                format!("path = {:?} is not a URL path", p.as_ref()),
+                "start it with '/', like \"/mcp\"",
+            );
+            "/mcp".to_string()
+        }
+    };
+    let name_separator = match raw.name_separator {
+        None => "__".to_string(),
+        Some(s) if !s.as_ref().is_empty() && s.as_ref().chars().all(is_name_char) => s.into_inner(),
+        Some(s) => {
+            check.err(
+                s.span().start,
+                "name_separator must be non-empty and use only A-Z a-z 0-9 _ . -",
+                "use \"__\" (the default) or \".\"",
+            );
+            "__".to_string()
+        }
+    };
+    let mut allowed_hosts = raw.allowed_hosts.unwrap_or_default();
+    for host in ["localhost", "127.0.0.1", "[::1]"] {
+        allowed_hosts.push(host.to_string());
+    }
+    allowed_hosts.push(listen.ip().to_string());
+    ServerConfig {
+        listen,
+        path,
+        allowed_origins: raw.allowed_origins,
+        allowed_hosts,
+        max_body_bytes: raw.max_body_bytes.unwrap_or(4 << 20),
+        request_timeout: duration_or(check, raw.request_timeout, 120),
+        session_idle_timeout: duration_or(check, raw.session_idle_timeout, 1800),
+        name_separator,
+    }
+}
+
+fn identity(
+    check: &mut Check,
+    raw: Option<Spanned<RawIdentity>>,
+    server: &ServerConfig,
+) -> IdentityConfig {
+    let fallback = IdentityConfig {
+        test_user: String::new(),
+        test_groups: Vec::new(),
+    };
+    let Some(raw) = raw else {
+        check.errors.push(ConfigError::file(
+            check.file,
+            "no [identity] section: Warden does not run without knowing who calls",
+            "add [identity] with test_user = \"you\" for a loopback-only test profile",
+        ));
+        return fallback;
+    };
+    let offset = raw.span().start;
+    let raw = raw.into_inner();
+    let Some(user) = raw.test_user.filter(|u| !u.is_empty()) else {
+        check.err(
+            offset,
+            "[identity] names no way to identify callers",
+            "set test_user = \"you\" (loopback-only test profile)",
+        );
+        return fallback;
+    };
+    if !server.listen.ip().is_loopback() {
+        check.err(offset, format!("the test identity profile (test_user) fixes every caller's identity, so it only runs on a loopback address, not {}", server.listen), "listen on 127.0.0.1 or [::1]");
+    }
+    IdentityConfig {
+        test_user: user,
+        test_groups: raw.test_groups,
+    }
+}
+
+pub(super) fn upstream(
+    check: &mut Check,
+    name: String,
+    name_at: usize,
+    raw: RawUpstream,
+    at: usize,
+    file: &Path,
+) -> Option<UpstreamConfig> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        check.err(
+            name_at,
+            format!("upstream name {name:?} is not allowed"),
+            "use 1-64 characters from A-Z a-z 0-9 _ -",
+        );
+    }
+    let isolation = |check: &mut Check, default| match raw.isolation.as_deref() {
+        None => default,
+        Some("per-user") => Isolation::PerUser,
+        Some("shared") => Isolation::Shared,
+        Some(other) => {
+            check.err(
+                at,
+                format!("isolation = {other:?} is not known"),
+                "use \"per-user\" or \"shared\"",
+            );
+            default
+        }
+    };
+    let transport = match (&raw.command, &raw.url) {
+        (Some(command), None) => Transport::Stdio(StdioConfig {
+            command: command.clone(),
+            args: raw.args.clone(),
+            env: raw.env.clone(),
+            cwd: raw.cwd.as_deref().map(|c| relative_to(file, c)),
+            isolation: isolation(check, Isolation::PerUser),
+            idle_timeout: duration_text(check, at, raw.idle_timeout.as_deref(), 600),
+        }),
+        (None, Some(url)) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                check.err(
+                    at,
+                    format!("upstream {name:?}: url {url:?} is not an http(s) URL"),
+                    "write the server's full MCP endpoint, like \"http://127.0.0.1:9000/mcp\"",
+                );
+            }
+            let era = match raw.era.as_deref() {
+                None | Some("auto") => EraPreference::Auto,
+                Some("legacy") => EraPreference::Legacy,
+                Some("modern") => EraPreference::Modern,
+                Some(other) => {
+                    check.err(
+                        at,
+                        format!("era = {other:?} is not known"),
+                        "use \"auto\", \"legacy\" or \"modern\"",
+                    );
+                    EraPreference::Auto
+                }
+            };
+            Transport::Http(HttpConfig {
+                url: url.clone(),
+                headers: raw.headers.clone(),
+                era,
+                isolation: isolation(check, Isolation::Shared),
+            })
+        }
+        (Some(_), Some(_)) => {
+            check.err(
+                at,
+                format!("upstream {name:?} has both command and url"),
+                "keep command (a stdio server) or url (an HTTP server), not both",
+            );
+            return None;
+        }
+        (None, None) => {
+            check.err(
+                at,
+                format!("upstream {name:?} has neither command nor url"),
+                "add command = \"…\" for a stdio server or url = \"…\" for an HTTP server",
+            );
+            return None;
+        }
+    };
+    let timeout = duration_text(check, at, raw.timeout.as_deref(), 120);
+    Some(UpstreamConfig {
+        prefix: raw.prefix.unwrap_or_else(|| name.clone()),
+        name,
+        transport,
+        timeout,
+    })
+}
+
+fn check_upstream_names(check: &mut Check, upstreams: &[UpstreamConfig], separator: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for u in upstreams {
+        if !seen.insert(&u.name) {
+            check.errors.push(ConfigError::file(
+                check.file,
+                format!("upstream {:?} is defined twice", u.name),
+                "rename one of them",
+            ));
+        }
+        if u.prefix.contains(separator) {
+            check.errors.push(ConfigError::file(
+                check.file,
+                format!(
+                    "upstream {:?}: prefix {:?} contains the name separator {separator:?}",
+                    u.name, u.prefix
+                ),
+                "choose a prefix without the separator, or change server.name_separator",
+            ));
+        }
+    }
+}
+
+fn logging(check: &mut Check, raw: RawLogging) -> LoggingConfig {
+    let format = match raw.format.as_deref() {
+        None | Some("json") => LogFormat::Json,
+        Some("text") => LogFormat::Text,
+        Some(other) => {
+            check.errors.push(ConfigError::file(
+                check.file,
+                format!("logging.format = {other:?} is not known"),
+                "use \"json\" or \"text\"",
+            ));
+            LogFormat::Json
+        }
+    };
+    LoggingConfig {
+        format,
+        level: raw.level.unwrap_or_else(|| "info".into()),
+    }
+}
+
+fn duration_or(
+    check: &mut Check,
+    raw: Option<Spanned<String>>,
+    default_secs: u64,
+) -> std::time::Duration {
+    match raw {
+        None => std::time::Duration::from_secs(default_secs),
+        Some(d) => duration_text(check, d.span().start, Some(d.as_ref()), default_secs),
+    }
+}
+
+fn duration_text(
+    check: &mut Check,
+    at: usize,
+    raw: Option<&str>,
+    default_secs: u64,
+) -> std::time::Duration {
+    match raw.map(parse_duration) {
+        None => std::time::Duration::from_secs(default_secs),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            check.err(at, e, "write a duration like 250ms, 30s, 10m or 1h");
+            std::time::Duration::from_secs(default_secs)
+        }
+    }
+}
+
+pub(super) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+fn relative_to(config_file: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    config_file
+        .parent()
+        .map_or_else(|| p.to_path_buf(), |dir| dir.join(p))
+}

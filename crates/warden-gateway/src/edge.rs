@@ -1,0 +1,110 @@
+//! The edge guard, a layer in front of every route: `Host` must be one of ours and a present
+//! `Origin` must be allowed (DNS-rebinding defence), before any body is read.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{HOST, ORIGIN};
+
+use crate::gateway::Gateway;
+use crate::transport::error_response;
+
+pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    let server = &gw.config.server;
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(host_name);
+    if let Some(host) = host
+        && !server
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+    {
+        gw.metrics.reject("host");
+        return error_response(
+            StatusCode::FORBIDDEN,
+            None,
+            warden_mcp::codes::INVALID_REQUEST,
+            "this Host is not allowed; add it to server.allowed_hosts",
+        )
+        .into_response();
+    }
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !origin_allowed(
+            origin,
+            &server.allowed_origins,
+            server.listen.ip().is_loopback(),
+        ) {
+            gw.metrics.reject("origin");
+            return error_response(
+                StatusCode::FORBIDDEN,
+                None,
+                warden_mcp::codes::INVALID_REQUEST,
+                "this Origin is not allowed; add it to server.allowed_origins",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The host name of a `Host` header, without its port.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// An Origin is allowed when it is configured, or — for a gateway on loopback — when it is itself
+/// a loopback origin (a page served from this machine). A rebinding attack's page keeps its own
+/// Origin, so it is refused.
+pub fn origin_allowed(origin: &str, allowed: &[String], loopback: bool) -> bool {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    loopback && matches!(host_name(rest), "localhost" | "127.0.0.1" | "[::1]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(host_name("localhost:8080"), "localhost");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("example.com"), "example.com");
+    }
+
+    #[test]
+    fn only_loopback_or_configured_origins_pass() {
+        let allowed = vec!["https://app.example.com".to_string()];
+        assert!(origin_allowed("http://localhost:6274", &allowed, true));
+        assert!(origin_allowed("http://127.0.0.1:3000", &allowed, true));
+        assert!(origin_allowed("https://app.example.com", &allowed, true));
+        assert!(!origin_allowed("http://evil.example", &allowed, true));
+        assert!(!origin_allowed(
+            "http://localhost.evil.example",
+            &allowed,
+            true
+        ));
+        assert!(!origin_allowed("null", &allowed, true));
+        assert!(!origin_allowed("http://localhost:6274", &allowed, false));
+    }
+}

@@ -1,0 +1,120 @@
+//! The gateway's shared state: config, identity, sessions, upstream pool, names, metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::identity::Identity;
+use crate::metrics::Metrics;
+use crate::session::Sessions;
+use crate::upstream::{Notice, Pool};
+
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub identity: Identity,
+    pub sessions: Sessions,
+    pub pool: Pool,
+    pub catalog: Catalog,
+    pub notices: broadcast::Sender<Notice>,
+    pub metrics: Metrics,
+}
+
+impl Gateway {
+    pub fn new(config: Config) -> Arc<Gateway> {
+        let (notices, _) = broadcast::channel(1024);
+        let prefixes = config.upstreams.iter().map(|u| u.prefix.clone()).collect();
+        let gateway = Arc::new(Gateway {
+            identity: Identity::new(&config.identity),
+            sessions: Sessions::new(config.server.session_idle_timeout),
+            pool: Pool::new(&config.upstreams, notices.clone()),
+            catalog: Catalog::new(&config.server.name_separator, prefixes),
+            notices,
+            metrics: Metrics::new(),
+            config: Arc::new(config),
+        });
+        spawn_housekeeping(Arc::downgrade(&gateway));
+        gateway
+    }
+}
+
+impl Gateway {
+    /// Counts one answered request for the metrics.
+    pub fn record(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        status: http::StatusCode,
+        elapsed: Duration,
+    ) {
+        use crate::catalog::NameKind;
+        use crate::metrics::{MethodLabels, RequestLabels};
+        let kind = match method {
+            "tools/call" => Some(NameKind::Tool),
+            "prompts/get" => Some(NameKind::Prompt),
+            _ => None,
+        };
+        let (server, tool) = match kind.zip(name).and_then(|(k, n)| self.catalog.resolve(k, n)) {
+            Some((i, own)) => (self.pool.config(i).name.clone(), own),
+            None => (String::new(), String::new()),
+        };
+        let outcome = if status.is_success() { "ok" } else { "error" };
+        let method = if kind.is_some() || known_method(method) {
+            method.to_string()
+        } else {
+            "other".to_string()
+        };
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                method: method.clone(),
+                server,
+                tool,
+                outcome,
+            })
+            .inc();
+        self.metrics
+            .latency
+            .get_or_create(&MethodLabels { method })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Methods counted under their own name; anything else (a client could send any string) is
+/// counted as "other" so the metric's labels stay bounded.
+fn known_method(m: &str) -> bool {
+    matches!(
+        m,
+        "initialize"
+            | "ping"
+            | "server/discover"
+            | "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "completion/complete"
+            | "logging/setLevel"
+            | "subscriptions/listen"
+            | "notifications/initialized"
+            | "notifications/cancelled"
+    )
+}
+
+/// Ends idle sessions and closes idle upstream links, while the gateway lives.
+fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(g) = gateway.upgrade() else { return };
+            g.sessions.end_idle();
+            g.pool.close_idle().await;
+        }
+    });
+}

@@ -1,0 +1,229 @@
+//! Lists merged across upstreams, one upstream page per client page. The cursor Warden hands
+//! out names the upstream and that upstream's own cursor; a bad cursor is an invalid-params
+//! error, an upstream that fails is skipped (and logged) so one broken server does not hide
+//! the others.
+
+use serde_json::{Map, Value, json};
+use warden_mcp::era::Era;
+use warden_mcp::{Id, Message, codes};
+
+use crate::adapt;
+use crate::catalog::{NameKind, decode_cursor, encode_cursor};
+use crate::gateway::Gateway;
+use crate::pipeline::{CallCtx, Reply};
+use crate::upstream::UpstreamEvent;
+
+/// The result key that holds the items, and the capability an upstream needs to have them.
+fn shape(method: &str) -> (&'static str, &'static str) {
+    match method {
+        "tools/list" => ("tools", "tools"),
+        "prompts/list" => ("prompts", "prompts"),
+        "resources/templates/list" => ("resourceTemplates", "resources"),
+        _ => ("resources", "resources"),
+    }
+}
+
+impl Gateway {
+    pub(crate) async fn list(&self, ctx: &CallCtx, id: &Id, method: &str, msg: &Message) -> Reply {
+        let (mut index, mut cursor) = match msg.param_str("cursor") {
+            None => (0, None),
+            Some(c) => match decode_cursor(c) {
+                Some((i, inner)) if i < self.pool.len() => (i, inner),
+                _ => {
+                    return Reply::error(
+                        id,
+                        codes::INVALID_PARAMS,
+                        "the cursor is not one Warden gave out",
+                    );
+                }
+            },
+        };
+        let (key, _) = shape(method);
+        loop {
+            if index >= self.pool.len() {
+                return Reply::result(id, self.list_result(ctx, method, key, Vec::new(), None));
+            }
+            let page = self.upstream_page(ctx, index, method, cursor.take()).await;
+            let (items, next) = page.unwrap_or_default();
+            let next_cursor = match next {
+                Some(c) => Some(encode_cursor(index, Some(&c))),
+                None if index + 1 < self.pool.len() => Some(encode_cursor(index + 1, None)),
+                None => None,
+            };
+            if !items.is_empty() || next_cursor.is_none() {
+                return Reply::result(id, self.list_result(ctx, method, key, items, next_cursor));
+            }
+            index += 1;
+        }
+    }
+
+    fn list_result(
+        &self,
+        ctx: &CallCtx,
+        method: &str,
+        key: &str,
+        items: Vec<Value>,
+        next: Option<String>,
+    ) -> Value {
+        let mut result = Map::new();
+        result.insert(key.into(), Value::Array(items));
+        if let Some(n) = next {
+            result.insert("nextCursor".into(), n.into());
+        }
+        if ctx.era == Era::Modern {
+            // Lists are per principal (policy filters them), so they are private.
+            result.insert("cacheScope".into(), "private".into());
+            adapt::complete_result(method, &mut result);
+        }
+        Value::Object(result)
+    }
+
+    /// One page of one upstream's list, with names exposed and routes learnt.
+    async fn upstream_page(
+        &self,
+        ctx: &CallCtx,
+        index: usize,
+        method: &str,
+        cursor: Option<String>,
+    ) -> Option<(Vec<Value>, Option<String>)> {
+        let (key, capability) = shape(method);
+        let name = &self.pool.config(index).name;
+        let link = match self.pool.link(index, &ctx.principal.user, ctx.era).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(upstream = %name, error = %e, "upstream left out of {method}");
+                return None;
+            }
+        };
+        link.info().capabilities.get(capability)?;
+        let params = match cursor {
+            Some(c) => json!({ "cursor": c }),
+            None => json!({}),
+        };
+        let mut exchange = link
+            .call(
+                Message::request(Id::Int(0), method, params),
+                &ctx.client_capabilities,
+            )
+            .await
+            .ok()?;
+        let reply = loop {
+            match tokio::time::timeout(self.pool.config(index).timeout, exchange.next()).await {
+                Ok(Some(UpstreamEvent::Done(m))) => break m,
+                Ok(Some(UpstreamEvent::Request(r))) => {
+                    r.refuse("Warden lists on its own behalf and cannot relay this")
+                        .await
+                }
+                Ok(Some(UpstreamEvent::Notification(_))) => {}
+                Ok(None) | Err(_) => {
+                    tracing::warn!(upstream = %name, "upstream did not answer {method}; left out");
+                    return None;
+                }
+            }
+        };
+        let Some(result) = reply.result() else {
+            tracing::warn!(upstream = %name, error = ?reply.rpc_error(), "upstream refused {method}; left out");
+            return None;
+        };
+        let mut items: Vec<Value> = result
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for item in &mut items {
+            self.expose_item(index, method, item);
+        }
+        let next = result
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Some((items, next))
+    }
+
+    fn expose_item(&self, index: usize, method: &str, item: &mut Value) {
+        match method {
+            "tools/list" | "prompts/list" => {
+                let kind = if method == "tools/list" {
+                    NameKind::Tool
+                } else {
+                    NameKind::Prompt
+                };
+                if let Some(name) = item.get("name").and_then(Value::as_str).map(str::to_string) {
+                    self.catalog.learn_name(kind, index, &name);
+                    let exposed = self.catalog.expose(index, &name);
+                    if kind == NameKind::Tool {
+                        self.catalog.learn_params(
+                            &exposed,
+                            item.get("inputSchema").unwrap_or(&Value::Null),
+                        );
+                    }
+                    item["name"] = exposed.into();
+                }
+            }
+            "resources/list" => {
+                if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                    self.catalog.learn_resource(index, uri);
+                }
+            }
+            _ => {
+                if let Some(t) = item.get("uriTemplate").and_then(Value::as_str) {
+                    self.catalog.learn_template(index, t);
+                }
+            }
+        }
+    }
+
+    /// The `Mcp-Param-*` bindings of a tool; reads the upstream's tool list once if the tool's
+    /// definition has not been seen yet.
+    pub(crate) async fn tool_params(
+        &self,
+        ctx: &CallCtx,
+        upstream: usize,
+        exposed: &str,
+    ) -> Vec<warden_mcp::params::ParamBinding> {
+        if let Some(b) = self.catalog.params(exposed) {
+            return b;
+        }
+        let mut cursor = None;
+        for _ in 0..100 {
+            let Some((_, next)) = self
+                .upstream_page(ctx, upstream, "tools/list", cursor.take())
+                .await
+            else {
+                break;
+            };
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        self.catalog.params(exposed).unwrap_or_default()
+    }
+
+    /// The upstream owning a URI; if none is known yet, the resource lists are read once to learn.
+    pub(crate) async fn resource_owner(&self, ctx: &CallCtx, uri: &str) -> Option<usize> {
+        if let Some(i) = self.catalog.resource_owner(uri) {
+            return Some(i);
+        }
+        if self.pool.len() == 1 {
+            return Some(0);
+        }
+        for index in 0..self.pool.len() {
+            for method in ["resources/list", "resources/templates/list"] {
+                let mut cursor = None;
+                for _ in 0..100 {
+                    let Some((_, next)) =
+                        self.upstream_page(ctx, index, method, cursor.take()).await
+                    else {
+                        break;
+                    };
+                    match next {
+                        Some(n) => cursor = Some(n),
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.catalog.resource_owner(uri)
+    }
+}

@@ -1,0 +1,121 @@
+//! Prometheus metrics at `/metrics`: requests by method, server, tool and outcome; latency
+//! histograms; live sessions; upstream links and health.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::upstream::PoolStats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub server: String,
+    pub tool: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    pub server: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<MethodLabels, Histogram>,
+    pub rejected: Family<MethodLabels, Counter>,
+    sessions: Gauge,
+    links: Family<ServerLabels, Gauge>,
+    up: Family<ServerLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("warden");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+        });
+        let rejected = Family::<MethodLabels, Counter>::default();
+        let sessions = Gauge::default();
+        let links = Family::<ServerLabels, Gauge>::default();
+        let up = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "requests",
+            "MCP requests answered, by method, server, tool and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to its reply (first byte for streams)",
+            latency.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Requests refused at the edge or by the protocol checks, by reason",
+            rejected.clone(),
+        );
+        registry.register("sessions", "Live legacy-era sessions", sessions.clone());
+        registry.register(
+            "upstream_links",
+            "Live links to each upstream (child processes or upstream sessions)",
+            links.clone(),
+        );
+        registry.register(
+            "upstream_up",
+            "1 when the last attempt to open the upstream worked, 0 when it failed",
+            up.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            rejected,
+            sessions,
+            links,
+            up,
+        }
+    }
+
+    pub fn reject(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&MethodLabels {
+                method: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with gauges read at scrape time.
+    pub fn render(&self, sessions: usize, pool: &PoolStats) -> String {
+        self.sessions
+            .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+        for (server, live, failing) in &pool.upstreams {
+            let labels = ServerLabels {
+                server: server.clone(),
+            };
+            self.links
+                .get_or_create(&labels)
+                .set(i64::try_from(*live).unwrap_or(i64::MAX));
+            self.up.get_or_create(&labels).set(i64::from(!failing));
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,293 @@
+//! The pipeline of one request, top to bottom: what Warden answers itself, and how a call
+//! finds its upstream, is forwarded, and comes back.
+//!
+//! Later stages (policy, consent, audit, credentials, DLP) plug in between `route` and
+//! `forward` and on the reply, without reshaping this function.
+
+use std::sync::Arc;
+
+use futures::stream::{self, BoxStream};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use warden_mcp::era::{Era, MODERN_VERSION};
+use warden_mcp::{Id, Message, RpcError, codes};
+
+use crate::catalog::NameKind;
+use crate::gateway::Gateway;
+use crate::identity::Principal;
+use crate::relay::{Relay, Step};
+use crate::session::Session;
+
+/// Everything known about the caller of one request.
+#[derive(Clone)]
+pub struct CallCtx {
+    pub principal: Arc<Principal>,
+    pub era: Era,
+    pub session: Option<Arc<Session>>,
+    /// Modern: this request's `_meta` capabilities; legacy: the session's.
+    pub client_capabilities: Value,
+    /// Modern: `_meta` logLevel; legacy: the session's `logging/setLevel`.
+    pub log_level: Option<String>,
+    /// Modern: the request's `Mcp-Param-*` headers, forwarded as the specification asks of
+    /// intermediaries (after the body has been checked).
+    pub param_headers: Vec<(String, String)>,
+}
+
+/// How a request is answered.
+pub enum Reply {
+    /// One JSON-RPC message as a JSON body.
+    Json(Message),
+    /// Messages as an SSE stream; the last is the reply unless the call was cancelled.
+    Stream(BoxStream<'static, Message>),
+}
+
+impl Reply {
+    pub fn error(id: &Id, code: i64, message: impl Into<String>) -> Reply {
+        Reply::Json(Message::error(Some(id), &RpcError::new(code, message)))
+    }
+
+    pub fn result(id: &Id, result: Value) -> Reply {
+        Reply::Json(Message::response(id, result))
+    }
+}
+
+/// The answer to a call for a name no upstream (visible to this caller) has. Hidden, denied and
+/// unknown names must all get exactly this answer.
+pub fn unknown_name(id: &Id, kind: NameKind, name: &str) -> Reply {
+    let what = match kind {
+        NameKind::Tool => "tool",
+        NameKind::Prompt => "prompt",
+    };
+    Reply::error(id, codes::INVALID_PARAMS, format!("Unknown {what}: {name}"))
+}
+
+impl Gateway {
+    /// Answers one request (never a notification or a response).
+    pub async fn handle(&self, ctx: CallCtx, msg: Message) -> Reply {
+        // Only called for requests, which always have an id.
+        let id = msg.id().unwrap_or(Id::Int(0));
+        let method = msg.method().unwrap_or_default().to_string();
+        match (method.as_str(), ctx.era) {
+            ("ping", Era::Legacy) => Reply::result(&id, json!({})),
+            ("server/discover", Era::Modern) => Reply::result(&id, self.discover()),
+            ("logging/setLevel", Era::Legacy) => self.set_level(&ctx, &id, &msg).await,
+            ("tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", _) => {
+                self.list(&ctx, &id, &method, &msg).await
+            }
+            ("tools/call" | "prompts/get", _) => {
+                let kind = if method == "tools/call" {
+                    NameKind::Tool
+                } else {
+                    NameKind::Prompt
+                };
+                let name = msg.param_str("name").unwrap_or_default().to_string();
+                match self.catalog.resolve(kind, &name) {
+                    None => unknown_name(&id, kind, &name),
+                    Some((upstream, own_name)) => {
+                        if kind == NameKind::Tool && ctx.era == Era::Modern {
+                            let bindings = self.tool_params(&ctx, upstream, &name).await;
+                            let header = |h: &str| {
+                                ctx.param_headers
+                                    .iter()
+                                    .find(|(k, _)| k == h)
+                                    .map(|(_, v)| v.as_str())
+                            };
+                            if let Err(e) = warden_mcp::params::check(
+                                &bindings,
+                                msg.params().and_then(|p| p.get("arguments")),
+                                header,
+                            ) {
+                                return Reply::error(&id, codes::HEADER_MISMATCH, e.to_string());
+                            }
+                        }
+                        let mut msg = msg;
+                        msg.params_mut().insert("name".into(), own_name.into());
+                        self.forward(ctx, upstream, msg).await
+                    }
+                }
+            }
+            ("resources/read", _)
+            | ("resources/subscribe" | "resources/unsubscribe", Era::Legacy) => {
+                let uri = msg.param_str("uri").unwrap_or_default().to_string();
+                match self.resource_owner(&ctx, &uri).await {
+                    Some(upstream) => self.forward(ctx, upstream, msg).await,
+                    None => self.resource_not_found(&ctx, &id, &uri),
+                }
+            }
+            ("completion/complete", _) => self.complete(ctx, &id, msg).await,
+            ("subscriptions/listen", Era::Modern) => self.listen(&ctx, &id, &msg),
+            _ => Reply::error(
+                &id,
+                codes::METHOD_NOT_FOUND,
+                format!("Method not found: {method}"),
+            ),
+        }
+    }
+
+    /// Sends a request to one upstream and relays what comes back.
+    pub async fn forward(&self, ctx: CallCtx, upstream: usize, msg: Message) -> Reply {
+        let id = msg.id().unwrap_or(Id::Int(0));
+        let method = msg.method().unwrap_or_default().to_string();
+        let client_token = msg.meta().and_then(|m| m.get("progressToken")).cloned();
+        let config = self.pool.config(upstream);
+        let link = match self.pool.link(upstream, &ctx.principal.user, ctx.era).await {
+            Ok(link) => link,
+            Err(e) => return Reply::Json(Message::error(Some(&id), &e.to_rpc())),
+        };
+        let exchange = match link
+            .call_with(msg, &ctx.client_capabilities, &ctx.param_headers)
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => return Reply::Json(Message::error(Some(&id), &e.to_rpc())),
+        };
+        let cancel = match &ctx.session {
+            Some(s) => s.begin_call(id.clone()),
+            None => CancellationToken::new(),
+        };
+        let mut relay = Relay {
+            exchange,
+            method,
+            client_id: id,
+            client_token,
+            cancel,
+            deadline: tokio::time::Instant::now() + config.timeout,
+            timeout: config.timeout,
+            upstream_era: link.info().era,
+            ctx,
+        };
+        match relay.step().await {
+            Step::Reply(m) => {
+                relay.finish();
+                Reply::Json(m)
+            }
+            Step::Interim(first) => Reply::Stream(relay.into_stream(first)),
+            Step::Stop => {
+                relay.finish();
+                Reply::Stream(Box::pin(stream::empty()))
+            }
+        }
+    }
+
+    async fn set_level(&self, ctx: &CallCtx, id: &Id, msg: &Message) -> Reply {
+        let Some(level) = msg.param_str("level") else {
+            return Reply::error(
+                id,
+                codes::INVALID_PARAMS,
+                "logging/setLevel needs params.level",
+            );
+        };
+        if let Some(s) = &ctx.session
+            && let Ok(mut l) = s.log_level.lock()
+        {
+            *l = Some(level.to_string());
+        }
+        for upstream in 0..self.pool.len() {
+            let Ok(link) = self
+                .pool
+                .link(upstream, &ctx.principal.user, Era::Legacy)
+                .await
+            else {
+                continue;
+            };
+            if link.info().era != Era::Legacy || link.info().capabilities.get("logging").is_none() {
+                continue;
+            }
+            let request =
+                Message::request(Id::Int(0), "logging/setLevel", json!({ "level": level }));
+            if let Ok(mut x) = link.call(request, &ctx.client_capabilities).await {
+                while let Some(e) = x.next().await {
+                    if matches!(e, crate::upstream::UpstreamEvent::Done(_)) {
+                        break;
+                    }
+                }
+            }
+        }
+        Reply::result(id, json!({}))
+    }
+
+    async fn complete(&self, ctx: CallCtx, id: &Id, mut msg: Message) -> Reply {
+        let reference = msg
+            .params()
+            .and_then(|p| p.get("ref"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let upstream = match reference.get("type").and_then(Value::as_str) {
+            Some("ref/prompt") => {
+                let name = reference
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match self.catalog.resolve(NameKind::Prompt, name) {
+                    Some((upstream, own)) => {
+                        msg.params_mut()
+                            .insert("ref".into(), json!({ "type": "ref/prompt", "name": own }));
+                        Some(upstream)
+                    }
+                    None => return unknown_name(id, NameKind::Prompt, name),
+                }
+            }
+            Some("ref/resource") => {
+                let uri = reference
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                self.resource_owner(&ctx, &uri).await
+            }
+            _ => {
+                return Reply::error(
+                    id,
+                    codes::INVALID_PARAMS,
+                    "completion/complete needs params.ref of type ref/prompt or ref/resource",
+                );
+            }
+        };
+        match upstream {
+            Some(u) => self.forward(ctx, u, msg).await,
+            None => Reply::result(
+                id,
+                json!({ "completion": { "values": [], "total": 0, "hasMore": false } }),
+            ),
+        }
+    }
+
+    fn resource_not_found(&self, ctx: &CallCtx, id: &Id, uri: &str) -> Reply {
+        let code = if ctx.era == Era::Modern {
+            codes::INVALID_PARAMS
+        } else {
+            codes::RESOURCE_NOT_FOUND
+        };
+        let e = RpcError::new(code, format!("Resource not found: {uri}"))
+            .with_data(json!({ "uri": uri }));
+        Reply::Json(Message::error(Some(id), &e))
+    }
+
+    /// Warden's own `server/discover` result.
+    pub fn discover(&self) -> Value {
+        json!({
+            "resultType": "complete",
+            "supportedVersions": [MODERN_VERSION],
+            "capabilities": self.capabilities(),
+            "instructions": "Warden gateway: tools, prompts and resources of several MCP servers behind one endpoint.",
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "_meta": { "io.modelcontextprotocol/serverInfo": server_info() }
+        })
+    }
+
+    /// What Warden offers clients: everything it can route.
+    pub fn capabilities(&self) -> Value {
+        json!({
+            "tools": { "listChanged": true },
+            "prompts": { "listChanged": true },
+            "resources": { "subscribe": true, "listChanged": true },
+            "completions": {},
+            "logging": {}
+        })
+    }
+}
+
+pub fn server_info() -> Value {
+    json!({ "name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION") })
+}

@@ -1,0 +1,65 @@
+//! Starting and stopping the gateway.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.gateway.config.server.path)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, ends upstream links.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        let result = self.task.await.unwrap_or(Ok(()));
+        self.gateway.pool.shutdown().await;
+        result
+    }
+
+    /// Waits until the server ends (it ends only when stopped or on an accept error).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = (&mut { self.task }).await.unwrap_or(Ok(()));
+        result
+    }
+}
+
+/// Binds the configured address and serves.
+pub async fn start(config: Config) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(config.server.listen).await?;
+    start_on(listener, config).await
+}
+
+/// Serves on an already bound listener (tests bind port 0).
+pub async fn start_on(listener: TcpListener, config: Config) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let gateway = Gateway::new(config);
+    let app = crate::transport::router(gateway.clone());
+    let stop = CancellationToken::new();
+    let shutdown = stop.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    });
+    tracing::info!(%addr, "warden listening");
+    Ok(Running {
+        addr,
+        gateway,
+        stop,
+        task,
+    })
+}

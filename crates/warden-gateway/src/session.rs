@@ -1,0 +1,222 @@
+//! Legacy-era sessions: minted by Warden on `initialize`, bound to the principal that opened
+//! them, ended by DELETE or idleness. A session id is a handle, never a proof of identity:
+//! the same id presented by another principal is answered as unknown (404).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use warden_mcp::{Id, Message};
+
+use crate::identity::Principal;
+use crate::upstream::ServerRequest;
+
+pub struct Session {
+    pub id: Arc<str>,
+    pub principal: Arc<Principal>,
+    pub protocol_version: String,
+    pub client_capabilities: Value,
+    pub client_info: Value,
+    pub log_level: Mutex<Option<String>>,
+    last_seen: Mutex<Instant>,
+    /// The GET stream, when the client has one open.
+    stream: Mutex<Option<mpsc::Sender<Message>>>,
+    /// Requests from upstreams relayed to this client, by the id Warden gave them.
+    server_requests: Mutex<HashMap<Id, ServerRequest>>,
+    /// Calls in flight, by the client's request id, to cancel them.
+    calls: Mutex<HashMap<Id, CancellationToken>>,
+    next_id: AtomicU64,
+    /// Cancelled when the session ends: its calls and streams stop.
+    pub ended: CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock means a panic elsewhere mid-update of plain data; the data is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Session {
+    /// Whether the client declared a capability, e.g. `"elicitation"` or `"sampling"`.
+    pub fn declares(&self, capability: &str) -> bool {
+        self.client_capabilities.get(capability).is_some()
+    }
+
+    pub fn touch(&self) {
+        *lock(&self.last_seen) = Instant::now();
+    }
+
+    /// Registers a request from an upstream and returns the id the client will see.
+    pub fn relay_request(&self, request: ServerRequest) -> Id {
+        let id = Id::Str(format!(
+            "warden-{}",
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        ));
+        lock(&self.server_requests).insert(id.clone(), request);
+        id
+    }
+
+    /// The upstream request a client's answer belongs to.
+    pub fn take_server_request(&self, id: &Id) -> Option<ServerRequest> {
+        lock(&self.server_requests).remove(id)
+    }
+
+    /// Drops a relayed request the upstream withdrew; returns the id the client knew it by.
+    pub fn forget_server_request(&self, upstream_id: &Id) -> Option<Id> {
+        let mut map = lock(&self.server_requests);
+        let ours = map
+            .iter()
+            .find(|(_, r)| r.upstream_id() == upstream_id)
+            .map(|(id, _)| id.clone())?;
+        map.remove(&ours);
+        Some(ours)
+    }
+
+    pub fn begin_call(&self, id: Id) -> CancellationToken {
+        let token = self.ended.child_token();
+        lock(&self.calls).insert(id, token.clone());
+        token
+    }
+
+    pub fn end_call(&self, id: &Id) {
+        lock(&self.calls).remove(id);
+    }
+
+    pub fn cancel_call(&self, id: &Id) -> bool {
+        match lock(&self.calls).remove(id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Opens the GET stream; a second one replaces the first.
+    pub fn open_stream(&self) -> mpsc::Receiver<Message> {
+        let (tx, rx) = mpsc::channel(64);
+        *lock(&self.stream) = Some(tx);
+        rx
+    }
+
+    /// Sends on the GET stream if one is open.
+    pub fn push(&self, msg: Message) -> bool {
+        let tx = lock(&self.stream).clone();
+        tx.is_some_and(|tx| tx.try_send(msg).is_ok())
+    }
+}
+
+/// Why a request's session cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionProblem {
+    Missing,
+    Unknown,
+}
+
+pub struct Sessions {
+    map: RwLock<HashMap<Arc<str>, Arc<Session>>>,
+    idle: Duration,
+}
+
+impl Sessions {
+    pub fn new(idle: Duration) -> Sessions {
+        Sessions {
+            map: RwLock::default(),
+            idle,
+        }
+    }
+
+    pub fn create(
+        &self,
+        principal: Arc<Principal>,
+        protocol_version: String,
+        client_capabilities: Value,
+        client_info: Value,
+    ) -> Arc<Session> {
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        let id: Arc<str> =
+            Arc::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let session = Arc::new(Session {
+            id: id.clone(),
+            principal,
+            protocol_version,
+            client_capabilities,
+            client_info,
+            log_level: Mutex::new(None),
+            last_seen: Mutex::new(Instant::now()),
+            stream: Mutex::new(None),
+            server_requests: Mutex::default(),
+            calls: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            ended: CancellationToken::new(),
+        });
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, session.clone());
+        session
+    }
+
+    /// The session named by a request, if it exists and belongs to this principal.
+    pub fn find(
+        &self,
+        id: Option<&str>,
+        principal: &Principal,
+    ) -> Result<Arc<Session>, SessionProblem> {
+        let id = id.ok_or(SessionProblem::Missing)?;
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let session = map.get(id).ok_or(SessionProblem::Unknown)?;
+        if session.principal.user != principal.user {
+            return Err(SessionProblem::Unknown);
+        }
+        session.touch();
+        Ok(session.clone())
+    }
+
+    pub fn end(&self, id: &str) -> Option<Arc<Session>> {
+        let session = self
+            .map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)?;
+        session.ended.cancel();
+        Some(session)
+    }
+
+    /// Ends sessions idle for longer than the configured time.
+    pub fn end_idle(&self) -> usize {
+        let idle: Vec<Arc<str>> = {
+            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+            map.values()
+                .filter(|s| lock(&s.last_seen).elapsed() > self.idle)
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        for id in &idle {
+            self.end(id);
+        }
+        idle.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,506 @@
+//! The client-facing Streamable HTTP endpoint: both eras on one URL. This module turns HTTP
+//! into calls of the pipeline and replies back into HTTP, and is the one place where errors
+//! become HTTP statuses and JSON-RPC error bodies.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::stream::{self, BoxStream, StreamExt};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use warden_mcp::era::{
+    self, Era, LATEST_LEGACY, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+};
+use warden_mcp::{Id, Kind, Message, RpcError, codes, headers, sse};
+
+use crate::gateway::Gateway;
+use crate::identity::Principal;
+use crate::notices::{for_legacy_session, next_for};
+use crate::pipeline::{CallCtx, Reply, server_info};
+use crate::session::SessionProblem;
+
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    let path = gw.config.server.path.clone();
+    Router::new()
+        .route(&path, get(get_stream).post(post).delete(delete))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            crate::edge::guard,
+        ))
+        .with_state(gw)
+}
+
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let text = gw.metrics.render(gw.sessions.len(), &gw.pool.stats());
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// A JSON-RPC error as an HTTP response.
+pub fn error_response(status: StatusCode, id: Option<&Id>, code: i64, message: &str) -> Response {
+    rpc_error(status, id, RpcError::new(code, message))
+}
+
+fn rpc_error(status: StatusCode, id: Option<&Id>, error: RpcError) -> Response {
+    json_response(status, &Message::error(id, &error))
+}
+
+fn json_response(status: StatusCode, msg: &Message) -> Response {
+    (status, [(CONTENT_TYPE, "application/json")], msg.to_bytes()).into_response()
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The HTTP status of a JSON-RPC reply: in the modern era an unknown method is 404 and a missing
+/// client capability 400; everything else travels in a 200.
+fn status_of(msg: &Message, era: Era) -> StatusCode {
+    match (era, msg.rpc_error().map(|e| e.code)) {
+        (Era::Modern, Some(codes::METHOD_NOT_FOUND)) => StatusCode::NOT_FOUND,
+        (
+            Era::Modern,
+            Some(codes::MISSING_CAPABILITY | codes::HEADER_MISMATCH | codes::UNSUPPORTED_VERSION),
+        ) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    }
+}
+
+fn respond(reply: Reply, era: Era) -> Response {
+    match reply {
+        Reply::Json(msg) => json_response(status_of(&msg, era), &msg),
+        Reply::Stream(messages) => sse_response(messages),
+    }
+}
+
+fn sse_response(messages: BoxStream<'static, Message>) -> Response {
+    let body = messages.map(|m| Ok::<_, Infallible>(sse::encode(None, &m.to_bytes())));
+    let mut r = Response::new(Body::from_stream(body));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
+/// A never-ending stream with a comment every so often, so a vanished client is noticed.
+fn with_keepalive(messages: BoxStream<'static, Message>) -> Response {
+    let body = stream::unfold(messages, |mut m| async move {
+        tokio::select! {
+            next = m.next() => next.map(|msg| (Ok::<_, Infallible>(sse::encode(None, &msg.to_bytes())), m)),
+            () = tokio::time::sleep(KEEPALIVE) => Some((Ok(sse::comment("keep-alive")), m)),
+        }
+    });
+    let mut r = sse_response(Box::pin(stream::empty()));
+    *r.body_mut() = Body::from_stream(body);
+    r
+}
+
+fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
+    let accept: Vec<&str> = h
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .collect();
+    accept.contains(&"*/*") || kinds.iter().all(|k| accept.contains(k))
+}
+
+async fn post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let is_json = header(&h, CONTENT_TYPE.as_str()).is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        gw.metrics.reject("content-type");
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            codes::INVALID_REQUEST,
+            "Content-Type must be application/json",
+        );
+    }
+    if !accepts(&h, &["application/json", "text/event-stream"]) {
+        gw.metrics.reject("accept");
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            codes::INVALID_REQUEST,
+            "Accept must list both application/json and text/event-stream",
+        );
+    }
+    let bytes = match read_body(&gw, &h, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let msg = match Message::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            gw.metrics.reject("malformed");
+            return error_response(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string());
+        }
+    };
+    let principal = gw.identity.authenticate(&h);
+    let era = era::detect(header(&h, headers::PROTOCOL_VERSION), &msg);
+    let method = msg.method().unwrap_or_default().to_string();
+    let name = msg.param_str("name").map(str::to_string);
+    let response = match era {
+        Era::Modern => post_modern(&gw, &h, msg, principal).await,
+        Era::Legacy => post_legacy(&gw, &h, msg, principal).await,
+    };
+    gw.record(
+        &method,
+        name.as_deref(),
+        response.status(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<bytes::Bytes, Response> {
+    let max = gw.config.server.max_body_bytes;
+    let too_big = || {
+        gw.metrics.reject("too-large");
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            codes::INVALID_REQUEST,
+            &format!("the body is over the limit of {max} bytes (server.max_body_bytes)"),
+        )
+    };
+    if header(h, CONTENT_LENGTH.as_str())
+        .and_then(|l| l.parse::<usize>().ok())
+        .is_some_and(|l| l > max)
+    {
+        return Err(too_big());
+    }
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_big())
+        }
+        Err(_) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            None,
+            codes::INVALID_REQUEST,
+            "the request body could not be read",
+        )),
+    }
+}
+
+/// The modern era's checks, in the order the specification's conformance suite pins.
+fn check_modern(h: &HeaderMap, msg: &Message) -> Result<(), (StatusCode, RpcError)> {
+    let bad = |code, text: String| Err((StatusCode::BAD_REQUEST, RpcError::new(code, text)));
+    let Some(meta) = msg.meta() else {
+        return bad(codes::INVALID_PARAMS, "params._meta is required in 2026-07-28, with the protocol version and client capabilities".into());
+    };
+    let Some(version) = meta.get(META_PROTOCOL_VERSION).and_then(Value::as_str) else {
+        return bad(
+            codes::INVALID_PARAMS,
+            format!("params._meta[\"{META_PROTOCOL_VERSION}\"] is required"),
+        );
+    };
+    if msg.is_request()
+        && !meta
+            .get(META_CLIENT_CAPABILITIES)
+            .is_some_and(Value::is_object)
+    {
+        return bad(
+            codes::INVALID_PARAMS,
+            format!("params._meta[\"{META_CLIENT_CAPABILITIES}\"] is required"),
+        );
+    }
+    let version_header = header(h, headers::PROTOCOL_VERSION).map(|v| v.trim());
+    if let Some(v) = version_header
+        && v != version
+    {
+        return bad(
+            codes::HEADER_MISMATCH,
+            format!(
+                "the MCP-Protocol-Version header ({v}) does not match params._meta ({version})"
+            ),
+        );
+    }
+    let method = msg.method().unwrap_or_default();
+    if let Some(m) = header(h, headers::METHOD).map(|m| m.trim())
+        && m != method
+    {
+        return bad(
+            codes::HEADER_MISMATCH,
+            format!("the Mcp-Method header ({m}) does not match the body's method ({method})"),
+        );
+    }
+    if !era::is_supported_version(version) || era::is_legacy_version(version) {
+        let e = RpcError::new(
+            codes::UNSUPPORTED_VERSION,
+            format!("protocol version {version} is not supported"),
+        )
+        .with_data(json!({ "supported": [era::MODERN_VERSION], "requested": version }));
+        return Err((StatusCode::BAD_REQUEST, e));
+    }
+    if version_header.is_none() {
+        return bad(
+            codes::HEADER_MISMATCH,
+            "the MCP-Protocol-Version header is required".into(),
+        );
+    }
+    if msg.is_request() {
+        headers::check_routing(header(h, headers::METHOD), header(h, headers::NAME), msg)
+            .or_else(|e| bad(codes::HEADER_MISMATCH, e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn post_modern(
+    gw: &Gateway,
+    h: &HeaderMap,
+    msg: Message,
+    principal: Arc<Principal>,
+) -> Response {
+    if msg.is_reply() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            None,
+            codes::INVALID_REQUEST,
+            "in 2026-07-28 clients do not send responses",
+        );
+    }
+    if let Err((status, e)) = check_modern(h, &msg) {
+        gw.metrics.reject("protocol");
+        return rpc_error(status, msg.id().as_ref(), e);
+    }
+    if msg.is_notification() {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let meta = msg.meta();
+    let ctx = CallCtx {
+        principal,
+        era: Era::Modern,
+        session: None,
+        client_capabilities: meta
+            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+        log_level: meta
+            .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        param_headers: h
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with(headers::PARAM_PREFIX))
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+    };
+    let reply = gw.handle(ctx, msg).await;
+    match reply {
+        Reply::Stream(s) if is_listen(h) => with_keepalive(s),
+        other => respond(other, Era::Modern),
+    }
+}
+
+fn is_listen(h: &HeaderMap) -> bool {
+    header(h, headers::METHOD).is_some_and(|m| m.trim() == "subscriptions/listen")
+}
+
+async fn post_legacy(
+    gw: &Gateway,
+    h: &HeaderMap,
+    msg: Message,
+    principal: Arc<Principal>,
+) -> Response {
+    if msg.method() == Some("initialize") && msg.is_request() {
+        return initialize(gw, msg, principal);
+    }
+    let session = match gw.sessions.find(header(h, headers::SESSION_ID), &principal) {
+        Ok(s) => s,
+        Err(p) => return session_problem(gw, p, msg.id().as_ref()),
+    };
+    if let Some(v) = header(h, headers::PROTOCOL_VERSION)
+        && !era::is_legacy_version(v.trim())
+    {
+        gw.metrics.reject("protocol");
+        let e = RpcError::new(
+            codes::INVALID_REQUEST,
+            format!("MCP-Protocol-Version {v} is not supported"),
+        )
+        .with_data(json!({ "supported": SUPPORTED_VERSIONS, "requested": v }));
+        return rpc_error(StatusCode::BAD_REQUEST, msg.id().as_ref(), e);
+    }
+    match msg.kind() {
+        Kind::Request => {
+            let ctx = CallCtx {
+                principal,
+                era: Era::Legacy,
+                client_capabilities: session.client_capabilities.clone(),
+                log_level: session.log_level.lock().ok().and_then(|l| l.clone()),
+                session: Some(session),
+                param_headers: Vec::new(),
+            };
+            respond(gw.handle(ctx, msg).await, Era::Legacy)
+        }
+        Kind::Notification => {
+            if msg.method() == Some("notifications/cancelled")
+                && let Some(id) = msg
+                    .params()
+                    .and_then(|p| p.get("requestId"))
+                    .and_then(Id::from_value)
+            {
+                session.cancel_call(&id);
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
+        Kind::Response | Kind::Error => {
+            let Some(request) = msg.id().and_then(|id| session.take_server_request(&id)) else {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    codes::INVALID_REQUEST,
+                    "this response answers no request Warden relayed to this session",
+                );
+            };
+            request.reply(msg).await;
+            StatusCode::ACCEPTED.into_response()
+        }
+    }
+}
+
+fn session_problem(gw: &Gateway, p: SessionProblem, id: Option<&Id>) -> Response {
+    gw.metrics.reject("session");
+    match p {
+        SessionProblem::Missing => error_response(
+            StatusCode::BAD_REQUEST,
+            id,
+            codes::INVALID_REQUEST,
+            "the Mcp-Session-Id header is required; open a session with initialize first",
+        ),
+        SessionProblem::Unknown => error_response(
+            StatusCode::NOT_FOUND,
+            id,
+            codes::INVALID_REQUEST,
+            "session not found: it ended or never existed; send initialize again",
+        ),
+    }
+}
+
+fn initialize(gw: &Gateway, msg: Message, principal: Arc<Principal>) -> Response {
+    let id = msg.id().unwrap_or(Id::Int(0));
+    let params = msg.params().cloned().unwrap_or_default();
+    let requested = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let version = if era::is_legacy_version(requested) {
+        requested
+    } else {
+        LATEST_LEGACY
+    };
+    let capabilities = params
+        .get("capabilities")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let client_info = params
+        .get("clientInfo")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let session = gw
+        .sessions
+        .create(principal, version.to_string(), capabilities, client_info);
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": gw.capabilities(),
+        "serverInfo": server_info(),
+        "instructions": "Warden gateway: tools, prompts and resources of several MCP servers behind one endpoint.",
+    });
+    let mut r = json_response(StatusCode::OK, &Message::response(&id, result));
+    if let Ok(v) = HeaderValue::from_str(&session.id) {
+        r.headers_mut().insert(headers::SESSION_ID, v);
+    }
+    r
+}
+
+async fn get_stream(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+    if header(&h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            codes::INVALID_REQUEST,
+            "GET is not part of 2026-07-28; use subscriptions/listen",
+        );
+    }
+    let principal = gw.identity.authenticate(&h);
+    let session = match gw
+        .sessions
+        .find(header(&h, headers::SESSION_ID), &principal)
+    {
+        Ok(s) => s,
+        Err(p) => return session_problem(&gw, p, None),
+    };
+    if !accepts(&h, &["text/event-stream"]) {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            codes::INVALID_REQUEST,
+            "Accept must list text/event-stream",
+        );
+    }
+    let direct = tokio_stream::wrappers::ReceiverStream::new(session.open_stream());
+    let rx = gw.notices.subscribe();
+    let broadcast = stream::unfold(rx, move |mut rx| {
+        let principal = principal.clone();
+        async move {
+            next_for(&mut rx, &principal, for_legacy_session)
+                .await
+                .map(|m| (m, rx))
+        }
+    });
+    let merged =
+        stream::select(direct, broadcast).take_until(session.ended.clone().cancelled_owned());
+    with_keepalive(merged.boxed())
+}
+
+async fn delete(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+    if header(&h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            codes::INVALID_REQUEST,
+            "DELETE is not part of 2026-07-28: there are no sessions",
+        );
+    }
+    let principal = gw.identity.authenticate(&h);
+    match gw
+        .sessions
+        .find(header(&h, headers::SESSION_ID), &principal)
+    {
+        Ok(s) => {
+            gw.sessions.end(&s.id);
+            StatusCode::OK.into_response()
+        }
+        Err(p) => session_problem(&gw, p, None),
+    }
+}

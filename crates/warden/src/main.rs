@@ -1,0 +1,157 @@
+//! The `warden` command: wires the gateway crates together and nothing more.
+
+mod dev;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use warden_gateway::Config;
+use warden_gateway::config::LogFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Zero-trust gateway for the Model Context Protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway with a config file.
+    Serve {
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and report every problem with its line and a fix.
+    Check {
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+    },
+    /// Run a demo gateway with a built-in upstream: the first thing to try.
+    Dev {
+        /// Where the demo keeps its files.
+        #[arg(long, default_value = "warden-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run the built-in fixture MCP server (used by `warden dev`).
+    #[command(hide = true)]
+    Fixture {
+        #[arg(long)]
+        stdio: bool,
+        #[arg(long)]
+        http: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warden: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} upstreams, MCP endpoint {})",
+                    config.display(),
+                    c.upstreams.len(),
+                    c.mcp_url()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("{} problem(s) found", errors.0.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.logging.format, &config.logging.level);
+            serve(config, None).await
+        }
+        Command::Dev { data_dir, listen } => dev::run(data_dir, listen).await,
+        Command::Fixture { stdio, http } => {
+            let result = match (stdio, http) {
+                (true, _) => warden_fixture::serve_stdio().await,
+                (false, Some(addr)) => match tokio::net::TcpListener::bind(&addr).await {
+                    Ok(l) => {
+                        if let Ok(a) = l.local_addr() {
+                            println!("LISTENING http://{a}/mcp");
+                        }
+                        warden_fixture::serve_http(l).await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+                (false, None) => Err(anyhow::anyhow!("say --stdio or --http ADDR")),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fixture: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Serves until Ctrl-C; `banner` is printed once the socket is bound.
+pub async fn serve(config: Config, banner: Option<Box<dyn FnOnce(&str) + Send>>) -> ExitCode {
+    let listen = config.server.listen;
+    let running = match warden_gateway::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warden: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(banner) = banner {
+        banner(&running.mcp_url());
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping");
+    match running.stop().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
