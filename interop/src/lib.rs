@@ -98,6 +98,77 @@ pub fn config_with(upstreams: &str) -> String {
     format!("[identity]\ntest_user = \"tester\"\n\n{upstreams}\n")
 }
 
+/// The `[upstreams.*]` tables for the two reference servers as stdio children run by the Node 22
+/// binary: `everything` (`@modelcontextprotocol/server-everything`) and `files`
+/// (`@modelcontextprotocol/server-filesystem`, allowed to serve only `files_root`).
+pub fn reference_upstreams(files_root: &Path) -> String {
+    let node = node().display().to_string();
+    let everything = bin("mcp-server-everything").display().to_string();
+    let filesystem = bin("mcp-server-filesystem").display().to_string();
+    let root = files_root.display().to_string();
+    format!(
+        "[upstreams.everything]\ncommand = {node:?}\nargs = [{everything:?}, \"stdio\"]\n\n\
+         [upstreams.files]\ncommand = {node:?}\nargs = [{filesystem:?}, {root:?}]\n"
+    )
+}
+
+/// Runs the Node 22 binary on `args` in this folder until it exits, with `env` added to its
+/// environment, and returns its stdout. The process is killed if it outlives `limit`; a
+/// non-zero exit is an error that carries both output streams.
+pub async fn run_node(args: &[&str], env: &[(&str, &Path)], limit: Duration) -> Result<String> {
+    let mut command = Command::new(node());
+    command
+        .args(args)
+        .current_dir(interop_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = tokio::time::timeout(limit, command.output())
+        .await
+        .with_context(|| format!("node {args:?} did not finish within {limit:?}"))?
+        .with_context(|| format!("starting node {args:?}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "node {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+/// Runs one of the MCP client scripts in `clients/` against `url` with a plan (see
+/// `clients/common.mjs`) and returns the JSON line it printed.
+pub async fn run_client(
+    script: &str,
+    url: &str,
+    plan: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let path = format!("clients/{script}");
+    let plan = plan.to_string();
+    let stdout = run_node(&[&path, url, &plan], &[], Duration::from_secs(120)).await?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .with_context(|| format!("{script} printed nothing"))?;
+    serde_json::from_str(line).with_context(|| format!("{script} printed {line:?}"))
+}
+
+/// How many requests of `method` Warden has answered, as its `/metrics` page counts them.
+pub fn requests_answered(running: &Running, method: &str) -> u64 {
+    let gw = &running.gateway;
+    let text = gw.metrics.render(gw.sessions.len(), &gw.pool.stats());
+    let prefix = format!("warden_requests_total{{method={method:?},");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// The outcome of one conformance run.
 #[derive(Debug, Default)]
 pub struct Conformance {

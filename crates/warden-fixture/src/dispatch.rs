@@ -7,7 +7,7 @@
 //! carries `resultType` and the server's identity in `_meta`.
 
 use serde_json::{Map, Value, json};
-use warden_mcp::era::{Era, LATEST_LEGACY, is_legacy_version};
+use warden_mcp::era::{Era, LATEST_LEGACY, LEGACY_VERSIONS};
 use warden_mcp::{Id, Message, RpcError, codes};
 
 use crate::catalog::supported_versions;
@@ -114,14 +114,11 @@ fn initialize(
     let requested = params
         .and_then(|p| p.get("protocolVersion"))
         .and_then(Value::as_str);
-    let version = match requested {
-        Some(v) if is_legacy_version(v) => warden_mcp::era::LEGACY_VERSIONS
-            .iter()
-            .copied()
-            .find(|known| *known == v)
-            .unwrap_or(LATEST_LEGACY),
-        _ => LATEST_LEGACY,
-    };
+    let version = LEGACY_VERSIONS
+        .iter()
+        .copied()
+        .find(|known| Some(*known) == requested)
+        .unwrap_or(LATEST_LEGACY);
     let caps = params
         .and_then(|p| p.get("capabilities"))
         .and_then(Value::as_object);

@@ -15,6 +15,18 @@
 //!   can read, e.g. how many `slow` calls were cancelled) and the template
 //!   `fixture://items/{id}`; the prompt `greeting`; completions for both.
 //!
+//! Choices where the specification leaves room:
+//! - a request answers in plain JSON unless it produced a message before its response
+//!   (progress, a log message, a legacy request to the client); then it answers in SSE;
+//! - modern: closing a response stream (or the connection) cancels the call; legacy: a
+//!   disconnect does not, only `notifications/cancelled` or DELETE of the session does;
+//! - `lookup_customer.customer_id` carries `x-mcp-header: CustomerId`, so modern HTTP calls
+//!   of that tool must mirror it in `Mcp-Param-CustomerId`;
+//! - `requestState` is a keyed digest of the tool and its arguments (random key per
+//!   process): a tampered or foreign state is -32602;
+//! - GET and DELETE without a legacy session are 405; one GET stream per session (409
+//!   for a second); no SSE event ids, so no resumption.
+//!
 //! What it must never do: write anything but protocol messages to stdout in stdio mode,
 //! block a runtime thread, or do per-request work beyond parsing the message and building
 //! the answer — benchmarks measure the gateway, not the fixture. It holds no real data:

@@ -152,6 +152,7 @@ impl Connection {
         self.calls.spawn(async move {
             let (_running, cancelled) = conversation.start_call(id);
             tokio::select! {
+                biased;
                 _ = cancelled.cancelled() => {}
                 response = dispatch::respond(&fx, &msg, &ex) => {
                     let _ = outbox.send(response);
@@ -193,6 +194,7 @@ async fn listen_task(
     let _ = outbox.send(opening);
     loop {
         tokio::select! {
+            biased;
             _ = cancelled.cancelled() => return,
             change = changes.recv() => match change {
                 Ok(change) => {

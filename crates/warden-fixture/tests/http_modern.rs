@@ -286,12 +286,11 @@ async fn bad_bodies_and_foreign_origins_are_refused() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = client
-        .post(&body)
-        .header("content-type", "text/plain")
-        .send()
-        .await
-        .unwrap();
+    let plain = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "text/plain");
+    let resp = plain.body(body.to_string()).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
@@ -482,6 +481,30 @@ async fn closing_the_stream_cancels_the_call() {
     )
     .await;
     assert_eq!(stats["slowStarted"], 1);
+    assert_eq!(stats["slowCompleted"], 0);
+}
+
+#[tokio::test]
+async fn going_away_before_a_plain_json_answer_cancels_too() {
+    let url = start().await;
+    let client = Modern::new(&url);
+    let body = client.body(
+        json!(1),
+        "tools/call",
+        json!({ "name": "slow", "arguments": { "ms": 60000 } }),
+    );
+    // The client gives up (closes its connection) while the answer is still pending.
+    let gave_up = client
+        .post(&body)
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    let stats = wait_for_stats(
+        async || read_stats(&client).await,
+        |s| s["slowCancelled"] == 1,
+    )
+    .await;
     assert_eq!(stats["slowCompleted"], 0);
 }
 

@@ -79,31 +79,24 @@ pub fn complete_result(method: &str, result: &mut Map<String, Value>) {
 pub fn missing_capability(request: &Message, capabilities: &Value) -> Option<&'static str> {
     match request.method()? {
         "elicitation/create" => {
-            let elicitation = capabilities.get("elicitation")?;
-            let url_mode = request.param_str("mode") == Some("url");
-            let declared = if url_mode {
-                elicitation.get("url").is_some()
-            } else {
-                // `elicitation: {}` means form only.
-                elicitation.get("form").is_some()
-                    || elicitation
-                        .as_object()
-                        .is_some_and(|o| !o.contains_key("url"))
+            let Some(elicitation) = capabilities.get("elicitation") else {
+                return Some("elicitation");
             };
-            (!declared).then_some(if url_mode {
-                "elicitation.url"
+            if request.param_str("mode") == Some("url") {
+                elicitation
+                    .get("url")
+                    .is_none()
+                    .then_some("elicitation.url")
             } else {
-                "elicitation.form"
-            })
+                // `elicitation: {}` means form only; `{ url: {} }` alone means no form.
+                let form = elicitation.get("form").is_some() || elicitation.get("url").is_none();
+                (!form).then_some("elicitation.form")
+            }
         }
         "sampling/createMessage" => capabilities.get("sampling").is_none().then_some("sampling"),
         "roots/list" => capabilities.get("roots").is_none().then_some("roots"),
         _ => None,
     }
-    .or_else(|| match request.method()? {
-        "elicitation/create" if capabilities.get("elicitation").is_none() => Some("elicitation"),
-        _ => None,
-    })
 }
 
 #[cfg(test)]

@@ -130,20 +130,25 @@ impl Gateway {
         let method = msg.method().unwrap_or_default().to_string();
         let client_token = msg.meta().and_then(|m| m.get("progressToken")).cloned();
         let config = self.pool.config(upstream);
-        let link = match self.pool.link(upstream, &ctx.principal.user, ctx.era).await {
-            Ok(link) => link,
-            Err(e) => return Reply::Json(Message::error(Some(&id), &e.to_rpc())),
-        };
-        let exchange = match link
-            .call_with(msg, &ctx.client_capabilities, &ctx.param_headers)
-            .await
-        {
-            Ok(x) => x,
-            Err(e) => return Reply::Json(Message::error(Some(&id), &e.to_rpc())),
-        };
+        // Registered first, so a cancel that arrives while the link opens is not lost.
         let cancel = match &ctx.session {
             Some(s) => s.begin_call(id.clone()),
             None => CancellationToken::new(),
+        };
+        let end = |reply: Message| {
+            if let Some(s) = &ctx.session {
+                s.end_call(&id);
+            }
+            Reply::Json(reply)
+        };
+        let link = match self.pool.link(upstream, &ctx.principal.user, ctx.era).await {
+            Ok(link) => link,
+            Err(e) => return end(Message::error(Some(&id), &e.to_rpc())),
+        };
+        let call = link.call_with(msg, &ctx.client_capabilities, &ctx.param_headers);
+        let exchange = match call.await {
+            Ok(x) => x,
+            Err(e) => return end(Message::error(Some(&id), &e.to_rpc())),
         };
         let mut relay = Relay {
             exchange,

@@ -107,6 +107,7 @@ impl Relay {
     /// other client cannot receive one, and the upstream is told so.
     async fn server_request(&self, request: ServerRequest) -> Option<Message> {
         let method = request.msg.method().unwrap_or_default().to_string();
+        tracing::debug!(%method, "server request during a call");
         let session = match (&self.ctx.session, self.ctx.era) {
             (Some(s), Era::Legacy) => s,
             _ => {

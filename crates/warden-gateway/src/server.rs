@@ -32,8 +32,7 @@ impl Running {
 
     /// Waits until the server ends (it ends only when stopped or on an accept error).
     pub async fn wait(self) -> std::io::Result<()> {
-        let result = (&mut { self.task }).await.unwrap_or(Ok(()));
-        result
+        self.task.await.unwrap_or(Ok(()))
     }
 }
 

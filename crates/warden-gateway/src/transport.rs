@@ -123,7 +123,7 @@ fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
         .flat_map(|v| v.split(','))
         .map(|v| v.split(';').next().unwrap_or("").trim())
         .collect();
-    accept.contains(&"*/*") || kinds.iter().all(|k| accept.contains(k))
+    kinds.iter().all(|k| accept.contains(k))
 }
 
 async fn post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
@@ -216,6 +216,14 @@ async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<bytes::Byt
 /// The modern era's checks, in the order the specification's conformance suite pins.
 fn check_modern(h: &HeaderMap, msg: &Message) -> Result<(), (StatusCode, RpcError)> {
     let bad = |code, text: String| Err((StatusCode::BAD_REQUEST, RpcError::new(code, text)));
+    for name in [headers::PROTOCOL_VERSION, headers::METHOD, headers::NAME] {
+        if h.get_all(name).iter().count() > 1 {
+            return bad(
+                codes::HEADER_MISMATCH,
+                format!("the {name} header appears more than once"),
+            );
+        }
+    }
     let Some(meta) = msg.meta() else {
         return bad(codes::INVALID_PARAMS, "params._meta is required in 2026-07-28, with the protocol version and client capabilities".into());
     };
@@ -340,9 +348,11 @@ async fn post_legacy(
         Ok(s) => s,
         Err(p) => return session_problem(gw, p, msg.id().as_ref()),
     };
-    if let Some(v) = header(h, headers::PROTOCOL_VERSION)
-        && !era::is_legacy_version(v.trim())
-    {
+    let mut versions = h
+        .get_all(headers::PROTOCOL_VERSION)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?").trim());
+    if let Some(v) = versions.find(|v| !era::is_legacy_version(v)) {
         gw.metrics.reject("protocol");
         let e = RpcError::new(
             codes::INVALID_REQUEST,
@@ -370,7 +380,8 @@ async fn post_legacy(
                     .and_then(|p| p.get("requestId"))
                     .and_then(Id::from_value)
             {
-                session.cancel_call(&id);
+                let found = session.cancel_call(&id);
+                tracing::debug!(request = %id, found, "client cancelled a call");
             }
             StatusCode::ACCEPTED.into_response()
         }

@@ -95,6 +95,7 @@ async fn call(fx: Arc<Fixture>, conversation: Arc<Conversation>, msg: Message) -
         // Requests reach here only after `Message::parse` saw an id.
         let (_running, cancelled) = conversation.start_call(msg.id().unwrap_or(Id::Int(0)));
         tokio::select! {
+            biased;
             _ = cancelled.cancelled() => None,
             response = dispatch::respond(&fx, &msg, &ex) => Some(response),
         }

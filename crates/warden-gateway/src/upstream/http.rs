@@ -190,27 +190,31 @@ impl HttpLink {
                 }
             }
         }
-        let response = match self.post(&msg, None, extra).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.inflight.remove(id);
-                return Err(e);
-            }
+        // The POST runs in the reader task, so cancelling the call aborts it at any point.
+        let Link::Http(this) = &link else {
+            return Err(UpstreamError::Gone(self.name.to_string()));
         };
-        let reader = read_reply(
-            link.clone(),
-            self.name.clone(),
-            self.inflight.clone(),
-            id,
-            tx,
-            response,
-            self.info.era,
-        );
-        let handle = tokio::spawn(reader).abort_handle();
+        let this = this.clone();
+        let reader_link = link.clone();
+        let task = tokio::spawn(async move {
+            match this.post(&msg, None, extra).await {
+                Ok(response) => {
+                    let (name, inflight) = (this.name.clone(), this.inflight.clone());
+                    read_reply(reader_link, name, inflight, id, tx, response, this.info.era).await;
+                }
+                Err(e) => {
+                    if this.inflight.remove(id).is_some() {
+                        let error = Message::error(Some(&Id::Int(id)), &e.to_rpc());
+                        let _ = tx.send(UpstreamEvent::Done(error)).await;
+                    }
+                    this.finished(id);
+                }
+            }
+        });
         self.streams
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, handle);
+            .insert(id, task.abort_handle());
         Ok(Exchange {
             events,
             link,
@@ -234,6 +238,7 @@ impl HttpLink {
     }
 
     pub(super) fn cancel(&self, upstream_id: i64, reason: &str) {
+        tracing::debug!(upstream = %self.name, upstream_id, reason, "cancelling upstream call");
         self.inflight.remove(upstream_id);
         if let Some(h) = self
             .streams

@@ -70,6 +70,7 @@ pub(super) async fn dispatch(
     user: &Option<std::sync::Arc<str>>,
     msg: Message,
 ) {
+    tracing::debug!(upstream = %upstream, kind = ?msg.kind(), method = msg.method(), "from upstream");
     match msg.kind() {
         Kind::Response | Kind::Error => {
             let Some(Id::Int(id)) = msg.id() else {

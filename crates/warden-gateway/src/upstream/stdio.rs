@@ -182,6 +182,7 @@ impl StdioLink {
     }
 
     async fn write(&self, msg: &Message) -> Result<(), UpstreamError> {
+        tracing::debug!(upstream = %self.name, kind = ?msg.kind(), method = msg.method(), "to upstream");
         self.writer
             .send(msg.to_bytes())
             .await

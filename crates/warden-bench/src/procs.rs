@@ -1,0 +1,215 @@
+//! The processes under test and what Linux says about them: CPU time from `/proc/PID/stat`,
+//! memory from `/proc/PID/status`. Every child is killed when its handle is dropped.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Clock ticks per second of `utime`/`stime`: `USER_HZ`, fixed at 100 in Linux's user ABI.
+const TICKS_PER_SEC: u64 = 100;
+
+/// A child process under test.
+pub struct Service {
+    pub pid: u32,
+    child: Child,
+    /// Holds Warden's config file while it runs.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Service {
+    /// Fails if the process has already exited, with what it wrote to stderr when known.
+    pub fn check_alive(&mut self, what: &str) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            let log = self
+                ._dir
+                .as_ref()
+                .and_then(|d| std::fs::read_to_string(d.path().join("stderr.log")).ok())
+                .unwrap_or_default();
+            bail!("{what} exited ({status}): {log}");
+        }
+        Ok(())
+    }
+}
+
+/// Starts `warden-fixture --http 127.0.0.1:0` and reads the address it announces.
+pub async fn http_fixture(fixture: &Path) -> anyhow::Result<(Service, SocketAddr)> {
+    let mut child = Command::new(fixture)
+        .args(["--http", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", fixture.display()))?;
+    let pid = child.id().context("the fixture exited at once")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .context("the fixture did not announce its address within 10 s")??;
+    let addr = line
+        .trim()
+        .strip_prefix("LISTENING http://")
+        .and_then(|rest| rest.strip_suffix("/mcp"))
+        .and_then(|a| a.parse().ok())
+        .with_context(|| format!("unexpected fixture banner {line:?}"))?;
+    let service = Service {
+        pid,
+        child,
+        _dir: None,
+    };
+    Ok((service, addr))
+}
+
+/// Where Warden's one upstream `fx` lives.
+pub enum Upstream {
+    Http(SocketAddr),
+    Stdio(PathBuf),
+}
+
+/// Starts `warden serve` on a free loopback port in front of `upstream` and waits until it
+/// accepts connections.
+pub async fn warden(warden: &Path, upstream: &Upstream) -> anyhow::Result<(Service, SocketAddr)> {
+    let addr = free_port()?;
+    let upstream = match upstream {
+        Upstream::Http(a) => format!("url = \"http://{a}/mcp\""),
+        Upstream::Stdio(path) => format!(
+            "command = {}\nargs = [\"--stdio\"]",
+            toml_string(&path.display().to_string())
+        ),
+    };
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n\n[identity]\ntest_user = \"bench\"\n\n\
+         [logging]\nlevel = \"warn\"\n\n[upstreams.fx]\n{upstream}\n"
+    );
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("warden.toml");
+    std::fs::write(&file, config)?;
+    let log = std::fs::File::create(dir.path().join("stderr.log"))?;
+    let child = Command::new(warden)
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", warden.display()))?;
+    let pid = child.id().context("warden exited at once")?;
+    let mut service = Service {
+        pid,
+        child,
+        _dir: Some(dir),
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok((service, addr));
+        }
+        service.check_alive("warden")?;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("warden did not listen on {addr} within 5 s")
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?)
+}
+
+/// The processes whose parent is `pid` (Warden's stdio upstream child, say).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| parse_stat_ppid(&s))
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// User plus system CPU time a process has used so far.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    let ticks = parse_stat_ticks(&stat).context("unexpected /proc/PID/stat")?;
+    Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SEC))
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
+pub fn memory(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    parse_status_bytes(&status, field).with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// `utime + stime` from a `/proc/PID/stat` line. The command name (field 2) may hold spaces and
+/// parentheses, so fields are counted from the last `)`.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
+    let line = status
+        .lines()
+        .find(|l| l.split(':').next() == Some(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cpu_is_utime_plus_stime_even_with_odd_names() {
+        let stat =
+            "1234 (tokio (rt) x) S 1 1234 1234 0 -1 4194560 500 0 0 0 73 21 0 0 20 0 4 0 100 0";
+        assert_eq!(parse_stat_ticks(stat), Some(94));
+        assert_eq!(parse_stat_ppid(stat), Some(1));
+        assert_eq!(parse_stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn status_fields_are_read_in_bytes() {
+        let status = "Name:\twarden\nVmHWM:\t   12345 kB\nVmRSS:\t    8000 kB\n";
+        assert_eq!(parse_status_bytes(status, "VmHWM"), Some(12345 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmRSS"), Some(8000 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_measured() {
+        let me = std::process::id();
+        assert!(cpu_time(me).is_ok());
+        assert!(memory(me, "VmRSS").unwrap() > 0);
+    }
+}

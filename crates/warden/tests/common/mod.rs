@@ -1,0 +1,268 @@
+//! A small MCP client over reqwest for Warden's end-to-end tests, and starters for Warden and
+//! the fixture upstream (in this process on random loopback ports, or as a stdio child).
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use warden_gateway::{Config, Running};
+
+pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+pub const MODERN: &str = "2026-07-28";
+
+/// Starts the Rust fixture over HTTP in this process; returns its MCP URL.
+pub async fn fixture_http(page_size: Option<usize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = warden_fixture::Options {
+        page_size: page_size.and_then(std::num::NonZeroUsize::new),
+    };
+    tokio::spawn(warden_fixture::serve_http_with(listener, options));
+    format!("http://{addr}/mcp")
+}
+
+/// The TOML of a stdio upstream running the fixture through this package's `warden` binary.
+pub fn stdio_upstream(name: &str, extra: &str) -> String {
+    format!(
+        "[upstreams.{name}]\ncommand = {:?}\nargs = [\"fixture\", \"--stdio\"]\n{extra}\n",
+        env!("CARGO_BIN_EXE_warden")
+    )
+}
+
+pub fn http_upstream(name: &str, url: &str, extra: &str) -> String {
+    format!("[upstreams.{name}]\nurl = {url:?}\n{extra}\n")
+}
+
+/// Starts Warden with `[server]` extras and upstream tables. Set RUST_LOG to see its logs.
+pub async fn warden(server: &str, upstreams: &str) -> Running {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+    let text = format!("[server]\n{server}\n[identity]\ntest_user = \"tester\"\n\n{upstreams}");
+    let config = Config::from_toml(std::path::Path::new("test.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    warden_gateway::start_on(listener, config).await.unwrap()
+}
+
+/// What one POST came back with.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    /// Every JSON-RPC message received (one for JSON, each event for SSE).
+    pub messages: Vec<Value>,
+}
+
+impl Answer {
+    /// The last message: the reply.
+    pub fn reply(&self) -> &Value {
+        self.messages
+            .last()
+            .unwrap_or_else(|| panic!("no message in {self:?}"))
+    }
+
+    pub fn error_code(&self) -> Option<i64> {
+        self.reply()["error"]["code"].as_i64()
+    }
+
+    pub fn text(&self) -> String {
+        self.reply()["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+pub async fn read_answer(r: reqwest::Response) -> Answer {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let is_sse = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = r.bytes().await.unwrap();
+    let messages = if is_sse {
+        let mut d = warden_mcp_sse_decoder();
+        d.push(&body)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| serde_json::from_str(&e.data).ok())
+            .collect()
+    } else if body.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&body) })),
+        ]
+    };
+    Answer {
+        status,
+        headers,
+        messages,
+    }
+}
+
+fn warden_mcp_sse_decoder() -> warden_mcp::sse::Decoder {
+    warden_mcp::sse::Decoder::new(1 << 24)
+}
+
+/// A legacy-era client with a session.
+pub struct Legacy {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub session: String,
+    next: std::sync::atomic::AtomicI64,
+}
+
+impl Legacy {
+    pub async fn connect(url: &str) -> Legacy {
+        Legacy::connect_with(
+            url,
+            json!({ "elicitation": { "form": {}, "url": {} }, "sampling": {}, "roots": {} }),
+        )
+        .await
+    }
+
+    pub async fn connect_with(url: &str, capabilities: Value) -> Legacy {
+        let http = reqwest::Client::new();
+        let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": { "name": "test", "version": "1" } } });
+        let r = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .body(init.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+        let legacy = Legacy {
+            http,
+            url: url.to_string(),
+            session,
+            next: 1.into(),
+        };
+        let answer = legacy
+            .post(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+            .await;
+        assert_eq!(answer.status, 202);
+        legacy
+    }
+
+    pub fn request(&self) -> reqwest::RequestBuilder {
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-11-25")
+    }
+
+    pub async fn post(&self, body: &Value) -> Answer {
+        read_answer(self.request().body(body.to_string()).send().await.unwrap()).await
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Answer {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.post(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .await
+    }
+
+    pub async fn tool(&self, name: &str, arguments: Value) -> Answer {
+        self.call(
+            "tools/call",
+            json!({ "name": name, "arguments": arguments }),
+        )
+        .await
+    }
+}
+
+/// A modern-era request with the `_meta` envelope and matching headers.
+pub fn modern_body(id: i64, method: &str, mut params: Value) -> Value {
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = MODERN.into();
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
+    json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
+}
+
+pub fn modern_request(http: &reqwest::Client, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    modern_request_with(http, url, body, &[])
+}
+
+/// A modern request whose headers are derived from the body, except those in `overrides`
+/// (a `None` value leaves the header out).
+pub fn modern_request_with(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    overrides: &[(&str, Option<&str>)],
+) -> reqwest::RequestBuilder {
+    let mut headers = vec![
+        ("content-type", Some("application/json".to_string())),
+        ("accept", Some(ACCEPT_BOTH.to_string())),
+        ("mcp-protocol-version", Some(MODERN.to_string())),
+        ("mcp-method", body["method"].as_str().map(str::to_string)),
+        (
+            "mcp-name",
+            body["params"]["name"]
+                .as_str()
+                .or(body["params"]["uri"].as_str())
+                .map(str::to_string),
+        ),
+    ];
+    for (k, v) in overrides {
+        match headers.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.map(str::to_string),
+            None => headers.push((k, v.map(str::to_string))),
+        }
+    }
+    let mut r = http.post(url);
+    for (k, v) in headers {
+        if let Some(v) = v {
+            r = r.header(k, v);
+        }
+    }
+    r.body(body.to_string())
+}
+
+pub async fn modern(url: &str, method: &str, params: Value) -> Answer {
+    let http = reqwest::Client::new();
+    read_answer(
+        modern_request(&http, url, &modern_body(1, method, params))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Fails the test if `f` takes longer than `limit` (a guard against hangs, not a timing test).
+pub async fn within<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
+        .await
+        .expect("the gateway did not answer in time")
+}
+
+/// The SSE events of a streaming response, as they arrive.
+pub fn events(r: reqwest::Response) -> impl futures::Stream<Item = Value> {
+    let mut decoder = warden_mcp_sse_decoder();
+    r.bytes_stream().flat_map(move |chunk| {
+        let events = chunk
+            .ok()
+            .and_then(|c| decoder.push(&c).ok())
+            .unwrap_or_default();
+        futures::stream::iter(
+            events
+                .into_iter()
+                .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok()),
+        )
+    })
+}

@@ -1,0 +1,84 @@
+//! Stdio children: a child killed mid-call fails that call at once, and the next call gets a
+//! fresh child; each user gets their own child.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn pid_of(a: &Answer) -> u32 {
+    a.text()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("pid tool answered {a:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_child_fails_the_call_at_once_and_the_next_call_gets_a_fresh_one() {
+    let w = warden("", &stdio_upstream("fx", "")).await;
+    let client = Legacy::connect(&w.mcp_url()).await;
+    let first = pid_of(&client.tool("fx__pid", json!({})).await);
+
+    let slow = client.tool("fx__slow", json!({ "ms": 30_000 }));
+    let kill = async {
+        // Wait until the child has the call (its counters say so), then kill it.
+        let stats = || client.call("resources/read", json!({ "uri": "fixture://stats" }));
+        loop {
+            let s = stats().await;
+            let text = s.reply()["result"]["contents"][0]["text"]
+                .as_str()
+                .unwrap_or("{}")
+                .to_string();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if v["slowStarted"].as_u64().unwrap_or(0) > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let killed_at = Instant::now();
+        std::process::Command::new("kill")
+            .args(["-9", &first.to_string()])
+            .status()
+            .unwrap();
+        killed_at
+    };
+    let (answer, killed_at) =
+        within(Duration::from_secs(20), async { tokio::join!(slow, kill) }).await;
+    let waited = killed_at.elapsed();
+    assert_eq!(answer.error_code(), Some(-32050), "{answer:?}");
+    assert!(
+        answer.reply()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fx"),
+        "names the upstream: {answer:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(1),
+        "the caller waited {waited:?} after the kill"
+    );
+
+    let second = client.tool("fx__pid", json!({})).await;
+    assert_ne!(pid_of(&second), first, "a fresh child serves the next call");
+    assert_eq!(
+        client
+            .tool("fx__echo", json!({ "text": "still here" }))
+            .await
+            .text(),
+        "still here"
+    );
+    w.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_the_gateway_ends_its_children() {
+    let w = warden("", &stdio_upstream("fx", "")).await;
+    let client = Legacy::connect(&w.mcp_url()).await;
+    let pid = pid_of(&client.tool("fx__pid", json!({})).await);
+    w.stop().await.unwrap();
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(!alive, "child {pid} outlived the gateway");
+}
