@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use warden_gateway::Config;
@@ -65,26 +66,20 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
     crate::init_logging(LogFormat::Text, "info");
     let config_path = path.display().to_string();
     let banner = Box::new(move |url: &str| {
-        println!();
-        println!("Warden is running (demo configuration: {config_path})");
-        println!("MCP URL: {url}");
-        println!();
-        println!("Connect the MCP Inspector:");
-        println!(
-            "  npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list"
+        // A closed stdout must not stop the gateway, so write errors are ignored.
+        let text = format!(
+            "\nWarden is running (demo configuration: {config_path})\n\
+             MCP URL: {url}\n\n\
+             Connect the MCP Inspector:\n\
+             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list\n\
+             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
+             or open the Inspector UI (npx @modelcontextprotocol/inspector), choose Streamable HTTP and paste the URL.\n\n\
+             Demo tools: demo__echo (free to use), demo__transfer_funds (will need consent),\n\
+             \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret).\n\
+             Press Ctrl-C to stop.\n"
         );
-        println!(
-            "  npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/call --tool-name demo__echo --tool-arg text=hello"
-        );
-        println!(
-            "or open the Inspector UI (npx @modelcontextprotocol/inspector), choose Streamable HTTP and paste the URL."
-        );
-        println!();
-        println!("Demo tools: demo__echo (free to use), demo__transfer_funds (will need consent),");
-        println!(
-            "            demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret)."
-        );
-        println!("Press Ctrl-C to stop.");
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     });
     crate::serve(config, Some(banner)).await
 }

@@ -132,8 +132,11 @@ pub fn init_logging(format: LogFormat, level: &str) {
     }
 }
 
+/// Something to print once the gateway listens, given its MCP URL.
+pub type Banner = Box<dyn FnOnce(&str) + Send>;
+
 /// Serves until Ctrl-C; `banner` is printed once the socket is bound.
-pub async fn serve(config: Config, banner: Option<Box<dyn FnOnce(&str) + Send>>) -> ExitCode {
+pub async fn serve(config: Config, banner: Option<Banner>) -> ExitCode {
     let listen = config.server.listen;
     let running = match warden_gateway::start(config).await {
         Ok(r) => r,

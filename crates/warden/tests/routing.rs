@@ -395,7 +395,7 @@ async fn list_changes_reach_listening_clients_of_both_eras() {
     let client = Legacy::connect(&w.mcp_url()).await;
     let get = client
         .http
-        .get(&w.mcp_url())
+        .get(w.mcp_url())
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &client.session)
         .send()

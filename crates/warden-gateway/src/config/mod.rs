@@ -34,7 +34,6 @@ pub struct ServerConfig {
     /// `Host` header values accepted (DNS-rebinding defence). Loopback names by default.
     pub allowed_hosts: Vec<String>,
     pub max_body_bytes: usize,
-    pub request_timeout: Duration,
     pub session_idle_timeout: Duration,
     /// Placed between an upstream's prefix and its tool or prompt names.
     pub name_separator: String,

@@ -31,7 +31,6 @@ struct RawServer {
     allowed_origins: Vec<String>,
     allowed_hosts: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
-    request_timeout: Option<Spanned<String>>,
     session_idle_timeout: Option<Spanned<String>>,
     name_separator: Option<Spanned<String>>,
 }
@@ -197,7 +196,6 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
         allowed_origins: raw.allowed_origins,
         allowed_hosts,
         max_body_bytes: raw.max_body_bytes.unwrap_or(4 << 20),
-        request_timeout: duration_or(check, raw.request_timeout, 120),
         session_idle_timeout: duration_or(check, raw.session_idle_timeout, 1800),
         name_separator,
     }

@@ -1,0 +1,147 @@
+//! The command line as a user meets it: `warden check` names every problem with its line and a
+//! fix, `warden serve` refuses what it must, and `warden dev` prints a working MCP URL.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::json;
+
+fn warden_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+}
+
+fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = warden_cmd().args(["check", "--config"]).arg(&path).output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), all.replace(&path.display().to_string(), "warden.toml"))
+}
+
+#[test]
+fn a_good_config_checks_out() {
+    let (ok, out) = check("[identity]\ntest_user = \"me\"\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n");
+    assert!(ok, "{out}");
+    assert!(out.contains("ok (1 upstreams, MCP endpoint http://127.0.0.1:8080/mcp)"), "{out}");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line_and_a_fix() {
+    let text = "[server]\nlisten = \"nowhere\"\nsession_idle_timeout = \"10 parsecs\"\n\n[identity]\ntest_user = \"me\"\n\n[upstreams.both]\ncommand = \"x\"\nurl = \"http://127.0.0.1:1/mcp\"\n\n[upstreams.\"bad name\"]\ncommand = \"x\"\n";
+    let (ok, out) = check(text);
+    assert!(!ok);
+    assert!(out.contains("warden.toml:2:10: listen = \"nowhere\" is not an address"), "{out}");
+    assert!(out.contains("warden.toml:3:24:"), "{out}");
+    assert!(out.contains("has both command and url"), "{out}");
+    assert!(out.contains("warden.toml:12:"), "the bad upstream name is located: {out}");
+    assert!(out.matches("fix: ").count() >= 4, "each problem has a fix: {out}");
+    assert!(out.contains("4 problem(s) found"), "{out}");
+}
+
+#[test]
+fn syntax_errors_and_unknown_keys_are_located() {
+    let (ok, out) = check("[identity]\ntest_user = \"me\"\n[server]\nlisten = \n");
+    assert!(!ok);
+    assert!(out.contains("warden.toml:4:"), "{out}");
+    let (ok, out) = check("[identity]\ntest_user = \"me\"\n[server]\nlissten = \"127.0.0.1:1\"\n");
+    assert!(!ok);
+    assert!(out.contains("warden.toml:4:1:") && out.contains("unknown field `lissten`"), "{out}");
+}
+
+#[test]
+fn the_test_identity_refuses_a_public_address() {
+    let (ok, out) = check("[server]\nlisten = \"0.0.0.0:8080\"\n[identity]\ntest_user = \"me\"\n");
+    assert!(!ok);
+    assert!(out.contains("only runs on a loopback address"), "{out}");
+    let (ok, out) = check("[server]\nlisten = \"127.0.0.1:8080\"\n");
+    assert!(!ok);
+    assert!(out.contains("no [identity] section"), "{out}");
+}
+
+#[test]
+fn upstreams_come_from_an_mcp_servers_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("claude.json"),
+        json!({ "mcpServers": {
+            "files": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"] },
+            "remote": { "type": "http", "url": "http://127.0.0.1:9000/mcp", "headers": { "X-Team": "a" } }
+        } })
+        .to_string(),
+    )
+    .unwrap();
+    let (ok, out) = check(&format!("mcp_servers_file = {:?}\n[identity]\ntest_user = \"me\"\n", dir.path().join("claude.json").display().to_string()));
+    assert!(ok, "{out}");
+    assert!(out.contains("2 upstreams"), "{out}");
+    std::fs::write(dir.path().join("broken.json"), "{\n  \"mcpServers\": {\n    \"x\": [\n").unwrap();
+    let (ok, out) = check(&format!("mcp_servers_file = {:?}\n[identity]\ntest_user = \"me\"\n", dir.path().join("broken.json").display().to_string()));
+    assert!(!ok);
+    assert!(out.contains("broken.json:4:"), "{out}");
+}
+
+#[test]
+fn serve_refuses_a_bad_config_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:8080\"\n[identity]\ntest_user = \"me\"\n").unwrap();
+    let out = warden_cmd().args(["serve", "--config"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(
+        warden_cmd()
+            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let url = lines.find_map(|l| l.strip_prefix("MCP URL: ").map(str::to_string));
+        let _ = tx.send(url);
+        lines.for_each(drop);
+    });
+    let url = rx.await.unwrap().expect("warden dev prints the MCP URL");
+    assert!(dir.path().join("data/warden-dev.toml").exists(), "the demo config is written to the data dir");
+    let client = Legacy::connect(&url).await;
+    let tools = client.call("tools/list", json!({})).await;
+    let names: Vec<&str> = tools.reply()["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for demo in ["demo__echo", "demo__transfer_funds", "demo__delete_records", "demo__lookup_customer"] {
+        assert!(names.contains(&demo), "{demo} in {names:?}");
+    }
+    assert_eq!(client.tool("demo__echo", json!({ "text": "hello" })).await.text(), "hello");
+    drop(child);
+
+    // `warden serve` logs JSON lines by default.
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"me\"\n{}", stdio_upstream("fx", ""))).unwrap();
+    let mut serve = Killed(warden_cmd().args(["serve", "--config"]).arg(&config).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    let stderr = serve.0.stderr.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || BufReader::new(stderr).lines().map_while(Result::ok).next()).await.unwrap().expect("a log line");
+    let line: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|_| panic!("not JSON: {first}"));
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["message"], "warden listening");
+    assert!(line["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
