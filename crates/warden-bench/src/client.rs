@@ -30,11 +30,18 @@ const MCP_PATH: &str = "/mcp";
 
 /// One virtual client.
 pub enum Caller {
-    Http(HttpCaller),
+    Http(Box<HttpCaller>),
     Stdio(StdioCaller),
 }
 
 impl Caller {
+    /// A virtual client on a new HTTP connection to `addr`, calling `tool`.
+    pub async fn http(addr: SocketAddr, era: Era, tool: &str) -> anyhow::Result<Caller> {
+        Ok(Caller::Http(Box::new(
+            HttpCaller::connect(addr, era, tool).await?,
+        )))
+    }
+
     /// One `tools/call` of the echo tool; an error if the reply is anything but the echo.
     pub async fn call(&mut self) -> anyhow::Result<()> {
         match self {

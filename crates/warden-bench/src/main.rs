@@ -23,7 +23,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use warden_mcp::era::Era;
 
-use crate::client::{Caller, HttpCaller, StdioCaller, StdioMux};
+use crate::client::{Caller, StdioCaller, StdioMux};
 use crate::procs::{Service, Upstream};
 use crate::report::{Phase, Scenario, Transport};
 
@@ -165,7 +165,7 @@ async fn scenario(
     let (mut warden, warden_addr) = procs::warden(&bins.warden, &upstream).await?;
 
     // Startup plus one call: the idle footprint, and (for stdio) Warden's child exists.
-    let mut probe = Caller::Http(HttpCaller::connect(warden_addr, era, "fx__echo").await?);
+    let mut probe = Caller::http(warden_addr, era, "fx__echo").await?;
     probe
         .call()
         .await
@@ -203,18 +203,14 @@ async fn scenario(
     let mut through = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         direct.push(match (&upstream, &mux) {
-            (Upstream::Http(addr), _) => {
-                Caller::Http(HttpCaller::connect(*addr, era, "echo").await?)
-            }
+            (Upstream::Http(addr), _) => Caller::http(*addr, era, "echo").await?,
             (Upstream::Stdio(_), Some(m)) => Caller::Stdio(StdioCaller {
                 mux: Arc::clone(m),
                 era,
             }),
             (Upstream::Stdio(_), None) => unreachable!("a stdio scenario has a mux"),
         });
-        through.push(Caller::Http(
-            HttpCaller::connect(warden_addr, era, "fx__echo").await?,
-        ));
+        through.push(Caller::http(warden_addr, era, "fx__echo").await?);
     }
 
     let warmup = Duration::from_secs_f64(args.warmup);

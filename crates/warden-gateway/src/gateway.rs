@@ -35,7 +35,10 @@ impl Gateway {
             metrics: Metrics::new(),
             config: Arc::new(config),
         });
-        spawn_housekeeping(Arc::downgrade(&gateway));
+        spawn_housekeeping(
+            Arc::downgrade(&gateway),
+            housekeeping_period(&gateway.config),
+        );
         gateway
     }
 }
@@ -105,10 +108,24 @@ fn known_method(m: &str) -> bool {
     )
 }
 
+/// How often to look for idle sessions and links: often enough that nothing outlives its idle
+/// timeout by more than half of it, and at most every 5 s.
+fn housekeeping_period(config: &Config) -> Duration {
+    let stdio = config.upstreams.iter().filter_map(|u| match &u.transport {
+        crate::config::Transport::Stdio(s) => Some(s.idle_timeout),
+        crate::config::Transport::Http(_) => None,
+    });
+    let shortest = stdio
+        .chain([config.server.session_idle_timeout])
+        .min()
+        .unwrap_or(Duration::from_secs(10));
+    (shortest / 2).clamp(Duration::from_millis(50), Duration::from_secs(5))
+}
+
 /// Ends idle sessions and closes idle upstream links, while the gateway lives.
-fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>) {
+fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>, period: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -1,9 +1,9 @@
 //! `warden dev`: a demo gateway on loopback with the built-in fixture as its upstream, on an
 //! embedded default (a data directory of plain files under the current folder).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use warden_gateway::Config;

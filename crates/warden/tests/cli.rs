@@ -17,16 +17,31 @@ fn check(text: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warden.toml");
     std::fs::write(&path, text).unwrap();
-    let out = warden_cmd().args(["check", "--config"]).arg(&path).output().unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), all.replace(&path.display().to_string(), "warden.toml"))
+    let out = warden_cmd()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success(),
+        all.replace(&path.display().to_string(), "warden.toml"),
+    )
 }
 
 #[test]
 fn a_good_config_checks_out() {
-    let (ok, out) = check("[identity]\ntest_user = \"me\"\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n");
+    let (ok, out) =
+        check("[identity]\ntest_user = \"me\"\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n");
     assert!(ok, "{out}");
-    assert!(out.contains("ok (1 upstreams, MCP endpoint http://127.0.0.1:8080/mcp)"), "{out}");
+    assert!(
+        out.contains("ok (1 upstreams, MCP endpoint http://127.0.0.1:8080/mcp)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -34,11 +49,20 @@ fn every_problem_is_reported_with_its_line_and_a_fix() {
     let text = "[server]\nlisten = \"nowhere\"\nsession_idle_timeout = \"10 parsecs\"\n\n[identity]\ntest_user = \"me\"\n\n[upstreams.both]\ncommand = \"x\"\nurl = \"http://127.0.0.1:1/mcp\"\n\n[upstreams.\"bad name\"]\ncommand = \"x\"\n";
     let (ok, out) = check(text);
     assert!(!ok);
-    assert!(out.contains("warden.toml:2:10: listen = \"nowhere\" is not an address"), "{out}");
+    assert!(
+        out.contains("warden.toml:2:10: listen = \"nowhere\" is not an address"),
+        "{out}"
+    );
     assert!(out.contains("warden.toml:3:24:"), "{out}");
     assert!(out.contains("has both command and url"), "{out}");
-    assert!(out.contains("warden.toml:12:"), "the bad upstream name is located: {out}");
-    assert!(out.matches("fix: ").count() >= 4, "each problem has a fix: {out}");
+    assert!(
+        out.contains("warden.toml:12:"),
+        "the bad upstream name is located: {out}"
+    );
+    assert!(
+        out.matches("fix: ").count() >= 4,
+        "each problem has a fix: {out}"
+    );
     assert!(out.contains("4 problem(s) found"), "{out}");
 }
 
@@ -49,7 +73,10 @@ fn syntax_errors_and_unknown_keys_are_located() {
     assert!(out.contains("warden.toml:4:"), "{out}");
     let (ok, out) = check("[identity]\ntest_user = \"me\"\n[server]\nlissten = \"127.0.0.1:1\"\n");
     assert!(!ok);
-    assert!(out.contains("warden.toml:4:1:") && out.contains("unknown field `lissten`"), "{out}");
+    assert!(
+        out.contains("warden.toml:4:1:") && out.contains("unknown field `lissten`"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -74,11 +101,21 @@ fn upstreams_come_from_an_mcp_servers_file() {
         .to_string(),
     )
     .unwrap();
-    let (ok, out) = check(&format!("mcp_servers_file = {:?}\n[identity]\ntest_user = \"me\"\n", dir.path().join("claude.json").display().to_string()));
+    let (ok, out) = check(&format!(
+        "mcp_servers_file = {:?}\n[identity]\ntest_user = \"me\"\n",
+        dir.path().join("claude.json").display().to_string()
+    ));
     assert!(ok, "{out}");
     assert!(out.contains("2 upstreams"), "{out}");
-    std::fs::write(dir.path().join("broken.json"), "{\n  \"mcpServers\": {\n    \"x\": [\n").unwrap();
-    let (ok, out) = check(&format!("mcp_servers_file = {:?}\n[identity]\ntest_user = \"me\"\n", dir.path().join("broken.json").display().to_string()));
+    std::fs::write(
+        dir.path().join("broken.json"),
+        "{\n  \"mcpServers\": {\n    \"x\": [\n",
+    )
+    .unwrap();
+    let (ok, out) = check(&format!(
+        "mcp_servers_file = {:?}\n[identity]\ntest_user = \"me\"\n",
+        dir.path().join("broken.json").display().to_string()
+    ));
     assert!(!ok);
     assert!(out.contains("broken.json:4:"), "{out}");
 }
@@ -87,8 +124,16 @@ fn upstreams_come_from_an_mcp_servers_file() {
 fn serve_refuses_a_bad_config_without_starting() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warden.toml");
-    std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:8080\"\n[identity]\ntest_user = \"me\"\n").unwrap();
-    let out = warden_cmd().args(["serve", "--config"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"0.0.0.0:8080\"\n[identity]\ntest_user = \"me\"\n",
+    )
+    .unwrap();
+    let out = warden_cmd()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
@@ -124,23 +169,63 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
         lines.for_each(drop);
     });
     let url = rx.await.unwrap().expect("warden dev prints the MCP URL");
-    assert!(dir.path().join("data/warden-dev.toml").exists(), "the demo config is written to the data dir");
+    assert!(
+        dir.path().join("data/warden-dev.toml").exists(),
+        "the demo config is written to the data dir"
+    );
     let client = Legacy::connect(&url).await;
     let tools = client.call("tools/list", json!({})).await;
-    let names: Vec<&str> = tools.reply()["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for demo in ["demo__echo", "demo__transfer_funds", "demo__delete_records", "demo__lookup_customer"] {
+    let names: Vec<&str> = tools.reply()["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for demo in [
+        "demo__echo",
+        "demo__transfer_funds",
+        "demo__delete_records",
+        "demo__lookup_customer",
+    ] {
         assert!(names.contains(&demo), "{demo} in {names:?}");
     }
-    assert_eq!(client.tool("demo__echo", json!({ "text": "hello" })).await.text(), "hello");
+    assert_eq!(
+        client
+            .tool("demo__echo", json!({ "text": "hello" }))
+            .await
+            .text(),
+        "hello"
+    );
     drop(child);
 
     // `warden serve` logs JSON lines by default.
     let config = dir.path().join("serve.toml");
-    std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"me\"\n{}", stdio_upstream("fx", ""))).unwrap();
-    let mut serve = Killed(warden_cmd().args(["serve", "--config"]).arg(&config).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"me\"\n{}",
+            stdio_upstream("fx", "")
+        ),
+    )
+    .unwrap();
+    let mut serve = Killed(
+        warden_cmd()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = serve.0.stderr.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || BufReader::new(stderr).lines().map_while(Result::ok).next()).await.unwrap().expect("a log line");
-    let line: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|_| panic!("not JSON: {first}"));
+    let first = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr).lines().map_while(Result::ok).next()
+    })
+    .await
+    .unwrap()
+    .expect("a log line");
+    let line: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|_| panic!("not JSON: {first}"));
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["message"], "warden listening");
     assert!(line["addr"].as_str().unwrap().starts_with("127.0.0.1:"));

@@ -23,10 +23,17 @@ fn toml_blocks(markdown: &str) -> Vec<String> {
 fn configuration_examples_load() {
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
     let text = std::fs::read_to_string(&docs).unwrap();
-    let complete: Vec<String> = toml_blocks(&text).into_iter().filter(|b| b.contains("[identity]")).collect();
-    assert!(!complete.is_empty(), "docs/configuration.md has a complete example");
+    let complete: Vec<String> = toml_blocks(&text)
+        .into_iter()
+        .filter(|b| b.contains("[identity]"))
+        .collect();
+    assert!(
+        !complete.is_empty(),
+        "docs/configuration.md has a complete example"
+    );
     for block in complete {
-        let config = warden_gateway::Config::from_toml(&docs, &block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let config = warden_gateway::Config::from_toml(&docs, &block)
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
         assert_eq!(config.upstreams.len(), 2);
         assert_eq!(config.server.name_separator, "__");
     }

@@ -450,3 +450,100 @@ async fn list_changes_reach_listening_clients_of_both_eras() {
         77
     );
 }
+
+/// A client of one era using an upstream pinned to the other: tools, resources, prompts and
+/// completions all work, with the answers shaped for the client's era.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_use_upstreams_of_the_other_era() {
+    let upstream = fixture_http(None).await;
+    let config = format!(
+        "{}{}",
+        http_upstream("m", &upstream, "era = \"modern\""),
+        http_upstream("l", &upstream, "era = \"legacy\"")
+    );
+    let w = warden("", &config).await;
+    let url = w.mcp_url();
+
+    // Legacy client, modern-only link.
+    let client = Legacy::connect(&url).await;
+    assert_eq!(
+        client
+            .tool("m__echo", json!({ "text": "old to new" }))
+            .await
+            .text(),
+        "old to new"
+    );
+    let read = client
+        .call("resources/read", json!({ "uri": "fixture://readme" }))
+        .await;
+    assert!(
+        read.reply()["result"]["contents"][0]["text"].is_string(),
+        "{read:?}"
+    );
+    let prompt = client
+        .call(
+            "prompts/get",
+            json!({ "name": "m__greeting", "arguments": { "name": "Ada" } }),
+        )
+        .await;
+    assert!(
+        prompt.reply()["result"]["messages"].is_array(),
+        "{prompt:?}"
+    );
+    let done = client.call("completion/complete", json!({ "ref": { "type": "ref/prompt", "name": "m__greeting" }, "argument": { "name": "name", "value": "a" } })).await;
+    assert!(
+        done.reply()["result"]["completion"]["values"].is_array(),
+        "{done:?}"
+    );
+    let progress = client.call("tools/call", json!({ "name": "m__slow", "arguments": { "ms": 100, "steps": 2 }, "_meta": { "progressToken": "p" } })).await;
+    assert_eq!(
+        progress
+            .messages
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .count(),
+        2,
+        "{progress:?}"
+    );
+    // A modern upstream's InputRequiredResult cannot be put to a legacy client: a clear error.
+    let ask = client.tool("m__ask", json!({ "message": "?" })).await;
+    assert!(
+        ask.reply()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2026-07-28"),
+        "{ask:?}"
+    );
+
+    // Modern client, legacy-only link.
+    let echo = modern(
+        &url,
+        "tools/call",
+        json!({ "name": "l__echo", "arguments": { "text": "new to old" } }),
+    )
+    .await;
+    assert_eq!(echo.text(), "new to old", "{echo:?}");
+    assert_eq!(echo.reply()["result"]["resultType"], "complete");
+    let prompt = modern(
+        &url,
+        "prompts/get",
+        json!({ "name": "l__greeting", "arguments": { "name": "Ada" } }),
+    )
+    .await;
+    assert_eq!(prompt.reply()["result"]["resultType"], "complete");
+    let done = modern(&url, "completion/complete", json!({ "ref": { "type": "ref/prompt", "name": "l__greeting" }, "argument": { "name": "name", "value": "a" } })).await;
+    assert_eq!(done.reply()["result"]["resultType"], "complete", "{done:?}");
+    // A legacy upstream's elicitation cannot be put to a modern client: the upstream is told.
+    let ask = modern(
+        &url,
+        "tools/call",
+        json!({ "name": "l__ask", "arguments": { "message": "?" } }),
+    )
+    .await;
+    assert!(
+        serde_json::to_string(ask.reply())
+            .unwrap()
+            .contains("cannot be relayed"),
+        "{ask:?}"
+    );
+}

@@ -82,3 +82,35 @@ async fn stopping_the_gateway_ends_its_children() {
         && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
     assert!(!alive, "child {pid} outlived the gateway");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_child_is_stopped_and_the_next_call_starts_another() {
+    let w = warden("", &stdio_upstream("fx", "idle_timeout = \"200ms\"")).await;
+    let client = Legacy::connect(&w.mcp_url()).await;
+    let pid = pid_of(&client.tool("fx__pid", json!({})).await);
+    within(Duration::from_secs(10), async {
+        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_ne!(pid_of(&client.tool("fx__pid", json!({})).await), pid);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_of_one_user_share_that_users_child() {
+    let per_user = warden("", &stdio_upstream("fx", "")).await;
+    let client = Legacy::connect(&per_user.mcp_url()).await;
+    let a = pid_of(&client.tool("fx__pid", json!({})).await);
+    let b = pid_of(
+        &Legacy::connect(&per_user.mcp_url())
+            .await
+            .tool("fx__pid", json!({}))
+            .await,
+    );
+    assert_eq!(a, b, "two sessions of one user share that user's child");
+    let stats = per_user.gateway.pool.stats();
+    assert_eq!(stats.upstreams[0].1, 1, "one live child");
+}

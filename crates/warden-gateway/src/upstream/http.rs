@@ -171,9 +171,7 @@ impl HttpLink {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         super::prepare_request(&mut msg, id);
-        if self.info.era == Era::Modern {
-            super::modernize(&mut msg, client_capabilities);
-        }
+        super::shape_for(self.info.era, &mut msg, client_capabilities);
         let events = self.inflight.register(id);
         let tx = self
             .inflight

@@ -225,6 +225,27 @@ fn modernize(msg: &mut Message, client_capabilities: &Value) {
     }
 }
 
+/// Makes a request fit a legacy link: the modern era's envelope keys are removed from `_meta`
+/// (a server that speaks both eras would otherwise take the request for a modern one).
+fn legacyize(msg: &mut Message) {
+    let params = msg.params_mut();
+    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+    if meta.is_empty() {
+        params.remove("_meta");
+    }
+}
+
+/// Shapes a request for the era of the link that carries it.
+fn shape_for(era: Era, msg: &mut Message, client_capabilities: &Value) {
+    match era {
+        Era::Modern => modernize(msg, client_capabilities),
+        Era::Legacy => legacyize(msg),
+    }
+}
+
 /// Reads what an `initialize` result says about the server.
 fn server_info_from_initialize(result: &Value) -> ServerInfo {
     ServerInfo {

@@ -200,9 +200,8 @@ impl StdioLink {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         super::prepare_request(&mut msg, id);
-        if self.info.get().is_some_and(|i| i.era == Era::Modern) {
-            super::modernize(&mut msg, client_capabilities);
-        }
+        let era = self.info.get().map_or(Era::Legacy, |i| i.era);
+        super::shape_for(era, &mut msg, client_capabilities);
         let events = self.inflight.register(id);
         if let Err(e) = self.write(&msg).await {
             self.inflight.remove(id);
