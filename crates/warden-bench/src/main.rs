@@ -118,9 +118,14 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         EraChoice::Modern => vec![Era::Modern],
         EraChoice::Both => vec![Era::Legacy, Era::Modern],
     };
-    eprintln!(
-        "warden-bench: {} clients, {:.1} s per phase after {:.1} s warm-up, open loop at {:.0} calls/s",
-        args.clients, args.duration, args.warmup, args.rate
+    println!(
+        "warden-bench: {} clients, {:.1} s per phase after {:.1} s warm-up, open loop at {:.0} calls/s; \
+         load average at start {}\n",
+        args.clients,
+        args.duration,
+        args.warmup,
+        args.rate,
+        procs::load_average()
     );
     let mut scenarios = Vec::new();
     for &transport in &transports {
@@ -237,6 +242,7 @@ async fn scenario(
         warden_open,
         idle_rss,
         peak_rss,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     })
 }
 
@@ -246,23 +252,25 @@ async fn phase(
     load: impl Future<Output = (Vec<Caller>, load::Outcome)>,
 ) -> anyhow::Result<(Vec<Caller>, Phase)> {
     let me = std::process::id();
-    let before = [
-        procs::cpu_time(pids.warden)?,
-        procs::cpu_time(pids.fixture)?,
-        procs::cpu_time(me)?,
-    ];
+    let read = || -> anyhow::Result<[std::time::Duration; 4]> {
+        Ok([
+            procs::cpu_time(pids.warden)?,
+            procs::cpu_time(pids.fixture)?,
+            procs::cpu_time(me)?,
+            procs::machine_busy()?,
+        ])
+    };
+    let before = read()?;
     let (callers, outcome) = load.await;
-    let after = [
-        procs::cpu_time(pids.warden)?,
-        procs::cpu_time(pids.fixture)?,
-        procs::cpu_time(me)?,
-    ];
+    let after = read()?;
     let spent = |i: usize| after[i].saturating_sub(before[i]);
+    let ours = spent(0) + spent(1) + spent(2);
     let phase = Phase {
         outcome,
         cpu_warden: spent(0),
         cpu_fixture: spent(1),
         cpu_bench: spent(2),
+        cpu_others: spent(3).saturating_sub(ours),
     };
     Ok((callers, phase))
 }

@@ -154,6 +154,21 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SEC))
 }
 
+/// CPU time the whole machine spent busy so far (all cores; everything but idle and iowait),
+/// from the first line of `/proc/stat`.
+pub fn machine_busy() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let ticks = parse_machine_busy(&stat).context("unexpected /proc/stat")?;
+    Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SEC))
+}
+
+/// The 1-, 5- and 15-minute load averages, as `/proc/loadavg` writes them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
 pub fn memory(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -170,6 +185,21 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+fn parse_machine_busy(stat: &str) -> Option<u64> {
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+    let busy = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4);
+    Some(busy.map(|(_, t)| t).sum())
 }
 
 fn parse_stat_ppid(stat: &str) -> Option<u32> {
@@ -196,6 +226,13 @@ mod tests {
         assert_eq!(parse_stat_ticks(stat), Some(94));
         assert_eq!(parse_stat_ppid(stat), Some(1));
         assert_eq!(parse_stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn machine_busy_leaves_out_idle_and_iowait() {
+        let stat = "cpu  100 5 50 9000 300 1 2 3 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(parse_machine_busy(stat), Some(100 + 5 + 50 + 1 + 2 + 3));
+        assert_eq!(parse_machine_busy("intr 1 2 3"), None);
     }
 
     #[test]

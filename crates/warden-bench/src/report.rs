@@ -33,6 +33,8 @@ pub struct Phase {
     pub cpu_warden: Duration,
     pub cpu_fixture: Duration,
     pub cpu_bench: Duration,
+    /// CPU time of every other process on the machine during the phase: interference.
+    pub cpu_others: Duration,
 }
 
 impl Phase {
@@ -65,6 +67,8 @@ pub struct Scenario {
     pub warden_open: Phase,
     pub idle_rss: u64,
     pub peak_rss: u64,
+    /// Cores of the machine, to express interference as a share of it.
+    pub cores: usize,
 }
 
 impl Scenario {
@@ -152,6 +156,20 @@ impl Scenario {
             "warden RSS: idle {:.1} MiB, peak {:.1} MiB",
             mib(self.idle_rss),
             mib(self.peak_rss)
+        );
+        let phases = [
+            &self.direct_closed,
+            &self.warden_closed,
+            &self.direct_open,
+            &self.warden_open,
+        ];
+        let others: f64 = phases.iter().map(|p| p.cpu_others.as_secs_f64()).sum();
+        let wall: f64 = phases.iter().map(|p| p.outcome.elapsed.as_secs_f64()).sum();
+        let _ = writeln!(
+            s,
+            "other processes used {:.1}% of the machine's {} cores during the measured phases",
+            100.0 * others / (wall * self.cores as f64).max(1e-9),
+            self.cores
         );
         for (what, p) in [
             ("direct closed", &self.direct_closed),

@@ -23,11 +23,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Config) -> Arc<Gateway> {
+    pub async fn new(config: Config) -> Result<Arc<Gateway>, crate::store::StoreError> {
         let (notices, _) = broadcast::channel(1024);
         let prefixes = config.upstreams.iter().map(|u| u.prefix.clone()).collect();
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
         let gateway = Arc::new(Gateway {
-            identity: Identity::new(&config.identity),
+            identity: Identity::new(&config, http).await?,
             sessions: Sessions::new(config.server.session_idle_timeout),
             pool: Pool::new(&config.upstreams, notices.clone()),
             catalog: Catalog::new(&config.server.name_separator, prefixes),
@@ -39,7 +43,7 @@ impl Gateway {
             Arc::downgrade(&gateway),
             housekeeping_period(&gateway.config),
         );
-        gateway
+        Ok(gateway)
     }
 }
 

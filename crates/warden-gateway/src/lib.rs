@@ -9,8 +9,10 @@
 //! identity, or log a secret.
 
 mod adapt;
+pub mod admin;
 pub mod catalog;
 pub mod config;
+pub mod devidp;
 pub mod edge;
 pub mod gateway;
 pub mod identity;
@@ -21,6 +23,7 @@ pub mod pipeline;
 mod relay;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod transport;
 pub mod upstream;
 

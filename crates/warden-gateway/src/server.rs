@@ -19,7 +19,7 @@ pub struct Running {
 
 impl Running {
     pub fn mcp_url(&self) -> String {
-        format!("http://{}{}", self.addr, self.gateway.config.server.path)
+        self.gateway.config.server.public_url.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish, ends upstream links.
@@ -36,6 +36,23 @@ impl Running {
     }
 }
 
+/// With `listen` on port 0, the URL derived from it names the port actually bound (and so does
+/// the token audience when it was derived from that URL).
+fn settle_port(config: &mut Config, addr: SocketAddr) {
+    let server = &mut config.server;
+    let derived = format!("http://{}{}", server.listen, server.path);
+    if server.listen.port() != 0 || server.public_url != derived {
+        return;
+    }
+    server.public_url = format!("http://{addr}{}", server.path);
+    server.listen = addr;
+    if let Some(oidc) = &mut config.identity.oidc
+        && oidc.audience == derived
+    {
+        oidc.audience = server.public_url.clone();
+    }
+}
+
 /// Binds the configured address and serves.
 pub async fn start(config: Config) -> std::io::Result<Running> {
     let listener = TcpListener::bind(config.server.listen).await?;
@@ -43,12 +60,14 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
 }
 
 /// Serves on an already bound listener (tests bind port 0).
-pub async fn start_on(listener: TcpListener, config: Config) -> std::io::Result<Running> {
+pub async fn start_on(listener: TcpListener, mut config: Config) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let gateway = Gateway::new(config);
+    settle_port(&mut config, addr);
+    let gateway = Gateway::new(config).await.map_err(std::io::Error::other)?;
     let app = crate::transport::router(gateway.clone());
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -171,7 +171,7 @@ impl Sessions {
         let id = id.ok_or(SessionProblem::Missing)?;
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let session = map.get(id).ok_or(SessionProblem::Unknown)?;
-        if session.principal.user != principal.user {
+        if session.principal.user != principal.user || session.principal.agent != principal.agent {
             return Err(SessionProblem::Unknown);
         }
         session.touch();

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::stream::{self, BoxStream, StreamExt};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use std::net::SocketAddr;
+
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use warden_mcp::era::{
@@ -22,7 +24,7 @@ use warden_mcp::era::{
 use warden_mcp::{Id, Kind, Message, RpcError, codes, headers, sse};
 
 use crate::gateway::Gateway;
-use crate::identity::Principal;
+use crate::identity::{AuthError, Principal};
 use crate::notices::{for_legacy_session, next_for};
 use crate::pipeline::{CallCtx, Reply, server_info};
 use crate::session::SessionProblem;
@@ -31,11 +33,20 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     let path = gw.config.server.path.clone();
-    Router::new()
+    let mut router = Router::new();
+    if let Some(issuer) = gw.identity.issuer() {
+        let metadata = gw.identity.challenge.metadata(issuer);
+        for at in gw.identity.challenge.metadata_paths() {
+            let doc = metadata.clone();
+            router = router.route(at, get(move || async move { axum::Json(doc) }));
+        }
+    }
+    router
         .route(&path, get(get_stream).post(post).delete(delete))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
         .route("/metrics", get(metrics))
+        .merge(crate::admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
             crate::edge::guard,
@@ -126,8 +137,45 @@ fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
     kinds.iter().all(|k| accept.contains(k))
 }
 
-async fn post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
+/// The identity stage: a principal, or the answer that refuses the request.
+async fn authenticate(
+    gw: &Gateway,
+    uri: &Uri,
+    h: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Arc<Principal>, Response> {
+    gw.identity.authenticate(uri.query(), h).await.map_err(|e| {
+        if e == AuthError::Missing {
+            tracing::debug!(client = %peer, "no credentials");
+        } else {
+            tracing::warn!(reason = %e, client = %peer, "authentication refused");
+        }
+        gw.metrics.reject("auth");
+        auth_response(gw, &e)
+    })
+}
+
+/// 401/403 with the `WWW-Authenticate` challenge that leads a client to the identity provider.
+fn auth_response(gw: &Gateway, e: &AuthError) -> Response {
+    let (status, challenge) = gw.identity.challenge.answer(e);
+    let mut r = error_response(status, None, codes::INVALID_REQUEST, &e.to_string());
+    r.headers_mut()
+        .insert(http::header::WWW_AUTHENTICATE, challenge);
+    r
+}
+
+async fn post(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
+    let principal = match authenticate(&gw, &uri, &h, peer).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let is_json = header(&h, CONTENT_TYPE.as_str()).is_some_and(|c| {
         c.split(';')
             .next()
@@ -162,10 +210,17 @@ async fn post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Respo
             return error_response(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string());
         }
     };
-    let principal = gw.identity.authenticate(&h);
     let era = era::detect(header(&h, headers::PROTOCOL_VERSION), &msg);
     let method = msg.method().unwrap_or_default().to_string();
     let name = msg.param_str("name").map(str::to_string);
+    if msg.is_request()
+        && let Err(e) = gw
+            .identity
+            .check_scopes(&principal, &method, name.as_deref())
+    {
+        tracing::info!(user = %principal.user, %method, reason = %e, "step-up needed");
+        return auth_response(&gw, &e);
+    }
     let response = match era {
         Era::Modern => post_modern(&gw, &h, msg, principal).await,
         Era::Legacy => post_legacy(&gw, &h, msg, principal).await,
@@ -454,7 +509,16 @@ fn initialize(gw: &Gateway, msg: Message, principal: Arc<Principal>) -> Response
     r
 }
 
-async fn get_stream(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+async fn get_stream(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
+    let principal = match authenticate(&gw, &uri, &h, peer).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     if header(&h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -463,7 +527,6 @@ async fn get_stream(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
             "GET is not part of 2026-07-28; use subscriptions/listen",
         );
     }
-    let principal = gw.identity.authenticate(&h);
     let session = match gw
         .sessions
         .find(header(&h, headers::SESSION_ID), &principal)
@@ -494,7 +557,16 @@ async fn get_stream(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
     with_keepalive(merged.boxed())
 }
 
-async fn delete(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+async fn delete(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
+    let principal = match authenticate(&gw, &uri, &h, peer).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     if header(&h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -503,7 +575,6 @@ async fn delete(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
             "DELETE is not part of 2026-07-28: there are no sessions",
         );
     }
-    let principal = gw.identity.authenticate(&h);
     match gw
         .sessions
         .find(header(&h, headers::SESSION_ID), &principal)

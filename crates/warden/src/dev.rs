@@ -6,21 +6,38 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use serde_json::json;
 use warden_gateway::Config;
+use warden_gateway::devidp::{DevIdp, claims};
+
+const DEMO_USER: &str = "demo-user";
+const DEMO_AGENT: &str = "demo-agent";
+const TOKEN_TTL: i64 = 12 * 3600;
+
+/// The development identity provider, on a free loopback port.
+async fn bind_idp() -> std::io::Result<DevIdp> {
+    DevIdp::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await
+}
 use warden_gateway::config::LogFormat;
 
-/// The demo configuration. The fixture runs as a stdio child of this same binary.
-fn demo_config(exe: &Path, listen: SocketAddr) -> String {
+/// The demo configuration. The fixture runs as a stdio child of this same binary; tokens come
+/// from the development identity provider `warden dev` runs next to the gateway.
+fn demo_config(exe: &Path, listen: SocketAddr, issuer: &str) -> String {
     format!(
-        r#"# Written by `warden dev`. Edit and run `warden serve --config` on it to go further.
+        r#"# Written by `warden dev`. Edit and run `warden serve --config` on it to go further
+# (point issuer at your own identity provider: the development one lives only as long as
+# `warden dev` runs).
 [server]
 listen = "{listen}"
 path = "/mcp"
 
 [identity]
-# Loopback-only test profile: every request acts as this user. The identity issue replaces
-# this with tokens from your identity provider.
-test_user = "demo-user"
+issuer = "{issuer}"
+api_keys = true
+admin_groups = ["warden-admins"]
+
+[storage]
+path = "."
 
 [upstreams.demo]
 command = {exe:?}
@@ -50,8 +67,15 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
         eprintln!("warden dev: cannot create {}: {e}", data_dir.display());
         return ExitCode::FAILURE;
     }
+    let idp = match bind_idp().await {
+        Ok(idp) => idp,
+        Err(e) => {
+            eprintln!("warden dev: cannot start the development identity provider: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let path = data_dir.join("warden-dev.toml");
-    let text = demo_config(&exe, listen);
+    let text = demo_config(&exe, listen, &idp.issuer);
     if let Err(e) = std::fs::write(&path, &text) {
         eprintln!("warden dev: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
@@ -65,15 +89,28 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
     };
     crate::init_logging(LogFormat::Text, "info");
     let config_path = path.display().to_string();
+    let idp = std::sync::Arc::new(idp);
+    let keep_alive = idp.clone();
     let banner = Box::new(move |url: &str| {
+        let issuer = idp.issuer.clone();
+        let token = idp.mint(claims(
+            DEMO_USER,
+            DEMO_AGENT,
+            url,
+            TOKEN_TTL,
+            json!({ "groups": ["demo"], "name": "Demo User" }),
+        ));
         // A closed stdout must not stop the gateway, so write errors are ignored.
         let text = format!(
             "\nWarden is running (demo configuration: {config_path})\n\
-             MCP URL: {url}\n\n\
+             MCP URL: {url}\n\
+             Token: {token}\n\
+             (a bearer token for {DEMO_USER}, acting through {DEMO_AGENT}, valid 12 hours, signed by the development identity provider at {issuer})\n\n\
              Connect the MCP Inspector:\n\
-             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list\n\
-             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
-             or open the Inspector UI (npx @modelcontextprotocol/inspector), choose Streamable HTTP and paste the URL.\n\n\
+             \x20 export WARDEN_TOKEN={token}\n\
+             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/list\n\
+             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
+             or open the Inspector UI (npx @modelcontextprotocol/inspector), choose Streamable HTTP, paste the URL and add the header Authorization: Bearer <token>.\n\n\
              Demo tools: demo__echo (free to use), demo__transfer_funds (will need consent),\n\
              \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret).\n\
              Press Ctrl-C to stop.\n"
@@ -81,5 +118,8 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     });
-    crate::serve(config, Some(banner)).await
+    let code = crate::serve(config, Some(banner)).await;
+    // The identity provider serves until the gateway stops.
+    drop(keep_alive);
+    code
 }

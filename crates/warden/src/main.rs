@@ -1,5 +1,6 @@
 //! The `warden` command: wires the gateway crates together and nothing more.
 
+mod admin;
 mod dev;
 
 use std::path::PathBuf;
@@ -39,6 +40,31 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+    },
+    /// Manage API keys for headless agents.
+    Keys {
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: admin::KeysAction,
+    },
+    /// Cut off a token (by its jti), a user or an agent; takes effect on their next request.
+    Revoke {
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: admin::Target,
+        /// Why, for the record.
+        #[arg(long, default_value = "revoked by an operator")]
+        reason: String,
+        /// Lift the revocation instead.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// List revocations.
+    Revocations {
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
     },
     /// Run the built-in fixture MCP server (used by `warden dev`).
     #[command(hide = true)]
@@ -95,6 +121,14 @@ async fn run(command: Command) -> ExitCode {
             serve(config, None).await
         }
         Command::Dev { data_dir, listen } => dev::run(data_dir, listen).await,
+        Command::Keys { config, action } => admin::keys(&config, action).await,
+        Command::Revoke {
+            config,
+            target,
+            reason,
+            undo,
+        } => admin::revoke(&config, target, &reason, undo).await,
+        Command::Revocations { config } => admin::revocations(&config).await,
         Command::Fixture { stdio, http } => {
             let result = match (stdio, http) {
                 (true, _) => warden_fixture::serve_stdio().await,

@@ -165,15 +165,34 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
         let url = lines.find_map(|l| l.strip_prefix("MCP URL: ").map(str::to_string));
-        let _ = tx.send(url);
+        let token = lines.find_map(|l| l.strip_prefix("Token: ").map(str::to_string));
+        let _ = tx.send(url.zip(token));
         lines.for_each(drop);
     });
-    let url = rx.await.unwrap().expect("warden dev prints the MCP URL");
+    let (url, token) = rx
+        .await
+        .unwrap()
+        .expect("warden dev prints the MCP URL and a token");
+    let anonymous = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .body(
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {} }).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "the demo verifies tokens like production"
+    );
     assert!(
         dir.path().join("data/warden-dev.toml").exists(),
         "the demo config is written to the data dir"
     );
-    let client = Legacy::connect(&url).await;
+    let client = Legacy::connect_as(&url, &token).await;
     let tools = client.call("tools/list", json!({})).await;
     let names: Vec<&str> = tools.reply()["result"]["tools"]
         .as_array()

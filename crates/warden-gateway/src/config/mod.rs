@@ -4,6 +4,7 @@
 
 mod duration;
 mod error;
+mod identity;
 mod mcp_servers;
 mod raw;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors};
+pub use identity::{DEFAULT_ALGORITHMS, IdentityConfig, Introspection, OidcConfig, TestProfile};
 
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
@@ -22,6 +24,15 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub logging: LoggingConfig,
+    pub storage: StorageConfig,
+}
+
+/// Where the embedded default keeps its state.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub dir: PathBuf,
+    /// The SQLite database (API keys, revocations).
+    pub sqlite: PathBuf,
 }
 
 #[derive(Clone, Debug)]
@@ -37,14 +48,8 @@ pub struct ServerConfig {
     pub session_idle_timeout: Duration,
     /// Placed between an upstream's prefix and its tool or prompt names.
     pub name_separator: String,
-}
-
-/// Who is calling. Until token verification exists, the only mode is the loopback test
-/// profile, which fixes the caller's identity in config.
-#[derive(Clone, Debug)]
-pub struct IdentityConfig {
-    pub test_user: String,
-    pub test_groups: Vec<String>,
+    /// The exact URL clients connect to: the OAuth resource identifier of this gateway.
+    pub public_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -126,8 +131,8 @@ impl Config {
         raw::build(path, text)
     }
 
-    /// The URL clients connect to, derived from the listen address and path.
+    /// The URL clients connect to.
     pub fn mcp_url(&self) -> String {
-        format!("http://{}{}", self.server.listen, self.server.path)
+        self.server.public_url.clone()
     }
 }

@@ -14,12 +14,20 @@ use super::*;
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
-    identity: Option<Spanned<RawIdentity>>,
+    identity: Option<Spanned<super::identity::RawIdentity>>,
     #[serde(default)]
     upstreams: BTreeMap<Spanned<String>, Spanned<RawUpstream>>,
     mcp_servers_file: Option<Spanned<String>>,
     #[serde(default)]
     logging: RawLogging,
+    #[serde(default)]
+    storage: RawStorage,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -33,14 +41,7 @@ struct RawServer {
     max_body_bytes: Option<usize>,
     session_idle_timeout: Option<Spanned<String>>,
     name_separator: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIdentity {
-    test_user: Option<String>,
-    #[serde(default)]
-    test_groups: Vec<String>,
+    public_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,7 +106,8 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         errors: Vec::new(),
     };
     let server = server(&mut check, raw.server);
-    let identity = identity(&mut check, raw.identity, &server);
+    let identity = super::identity::identity(&mut check, raw.identity, &server);
+    let storage = storage(&mut check, raw.storage, path);
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -141,6 +143,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             identity,
             upstreams,
             logging,
+            storage,
         })
     } else {
         Err(ConfigErrors(check.errors))
@@ -173,6 +176,20 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
             "/mcp".to_string()
         }
     };
+    let public_url = match raw.public_url {
+        None => format!("http://{listen}{path}"),
+        Some(u) if u.as_ref().starts_with("https://") || u.as_ref().starts_with("http://") => {
+            u.into_inner()
+        }
+        Some(u) => {
+            check.err(
+                u.span().start,
+                format!("public_url = {:?} is not an http(s) URL", u.as_ref()),
+                "write the exact URL clients connect to, like \"https://warden.example.com/mcp\"",
+            );
+            format!("http://{listen}{path}")
+        }
+    };
     let name_separator = match raw.name_separator {
         None => "__".to_string(),
         Some(s) if !s.as_ref().is_empty() && s.as_ref().chars().all(is_name_char) => s.into_inner(),
@@ -198,42 +215,7 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
         max_body_bytes: raw.max_body_bytes.unwrap_or(4 << 20),
         session_idle_timeout: duration_or(check, raw.session_idle_timeout, 1800),
         name_separator,
-    }
-}
-
-fn identity(
-    check: &mut Check,
-    raw: Option<Spanned<RawIdentity>>,
-    server: &ServerConfig,
-) -> IdentityConfig {
-    let fallback = IdentityConfig {
-        test_user: String::new(),
-        test_groups: Vec::new(),
-    };
-    let Some(raw) = raw else {
-        check.errors.push(ConfigError::file(
-            check.file,
-            "no [identity] section: Warden does not run without knowing who calls",
-            "add [identity] with test_user = \"you\" for a loopback-only test profile",
-        ));
-        return fallback;
-    };
-    let offset = raw.span().start;
-    let raw = raw.into_inner();
-    let Some(user) = raw.test_user.filter(|u| !u.is_empty()) else {
-        check.err(
-            offset,
-            "[identity] names no way to identify callers",
-            "set test_user = \"you\" (loopback-only test profile)",
-        );
-        return fallback;
-    };
-    if !server.listen.ip().is_loopback() {
-        check.err(offset, format!("the test identity profile (test_user) fixes every caller's identity, so it only runs on a loopback address, not {}", server.listen), "listen on 127.0.0.1 or [::1]");
-    }
-    IdentityConfig {
-        test_user: user,
-        test_groups: raw.test_groups,
+        public_url,
     }
 }
 
@@ -356,6 +338,15 @@ fn check_upstream_names(check: &mut Check, upstreams: &[UpstreamConfig], separat
     }
 }
 
+fn storage(check: &mut Check, raw: RawStorage, file: &Path) -> StorageConfig {
+    let _ = check;
+    let dir = relative_to(file, raw.path.as_deref().unwrap_or("warden-data"));
+    StorageConfig {
+        sqlite: dir.join("warden.db"),
+        dir,
+    }
+}
+
 fn logging(check: &mut Check, raw: RawLogging) -> LoggingConfig {
     let format = match raw.format.as_deref() {
         None | Some("json") => LogFormat::Json,
@@ -386,7 +377,7 @@ fn duration_or(
     }
 }
 
-fn duration_text(
+pub(super) fn duration_text(
     check: &mut Check,
     at: usize,
     raw: Option<&str>,

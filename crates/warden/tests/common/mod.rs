@@ -38,13 +38,19 @@ pub fn http_upstream(name: &str, url: &str, extra: &str) -> String {
 
 /// Starts Warden with `[server]` extras and upstream tables. Set RUST_LOG to see its logs.
 pub async fn warden(server: &str, upstreams: &str) -> Running {
+    warden_with(server, "test_user = \"tester\"", upstreams).await
+}
+
+/// Starts Warden with `[server]` extras, `[identity]` lines and the rest of the config.
+pub async fn warden_with(server: &str, identity: &str, rest: &str) -> Running {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
     }
-    let text = format!("[server]\n{server}\n[identity]\ntest_user = \"tester\"\n\n{upstreams}");
+    let text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{rest}");
     let config = Config::from_toml(std::path::Path::new("test.toml"), &text)
         .unwrap_or_else(|e| panic!("{e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -119,6 +125,8 @@ pub struct Legacy {
     pub http: reqwest::Client,
     pub url: String,
     pub session: String,
+    /// A bearer token sent with every request.
+    pub token: Option<String>,
     next: std::sync::atomic::AtomicI64,
 }
 
@@ -132,23 +140,40 @@ impl Legacy {
     }
 
     pub async fn connect_with(url: &str, capabilities: Value) -> Legacy {
+        Legacy::open(url, capabilities, None).await
+    }
+
+    /// Connects with a bearer token.
+    pub async fn connect_as(url: &str, token: &str) -> Legacy {
+        let capabilities =
+            json!({ "elicitation": { "form": {}, "url": {} }, "sampling": {}, "roots": {} });
+        Legacy::open(url, capabilities, Some(token.to_string())).await
+    }
+
+    async fn open(url: &str, capabilities: Value, token: Option<String>) -> Legacy {
         let http = reqwest::Client::new();
         let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": { "name": "test", "version": "1" } } });
-        let r = http
+        let mut r = http
             .post(url)
             .header("content-type", "application/json")
-            .header("accept", ACCEPT_BOTH)
-            .body(init.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .header("accept", ACCEPT_BOTH);
+        if let Some(t) = &token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.body(init.to_string()).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "initialize: {:?}",
+            r.headers().get("www-authenticate")
+        );
         let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
         let legacy = Legacy {
             http,
             url: url.to_string(),
             session,
+            token,
             next: 1.into(),
         };
         let answer = legacy
@@ -159,12 +184,17 @@ impl Legacy {
     }
 
     pub fn request(&self) -> reqwest::RequestBuilder {
-        self.http
+        let r = self
+            .http
             .post(&self.url)
             .header("content-type", "application/json")
             .header("accept", ACCEPT_BOTH)
             .header("mcp-session-id", &self.session)
-            .header("mcp-protocol-version", "2025-11-25")
+            .header("mcp-protocol-version", "2025-11-25");
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
     }
 
     pub async fn post(&self, body: &Value) -> Answer {
