@@ -43,7 +43,7 @@ enum Command {
     },
     /// Manage API keys for headless agents.
     Keys {
-        #[arg(long, short, default_value = "warden.toml")]
+        #[arg(long, short, default_value = "warden.toml", global = true)]
         config: PathBuf,
         #[command(subcommand)]
         action: admin::KeysAction,

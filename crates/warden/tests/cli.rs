@@ -249,3 +249,103 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
     assert_eq!(line["message"], "warden listening");
     assert!(line["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revocations_and_keys_from_the_cli_reach_a_running_gateway() {
+    use warden_gateway::devidp::{DevIdp, claims};
+    let idp = DevIdp::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("warden.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\nissuer = {:?}\n[storage]\npath = \"data\"\n{}",
+        idp.issuer,
+        stdio_upstream("fx", "")
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut serve = Killed(
+        warden_cmd()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = serve.0.stderr.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+        let addr = lines.find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l)
+                .ok()
+                .and_then(|v| v["addr"].as_str().map(str::to_string))
+        });
+        let _ = tx.send(addr);
+        lines.for_each(drop);
+    });
+    let url = format!(
+        "http://{}/mcp",
+        rx.await.unwrap().expect("the gateway logs its address")
+    );
+    let cli = |args: &[&str]| {
+        let out = warden_cmd()
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status = |token: String| {
+        let url = url.clone();
+        async move { modern_status(&url, &token).await }
+    };
+
+    let alice = idp.mint(claims("alice", "agent-1", &url, 300, json!({})));
+    assert_eq!(status(alice.clone()).await, 200);
+    cli(&["revoke", "--user", "alice", "--reason", "offboarded"]);
+    assert_eq!(
+        status(alice.clone()).await,
+        401,
+        "revoked by another process, felt on the next request"
+    );
+    assert!(cli(&["revocations"]).contains("offboarded"));
+    cli(&["revoke", "--user", "alice", "--undo"]);
+    assert_eq!(status(alice).await, 200);
+
+    let key = cli(&["keys", "create", "--name", "ci-bot", "--groups", "bots"])
+        .trim()
+        .to_string();
+    assert!(key.starts_with("wdn_"));
+    assert_eq!(status(key.clone()).await, 200);
+    let listed = cli(&["keys", "list"]);
+    assert!(
+        listed.contains("ci-bot") && !listed.contains(&key[key.len() - 20..]),
+        "{listed}"
+    );
+    cli(&["keys", "revoke", "ci-bot"]);
+    assert_eq!(status(key).await, 401);
+}
+
+async fn modern_status(url: &str, token: &str) -> u16 {
+    let http = reqwest::Client::new();
+    let body = modern_body(
+        1,
+        "tools/call",
+        json!({ "name": "fx__echo", "arguments": { "text": "x" } }),
+    );
+    modern_request(&http, url, &body)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

@@ -7,6 +7,7 @@
 
 mod cache;
 mod challenge;
+mod introspect;
 mod jwks;
 mod jwt;
 pub mod keys;
@@ -77,6 +78,7 @@ pub struct Identity {
     config: crate::config::IdentityConfig,
     test: Option<Arc<Principal>>,
     verifier: Option<Verifier>,
+    http: reqwest::Client,
     keys: keys::ApiKeys,
     revocations: revocation::Revocations,
     cache: cache::TokenCache,
@@ -122,7 +124,8 @@ impl Identity {
             verifier: identity
                 .oidc
                 .as_ref()
-                .map(|o| Verifier::new(o.clone(), http)),
+                .map(|o| Verifier::new(o.clone(), http.clone())),
+            http,
             keys: keys::ApiKeys::default(),
             revocations: revocation::Revocations::default(),
             cache: cache::TokenCache::new(identity.token_cache_size),
@@ -218,7 +221,15 @@ impl Identity {
         if let Some(p) = self.cache.get(&digest, crate::store::now()) {
             return Ok(p);
         }
-        let (principal, kid) = verifier.verify(token).await?;
+        let oidc = self.config.oidc.as_ref();
+        let opaque = token.split('.').count() != 3;
+        let (principal, kid) = match oidc.and_then(|o| o.introspection.as_ref().map(|i| (o, i))) {
+            Some((o, endpoint)) if opaque => (
+                introspect::introspect(&self.http, o, endpoint, token).await?,
+                None,
+            ),
+            _ => verifier.verify(token).await?,
+        };
         let principal = Arc::new(principal);
         let removed = verifier.take_removed_keys();
         if !removed.is_empty() {
