@@ -93,9 +93,15 @@ pub async fn warden(config_toml: &str) -> Result<Running> {
     Ok(warden_gateway::start_on(listener, config).await?)
 }
 
+/// A config listening on a random loopback port (so the public URL, and the audience derived
+/// from it, name the port actually bound) with the given `[identity]` body and `[upstreams.*]`.
+pub fn config_with_identity(identity: &str, upstreams: &str) -> String {
+    format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\n{identity}\n\n{upstreams}\n")
+}
+
 /// A config with the loopback test identity and the given `[upstreams.*]` tables.
 pub fn config_with(upstreams: &str) -> String {
-    format!("[identity]\ntest_user = \"tester\"\n\n{upstreams}\n")
+    config_with_identity("test_user = \"tester\"", upstreams)
 }
 
 /// The `[upstreams.*]` tables for the two reference servers as stdio children run by the Node 22
@@ -207,4 +213,251 @@ pub async fn run_conformance(url: &str, requirements: &str) -> Result<Conformanc
         passed: names("passed"),
         failed: names("failed"),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity: the real identity provider (`idp/provider.mjs`, oidc-provider 9.x) and its clients.
+// ---------------------------------------------------------------------------------------------
+
+/// The confidential client-credentials client `idp/provider.mjs` registers unless told otherwise.
+pub const AGENT_CLIENT_ID: &str = "agent-ci";
+/// Its secret (sent with `client_secret_basic`).
+pub const AGENT_CLIENT_SECRET: &str = "agent-ci-secret";
+
+/// Debian's Chromium, which `idp/login.mjs` drives with playwright-core.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Fails with a clear message when Chromium is not installed.
+pub fn require_chromium() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium (apt-get install -y --no-install-recommends chromium)"
+    );
+}
+
+/// An HTTP client for loopback peers (never through a proxy from the environment).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
+}
+
+/// Starts the identity provider on a random loopback port; the peer's `url` is its issuer
+/// (`http://127.0.0.1:PORT`). `resource` is the default audience (Warden's MCP URL); `extra`
+/// (a JSON object) adds or overrides config keys: `scopes`, `accessTokenAlg` (`RS256`, `ES256`,
+/// `EdDSA`), `accessTokenTTL`, `clients`, `users` (see `idp/provider.mjs`).
+pub async fn identity_provider(resource: &str, extra: serde_json::Value) -> Result<Peer> {
+    let mut config = serde_json::json!({ "resource": resource });
+    if let Some(extra) = extra.as_object() {
+        config
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.clone());
+    }
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), config.to_string())?;
+    let path = file.path().display().to_string();
+    // The provider reads its config before it prints LISTENING, so the file may go after.
+    spawn_listening(
+        &node(),
+        &["idp/provider.mjs", "--port", "0", "--config", &path],
+    )
+    .await
+}
+
+async fn json_response(response: reqwest::Response) -> Result<serde_json::Value> {
+    let status = response.status();
+    let url = response.url().clone();
+    let body = response.text().await?;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {body}");
+    }
+    serde_json::from_str(&body).with_context(|| format!("{url} answered {body:?}"))
+}
+
+/// GETs a JSON document.
+pub async fn get_json(url: &str) -> Result<serde_json::Value> {
+    json_response(http_client().get(url).send().await?).await
+}
+
+/// The issuer's OpenID discovery document (`/.well-known/openid-configuration`).
+pub async fn oidc_discovery(issuer: &str) -> Result<serde_json::Value> {
+    get_json(&format!("{issuer}/.well-known/openid-configuration")).await
+}
+
+/// A token request at the issuer's token endpoint with `client_secret_basic`; the token
+/// endpoint's JSON answer, or an error carrying its error answer.
+pub async fn token_request(
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> Result<serde_json::Value> {
+    let discovery = oidc_discovery(issuer).await?;
+    let endpoint = discovery["token_endpoint"]
+        .as_str()
+        .context("no token_endpoint")?;
+    let response = http_client()
+        .post(endpoint)
+        .basic_auth(client_id, Some(secret))
+        .form(form)
+        .send()
+        .await?;
+    json_response(response).await
+}
+
+/// A client-credentials access token of the agent client for `resource` with `scope`: the
+/// standard request (`grant_type=client_credentials&resource=…&scope=…`, client_secret_basic).
+pub async fn client_credentials_token(issuer: &str, resource: &str, scope: &str) -> Result<String> {
+    let answer = token_request(
+        issuer,
+        AGENT_CLIENT_ID,
+        AGENT_CLIENT_SECRET,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", resource),
+            ("scope", scope),
+        ],
+    )
+    .await?;
+    Ok(answer["access_token"]
+        .as_str()
+        .with_context(|| format!("no access_token in {answer}"))?
+        .to_string())
+}
+
+async fn test_admin(
+    issuer: &str,
+    route: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let url = format!("{issuer}/test-admin/{route}");
+    json_response(http_client().post(url).json(body).send().await?).await
+}
+
+/// Mints an access token without a browser (`POST /test-admin/token`): `{"sub": "alice"}` for a
+/// user (with the user's `groups`), `{}` for the agent client; optional `client_id`,
+/// `resource`, `scope`, `alg` and `claims` (set over the signed payload, `null` removes one).
+pub async fn mint_token(issuer: &str, request: serde_json::Value) -> Result<String> {
+    let answer = test_admin(issuer, "token", &request).await?;
+    Ok(answer["access_token"]
+        .as_str()
+        .context("no access_token")?
+        .to_string())
+}
+
+/// New signing keys (`POST /test-admin/rotate`); the old ones leave the JWKS unless `keep`.
+/// `alg` changes the access tokens' algorithm. Returns the new key ids.
+pub async fn rotate_signing_keys(
+    issuer: &str,
+    keep: bool,
+    alg: Option<&str>,
+) -> Result<Vec<String>> {
+    let answer = test_admin(
+        issuer,
+        "rotate",
+        &serde_json::json!({ "keep": keep, "accessTokenAlg": alg }),
+    )
+    .await?;
+    Ok(answer["kids"]
+        .as_array()
+        .context("no kids")?
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect())
+}
+
+/// The JSON line a script printed last on stdout, or an error if it was `{"fatal": ...}`.
+fn last_json_line(script: &str, stdout: &str) -> Result<serde_json::Value> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .with_context(|| format!("{script} printed nothing"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(line).with_context(|| format!("{script} printed {line:?}"))?;
+    if let Some(fatal) = value.get("fatal") {
+        bail!("{script} failed: {fatal}");
+    }
+    Ok(value)
+}
+
+/// A user's token the way a native app gets one (`idp/user-token.mjs`): dynamic registration,
+/// authorization code + PKCE with `resource`, sign-in and consent in Chromium, code exchange.
+/// Returns `{"client_id", "redirect", "token"}`.
+pub async fn user_token(
+    issuer: &str,
+    user: &str,
+    resource: Option<&str>,
+    scope: &str,
+) -> Result<serde_json::Value> {
+    let mut args = vec!["idp/user-token.mjs", issuer, user, "--scope", scope];
+    if let Some(resource) = resource {
+        args.extend(["--resource", resource]);
+    }
+    let stdout = run_node_lenient(&args, Duration::from_secs(60)).await?;
+    last_json_line("idp/user-token.mjs", &stdout)
+}
+
+/// Like [`run_node`], but a non-zero exit still returns stdout (the scripts report there).
+async fn run_node_lenient(args: &[&str], limit: Duration) -> Result<String> {
+    let output = tokio::time::timeout(
+        limit,
+        Command::new(node())
+            .args(args)
+            .current_dir(interop_dir())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .with_context(|| format!("node {args:?} did not finish within {limit:?}"))?
+    .with_context(|| format!("starting node {args:?}"))?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The header and claims of a JWT, decoded without checking anything.
+pub fn decode_jwt(token: &str) -> Result<(serde_json::Value, serde_json::Value)> {
+    use base64::Engine as _;
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        bail!("not a JWS compact serialization: {} parts", parts.len());
+    }
+    let decode = |part: &str| -> Result<serde_json::Value> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part)?;
+        Ok(serde_json::from_slice(&bytes)?)
+    };
+    Ok((decode(parts[0])?, decode(parts[1])?))
+}
+
+/// The reference OAuth-protected MCP endpoint (`idp/resource-server.mjs`) in front of
+/// `upstream`, trusting `issuer`; its `url` is its MCP URL. A stand-in for Warden's identity
+/// stage that the client scripts are checked against.
+pub async fn reference_resource_server(issuer: &str, upstream: &str) -> Result<Peer> {
+    spawn_listening(
+        &node(),
+        &[
+            "idp/resource-server.mjs",
+            "--issuer",
+            issuer,
+            "--upstream",
+            upstream,
+        ],
+    )
+    .await
+}
+
+/// Runs `clients/oauth-client.mjs` against `url` (the full MCP authorization dance, with the
+/// sign-in of `plan.user` in Chromium) and returns its JSON line.
+pub async fn run_oauth_client(url: &str, plan: &serde_json::Value) -> Result<serde_json::Value> {
+    let plan = plan.to_string();
+    let stdout = run_node_lenient(
+        &["clients/oauth-client.mjs", url, &plan],
+        Duration::from_secs(120),
+    )
+    .await?;
+    last_json_line("clients/oauth-client.mjs", &stdout)
 }

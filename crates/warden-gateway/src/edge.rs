@@ -14,6 +14,16 @@ use crate::transport::error_response;
 
 pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     let server = &gw.config.server;
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let (Some(limit), Some(ip)) = (&gw.limiter.per_address, peer)
+        && let Err(wait) = limit.take(&ip, std::time::Instant::now())
+    {
+        gw.metrics.reject("rate-address");
+        return crate::transport::limited(wait);
+    }
     let host = request
         .headers()
         .get(HOST)

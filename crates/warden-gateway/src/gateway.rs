@@ -20,6 +20,7 @@ pub struct Gateway {
     pub catalog: Catalog,
     pub notices: broadcast::Sender<Notice>,
     pub metrics: Metrics,
+    pub limiter: crate::ratelimit::Limiter,
 }
 
 impl Gateway {
@@ -37,6 +38,7 @@ impl Gateway {
             catalog: Catalog::new(&config.server.name_separator, prefixes),
             notices,
             metrics: Metrics::new(),
+            limiter: crate::ratelimit::Limiter::new(&config.rate_limits),
             config: Arc::new(config),
         });
         spawn_housekeeping(
@@ -135,6 +137,7 @@ fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>, period: Duration) {
             tick.tick().await;
             let Some(g) = gateway.upgrade() else { return };
             g.sessions.end_idle();
+            g.limiter.forget_full(std::time::Instant::now());
             g.pool.close_idle().await;
         }
     });

@@ -137,6 +137,29 @@ fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
     kinds.iter().all(|k| accept.contains(k))
 }
 
+/// The error of a rate-limited request, carrying when to retry (`data.retryAfterMs`).
+fn limited_error(wait: Duration, who: &str) -> RpcError {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    RpcError::new(
+        codes::LIMITED,
+        format!("rate limit for {who} reached; retry in {ms} ms"),
+    )
+    .with_data(json!({ "retryAfterMs": ms }))
+}
+
+/// A request refused at the edge by the per-address limit: 429 with `Retry-After`.
+pub fn limited(wait: Duration) -> Response {
+    let mut r = rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        limited_error(wait, "this address"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
 /// The identity stage: a principal, or the answer that refuses the request.
 async fn authenticate(
     gw: &Gateway,
@@ -220,6 +243,25 @@ async fn post(
     {
         tracing::info!(user = %principal.user, %method, reason = %e, "step-up needed");
         return auth_response(&gw, &e);
+    }
+    if msg.is_request() {
+        let tool = if method == "tools/call" {
+            name.as_deref()
+        } else {
+            None
+        };
+        let agent = principal.agent.as_deref().unwrap_or_default();
+        if let Err(wait) = gw
+            .limiter
+            .check_call(&principal.user, agent, tool, Instant::now())
+        {
+            gw.metrics.reject("rate-principal");
+            let who = tool.map_or_else(
+                || "this principal".to_string(),
+                |t| format!("{t} for this principal"),
+            );
+            return rpc_error(StatusCode::OK, msg.id().as_ref(), limited_error(wait, &who));
+        }
     }
     let response = match era {
         Era::Modern => post_modern(&gw, &h, msg, principal).await,

@@ -25,6 +25,25 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub logging: LoggingConfig,
     pub storage: StorageConfig,
+    pub rate_limits: RateLimits,
+}
+
+/// A token bucket: `rate` calls per `per`, bursts of up to `burst`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    pub rate: f64,
+    pub per: Duration,
+    pub burst: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RateLimits {
+    /// Each client address, before authentication.
+    pub per_address: Option<RateLimit>,
+    /// Each principal (user and agent), over all calls.
+    pub per_principal: Option<RateLimit>,
+    /// Each principal's calls of one tool, by exposed tool name.
+    pub tools: BTreeMap<String, RateLimit>,
 }
 
 /// Where the embedded default keeps its state.

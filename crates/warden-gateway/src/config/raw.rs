@@ -22,6 +22,25 @@ struct RawConfig {
     logging: RawLogging,
     #[serde(default)]
     storage: RawStorage,
+    #[serde(default)]
+    rate_limits: RawRateLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimits {
+    per_address: Option<Spanned<RawLimit>>,
+    per_principal: Option<Spanned<RawLimit>>,
+    #[serde(default)]
+    tools: BTreeMap<String, Spanned<RawLimit>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    rate: f64,
+    per: Option<String>,
+    burst: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -108,6 +127,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let server = server(&mut check, raw.server);
     let identity = super::identity::identity(&mut check, raw.identity, &server);
     let storage = storage(&mut check, raw.storage, path);
+    let rate_limits = rate_limits(&mut check, raw.rate_limits);
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -144,6 +164,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             upstreams,
             logging,
             storage,
+            rate_limits,
         })
     } else {
         Err(ConfigErrors(check.errors))
@@ -335,6 +356,37 @@ fn check_upstream_names(check: &mut Check, upstreams: &[UpstreamConfig], separat
                 "choose a prefix without the separator, or change server.name_separator",
             ));
         }
+    }
+}
+
+fn rate_limits(check: &mut Check, raw: RawRateLimits) -> RateLimits {
+    let mut one = |l: Spanned<RawLimit>| -> Option<RateLimit> {
+        let at = l.span().start;
+        let l = l.into_inner();
+        let per = duration_text(check, at, l.per.as_deref(), 1);
+        let burst = l.burst.unwrap_or(l.rate);
+        if !(l.rate > 0.0 && burst >= 1.0 && !per.is_zero()) {
+            check.err(
+                at,
+                "a rate limit needs rate > 0, burst >= 1 and a non-zero per",
+                "write it like { rate = 10, per = \"1s\", burst = 20 }",
+            );
+            return None;
+        }
+        Some(RateLimit {
+            rate: l.rate,
+            per,
+            burst,
+        })
+    };
+    RateLimits {
+        per_address: raw.per_address.and_then(&mut one),
+        per_principal: raw.per_principal.and_then(&mut one),
+        tools: raw
+            .tools
+            .into_iter()
+            .filter_map(|(t, l)| one(l).map(|l| (t, l)))
+            .collect(),
     }
 }
 
