@@ -9,11 +9,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use http::{HeaderMap, StatusCode, Uri};
+use http::StatusCode;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,55 +41,52 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// The store, if the caller is an administrator.
-async fn admin(
-    gw: &Gateway,
-    uri: &Uri,
-    h: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Store, Response> {
-    let principal = gw
-        .identity
-        .authenticate(uri.query(), h)
-        .await
-        .map_err(|e| {
-            tracing::warn!(reason = %e, client = %peer, "admin API: authentication refused");
-            let (status, challenge) = gw.identity.challenge.answer(&e);
-            let mut r = problem(status, e.to_string());
-            r.headers_mut()
-                .insert(http::header::WWW_AUTHENTICATE, challenge);
-            r
-        })?;
-    if !gw.identity.is_admin(&principal) {
-        tracing::warn!(user = %principal.user, client = %peer, "admin API: not an administrator");
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            "the admin API is for members of identity.admin_groups",
-        ));
+/// The store, for a caller who is an administrator; any handler taking it is admin-only.
+pub struct Admin(Store);
+
+impl FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Admin, Response> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let principal = gw
+            .identity
+            .authenticate(parts.uri.query(), &parts.headers)
+            .await
+            .map_err(|e| {
+                tracing::warn!(reason = %e, client = ?peer, "admin API: authentication refused");
+                let (status, challenge) = gw.identity.challenge.answer(&e);
+                let mut r = problem(status, e.to_string());
+                r.headers_mut()
+                    .insert(http::header::WWW_AUTHENTICATE, challenge);
+                r
+            })?;
+        if !gw.identity.is_admin(&principal) {
+            tracing::warn!(user = %principal.user, client = ?peer, "admin API: not an administrator");
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "the admin API is for members of identity.admin_groups",
+            ));
+        }
+        tracing::info!(user = %principal.user, path = %parts.uri.path(), "admin API call");
+        let store = gw.identity.store().cloned();
+        store.map(Admin).ok_or_else(|| {
+            problem(
+                StatusCode::NOT_FOUND,
+                "this gateway keeps no store (test profile)",
+            )
+        })
     }
-    tracing::info!(user = %principal.user, path = %uri.path(), "admin API call");
-    gw.identity.store().cloned().ok_or_else(|| {
-        problem(
-            StatusCode::NOT_FOUND,
-            "this gateway keeps no store (test profile)",
-        )
-    })
 }
 
 fn failed(e: impl std::fmt::Display) -> Response {
     problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-async fn list_revocations(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    h: HeaderMap,
-) -> Response {
-    let store = match admin(&gw, &uri, &h, peer).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn list_revocations(Admin(store): Admin) -> Response {
     match store.revocations().await {
         Ok(list) => Json(list.into_iter().map(|r| json!({ "kind": r.kind, "value": r.value, "reason": r.reason, "created_at": r.created_at })).collect::<Vec<_>>()).into_response(),
         Err(e) => failed(e),
@@ -105,15 +103,9 @@ struct NewRevocation {
 
 async fn add_revocation(
     State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    h: HeaderMap,
+    Admin(store): Admin,
     Json(body): Json<NewRevocation>,
 ) -> Response {
-    let store = match admin(&gw, &uri, &h, peer).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !KINDS.contains(&body.kind.as_str()) || body.value.is_empty() {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -130,16 +122,9 @@ async fn add_revocation(
 }
 
 async fn remove_revocation(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    h: HeaderMap,
+    Admin(store): Admin,
     Path((kind, value)): Path<(String, String)>,
 ) -> Response {
-    let store = match admin(&gw, &uri, &h, peer).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     match store.unrevoke(&kind, &value).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => problem(StatusCode::NOT_FOUND, "no such revocation"),
@@ -147,16 +132,7 @@ async fn remove_revocation(
     }
 }
 
-async fn list_keys(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    h: HeaderMap,
-) -> Response {
-    let store = match admin(&gw, &uri, &h, peer).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn list_keys(Admin(store): Admin) -> Response {
     match store.keys().await {
         Ok(list) => Json(
             list.into_iter()
@@ -178,17 +154,7 @@ struct NewKey {
     expires_in_secs: Option<i64>,
 }
 
-async fn create_key(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    h: HeaderMap,
-    Json(body): Json<NewKey>,
-) -> Response {
-    let store = match admin(&gw, &uri, &h, peer).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn create_key(Admin(store): Admin, Json(body): Json<NewKey>) -> Response {
     let new = keys::generate(&body.name, body.groups, body.scopes, body.expires_in_secs);
     match store.insert_key(&new.stored).await {
         Ok(()) => (
@@ -200,17 +166,7 @@ async fn create_key(
     }
 }
 
-async fn revoke_key(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let store = match admin(&gw, &uri, &h, peer).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn revoke_key(Admin(store): Admin, Path(id): Path<String>) -> Response {
     match store.revoke_key(&id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => problem(StatusCode::NOT_FOUND, "no active key with that id or name"),

@@ -27,7 +27,7 @@ use crate::gateway::Gateway;
 use crate::identity::{AuthError, Principal};
 use crate::notices::{for_legacy_session, next_for};
 use crate::pipeline::{CallCtx, Reply, server_info};
-use crate::session::SessionProblem;
+use crate::session::{Session, SessionProblem};
 
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -551,30 +551,42 @@ fn initialize(gw: &Gateway, msg: Message, principal: Arc<Principal>) -> Response
     r
 }
 
+/// The legacy session a GET or DELETE names, for an authenticated principal; modern
+/// requests get 405 (the era has neither).
+async fn legacy_session(
+    gw: &Gateway,
+    peer: SocketAddr,
+    uri: &Uri,
+    h: &HeaderMap,
+    verb: &str,
+) -> Result<(Arc<Principal>, Arc<Session>), Response> {
+    let principal = authenticate(gw, uri, h, peer).await?;
+    if header(h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
+        let why = format!(
+            "{verb} is not part of 2026-07-28, which has no sessions (use subscriptions/listen for notifications)"
+        );
+        return Err(error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            codes::INVALID_REQUEST,
+            &why,
+        ));
+    }
+    match gw.sessions.find(header(h, headers::SESSION_ID), &principal) {
+        Ok(s) => Ok((principal, s)),
+        Err(p) => Err(session_problem(gw, p, None)),
+    }
+}
+
 async fn get_stream(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     h: HeaderMap,
 ) -> Response {
-    let principal = match authenticate(&gw, &uri, &h, peer).await {
-        Ok(p) => p,
+    let (principal, session) = match legacy_session(&gw, peer, &uri, &h, "GET").await {
+        Ok(found) => found,
         Err(r) => return r,
-    };
-    if header(&h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            codes::INVALID_REQUEST,
-            "GET is not part of 2026-07-28; use subscriptions/listen",
-        );
-    }
-    let session = match gw
-        .sessions
-        .find(header(&h, headers::SESSION_ID), &principal)
-    {
-        Ok(s) => s,
-        Err(p) => return session_problem(&gw, p, None),
     };
     if !accepts(&h, &["text/event-stream"]) {
         return error_response(
@@ -605,26 +617,11 @@ async fn delete(
     uri: Uri,
     h: HeaderMap,
 ) -> Response {
-    let principal = match authenticate(&gw, &uri, &h, peer).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if header(&h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            codes::INVALID_REQUEST,
-            "DELETE is not part of 2026-07-28: there are no sessions",
-        );
-    }
-    match gw
-        .sessions
-        .find(header(&h, headers::SESSION_ID), &principal)
-    {
-        Ok(s) => {
-            gw.sessions.end(&s.id);
+    match legacy_session(&gw, peer, &uri, &h, "DELETE").await {
+        Ok((_, session)) => {
+            gw.sessions.end(&session.id);
             StatusCode::OK.into_response()
         }
-        Err(p) => session_problem(&gw, p, None),
+        Err(r) => r,
     }
 }
