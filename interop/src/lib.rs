@@ -96,7 +96,11 @@ pub async fn warden(config_toml: &str) -> Result<Running> {
 /// A config listening on a random loopback port (so the public URL, and the audience derived
 /// from it, name the port actually bound) with the given `[identity]` body and `[upstreams.*]`.
 pub fn config_with_identity(identity: &str, upstreams: &str) -> String {
-    format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\n{identity}\n\n{upstreams}\n")
+    let policies = interop_dir().join("policies/allow-all");
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\n{identity}\n\n[policy]\ndir = {:?}\n\n{upstreams}\n",
+        policies.display().to_string()
+    )
 }
 
 /// A config with the loopback test identity and the given `[upstreams.*]` tables.

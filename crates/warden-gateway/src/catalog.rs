@@ -23,6 +23,8 @@ pub struct Catalog {
     templates: RwLock<Vec<(usize, String)>>,
     /// `Mcp-Param-*` bindings of each tool, by exposed name, learnt from tool lists.
     params: RwLock<HashMap<String, Vec<ParamBinding>>>,
+    /// Every tool and prompt name seen in an upstream's list, as exposed.
+    known: RwLock<std::collections::HashSet<(NameKind, String)>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -42,6 +44,7 @@ impl Catalog {
             resources: RwLock::default(),
             templates: RwLock::default(),
             params: RwLock::default(),
+            known: RwLock::default(),
         }
     }
 
@@ -82,7 +85,13 @@ impl Catalog {
         }
     }
 
+    /// Whether an upstream has listed this name.
+    pub fn knows(&self, kind: NameKind, exposed: &str) -> bool {
+        read(&self.known).contains(&(kind, exposed.to_string()))
+    }
+
     pub fn learn_name(&self, kind: NameKind, index: usize, name: &str) {
+        write(&self.known).insert((kind, self.expose(index, name)));
         if self.prefixes[index].is_empty() {
             write(&self.bare)
                 .entry((kind, name.to_string()))

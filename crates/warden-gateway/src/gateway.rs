@@ -21,10 +21,20 @@ pub struct Gateway {
     pub notices: broadcast::Sender<Notice>,
     pub metrics: Metrics,
     pub limiter: crate::ratelimit::Limiter,
+    pub policies: crate::policy::Policies,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the policies do not load (nothing is allowed without them):\n{0}")]
+    Policies(#[from] warden_policy::PolicyErrors),
 }
 
 impl Gateway {
-    pub async fn new(config: Config) -> Result<Arc<Gateway>, crate::store::StoreError> {
+    pub async fn new(config: Config) -> Result<Arc<Gateway>, StartError> {
         let (notices, _) = broadcast::channel(1024);
         let prefixes = config.upstreams.iter().map(|u| u.prefix.clone()).collect();
         let http = reqwest::Client::builder()
@@ -39,12 +49,14 @@ impl Gateway {
             notices,
             metrics: Metrics::new(),
             limiter: crate::ratelimit::Limiter::new(&config.rate_limits),
+            policies: crate::policy::Policies::load(&config.policy)?,
             config: Arc::new(config),
         });
         spawn_housekeeping(
             Arc::downgrade(&gateway),
             housekeeping_period(&gateway.config),
         );
+        spawn_policy_reload(Arc::downgrade(&gateway), gateway.config.policy.reload_every);
         Ok(gateway)
     }
 }
@@ -112,6 +124,23 @@ fn known_method(m: &str) -> bool {
             | "notifications/initialized"
             | "notifications/cancelled"
     )
+}
+
+/// Looks for changed policy files, while the gateway lives.
+fn spawn_policy_reload(gateway: std::sync::Weak<Gateway>, every: Duration) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(g) = gateway.upgrade() else { return };
+            let outcome = tokio::task::block_in_place(|| g.policies.reload_if_changed());
+            g.metrics.policy_reload(&outcome);
+        }
+    });
 }
 
 /// How often to look for idle sessions and links: often enough that nothing outlives its idle

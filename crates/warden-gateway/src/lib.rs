@@ -20,6 +20,7 @@ mod lists;
 pub mod metrics;
 mod notices;
 pub mod pipeline;
+pub mod policy;
 pub mod ratelimit;
 mod relay;
 pub mod server;

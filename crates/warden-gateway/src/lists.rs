@@ -12,6 +12,7 @@ use crate::catalog::{NameKind, decode_cursor, encode_cursor};
 use crate::gateway::Gateway;
 use crate::pipeline::{CallCtx, Reply};
 use crate::upstream::UpstreamEvent;
+use warden_policy::Action;
 
 /// The result key that holds the items, and the capability an upstream needs to have them.
 fn shape(method: &str) -> (&'static str, &'static str) {
@@ -96,6 +97,20 @@ impl Gateway {
             }
         };
         link.info().capabilities.get(capability)?;
+        // A server's list is shown at all only where a list permit allows it.
+        let action = match method {
+            "tools/list" => Action::ListTools,
+            "prompts/list" => Action::ListPrompts,
+            _ => Action::ListResources,
+        };
+        if self
+            .policies
+            .decide(&self.ask(ctx, action, index, "", None))
+            .outcome
+            != warden_policy::Outcome::Allow
+        {
+            return None;
+        }
         let params = match cursor {
             Some(c) => json!({ "cursor": c }),
             None => json!({}),
@@ -130,6 +145,7 @@ impl Gateway {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        items.retain(|item| self.listed(ctx, index, method, item));
         for item in &mut items {
             self.expose_item(index, method, item);
         }
@@ -138,6 +154,22 @@ impl Gateway {
             .and_then(Value::as_str)
             .map(str::to_string);
         Some((items, next))
+    }
+
+    /// Whether this principal may see an item: allowed, or obtainable with consent. Denied
+    /// items vanish. Templates stay: every URI read through one is decided on its own.
+    fn listed(&self, ctx: &CallCtx, index: usize, method: &str, item: &Value) -> bool {
+        let (action, key) = match method {
+            "tools/list" => (Action::CallTool, "name"),
+            "prompts/list" => (Action::GetPrompt, "name"),
+            "resources/list" => (Action::ReadResource, "uri"),
+            _ => return true,
+        };
+        let Some(target) = item.get(key).and_then(Value::as_str) else {
+            return false;
+        };
+        self.policies
+            .visible(&self.ask(ctx, action, index, target, None))
     }
 
     fn expose_item(&self, index: usize, method: &str, item: &mut Value) {
@@ -173,21 +205,27 @@ impl Gateway {
         }
     }
 
-    /// The `Mcp-Param-*` bindings of a tool; reads the upstream's tool list once if the tool's
-    /// definition has not been seen yet.
-    pub(crate) async fn tool_params(
+    /// Whether upstream `upstream` offers this tool or prompt; on a miss its list is read
+    /// again (as this caller sees it) before the answer is no.
+    pub(crate) async fn exists(
         &self,
         ctx: &CallCtx,
         upstream: usize,
+        kind: NameKind,
         exposed: &str,
-    ) -> Vec<warden_mcp::params::ParamBinding> {
-        if let Some(b) = self.catalog.params(exposed) {
-            return b;
+    ) -> bool {
+        if self.catalog.knows(kind, exposed) {
+            return true;
         }
+        let method = if kind == NameKind::Tool {
+            "tools/list"
+        } else {
+            "prompts/list"
+        };
         let mut cursor = None;
         for _ in 0..100 {
             let Some((_, next)) = self
-                .upstream_page(ctx, upstream, "tools/list", cursor.take())
+                .upstream_page(ctx, upstream, method, cursor.take())
                 .await
             else {
                 break;
@@ -197,7 +235,7 @@ impl Gateway {
                 None => break,
             }
         }
-        self.catalog.params(exposed).unwrap_or_default()
+        self.catalog.knows(kind, exposed)
     }
 
     /// The upstream owning a URI; if none is known yet, the resource lists are read once to learn.

@@ -36,6 +36,13 @@ pub struct Metrics {
     sessions: Gauge,
     links: Family<ServerLabels, Gauge>,
     up: Family<ServerLabels, Gauge>,
+    reloads: Family<OutcomeLabels, Counter>,
+    decisions: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -81,6 +88,18 @@ impl Metrics {
             "1 when the last attempt to open the upstream worked, 0 when it failed",
             up.clone(),
         );
+        let reloads = Family::<OutcomeLabels, Counter>::default();
+        let decisions = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "Policy reloads: loaded, or refused (the previous policies keep serving)",
+            reloads.clone(),
+        );
+        registry.register(
+            "policy_decisions",
+            "Policy decisions on calls, by outcome: allow, deny, consent",
+            decisions.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -89,6 +108,8 @@ impl Metrics {
             sessions,
             links,
             up,
+            reloads,
+            decisions,
         }
     }
 
@@ -97,6 +118,26 @@ impl Metrics {
             .get_or_create(&MethodLabels {
                 method: reason.to_string(),
             })
+            .inc();
+    }
+
+    pub fn policy_reload(&self, outcome: &crate::policy::Reload) {
+        let outcome = match outcome {
+            crate::policy::Reload::Unchanged => return,
+            crate::policy::Reload::Loaded(_) => "loaded",
+            crate::policy::Reload::Refused(_) => "refused",
+        };
+        self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn decision(&self, outcome: &warden_policy::Outcome) {
+        let outcome = match outcome {
+            warden_policy::Outcome::Allow => "allow",
+            warden_policy::Outcome::Deny => "deny",
+            warden_policy::Outcome::Consent(_) => "consent",
+        };
+        self.decisions
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

@@ -12,9 +12,12 @@ use tokio_util::sync::CancellationToken;
 use warden_mcp::era::{Era, MODERN_VERSION};
 use warden_mcp::{Id, Message, RpcError, codes};
 
+use warden_policy::{Action, ConsentRule, Outcome};
+
 use crate::catalog::NameKind;
 use crate::gateway::Gateway;
 use crate::identity::Principal;
+use crate::policy::Ask;
 use crate::relay::{Relay, Step};
 use crate::session::Session;
 
@@ -31,6 +34,8 @@ pub struct CallCtx {
     /// Modern: the request's `Mcp-Param-*` headers, forwarded as the specification asks of
     /// intermediaries (after the body has been checked).
     pub param_headers: Vec<(String, String)>,
+    /// The client's address.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// How a request is answered.
@@ -53,6 +58,22 @@ impl Reply {
 
 /// The answer to a call for a name no upstream (visible to this caller) has. Hidden, denied and
 /// unknown names must all get exactly this answer.
+/// The answer to a call that policy allows only with the user's approval. Until the consent
+/// flow exists, a clear refusal that names the policies.
+fn consent_required(id: &Id, name: &str, rule: ConsentRule, policies: &[String]) -> Reply {
+    let scope = match rule {
+        ConsentRule::Once => "this call".to_string(),
+        ConsentRule::For(d) => format!("{name} for {}s", d.as_secs()),
+    };
+    let text = format!(
+        "approval required: {} require(s) the user's consent for {scope} before {name} runs",
+        policies.join(", ")
+    );
+    let e = RpcError::new(codes::CONSENT_REQUIRED, text)
+        .with_data(json!({ "policies": policies, "name": name }));
+    Reply::Json(Message::error(Some(id), &e))
+}
+
 pub fn unknown_name(id: &Id, kind: NameKind, name: &str) -> Reply {
     let what = match kind {
         NameKind::Tool => "tool",
@@ -74,45 +95,10 @@ impl Gateway {
             ("tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", _) => {
                 self.list(&ctx, &id, &method, &msg).await
             }
-            ("tools/call" | "prompts/get", _) => {
-                let kind = if method == "tools/call" {
-                    NameKind::Tool
-                } else {
-                    NameKind::Prompt
-                };
-                let name = msg.param_str("name").unwrap_or_default().to_string();
-                match self.catalog.resolve(kind, &name) {
-                    None => unknown_name(&id, kind, &name),
-                    Some((upstream, own_name)) => {
-                        if kind == NameKind::Tool && ctx.era == Era::Modern {
-                            let bindings = self.tool_params(&ctx, upstream, &name).await;
-                            let header = |h: &str| {
-                                ctx.param_headers
-                                    .iter()
-                                    .find(|(k, _)| k == h)
-                                    .map(|(_, v)| v.as_str())
-                            };
-                            if let Err(e) = warden_mcp::params::check(
-                                &bindings,
-                                msg.params().and_then(|p| p.get("arguments")),
-                                header,
-                            ) {
-                                return Reply::error(&id, codes::HEADER_MISMATCH, e.to_string());
-                            }
-                        }
-                        let mut msg = msg;
-                        msg.params_mut().insert("name".into(), own_name.into());
-                        self.forward(ctx, upstream, msg).await
-                    }
-                }
-            }
+            ("tools/call" | "prompts/get", _) => self.call_named(ctx, &id, msg).await,
             ("resources/read", _)
             | ("resources/subscribe" | "resources/unsubscribe", Era::Legacy) => {
-                let uri = msg.param_str("uri").unwrap_or_default().to_string();
-                match self.resource_owner(&ctx, &uri).await {
-                    Some(upstream) => self.forward(ctx, upstream, msg).await,
-                    None => self.resource_not_found(&ctx, &id, &uri),
-                }
+                self.call_resource(ctx, &id, msg).await
             }
             ("completion/complete", _) => self.complete(ctx, &id, msg).await,
             ("subscriptions/listen", Era::Modern) => self.listen(&ctx, &id, &msg),
@@ -121,6 +107,99 @@ impl Gateway {
                 codes::METHOD_NOT_FOUND,
                 format!("Method not found: {method}"),
             ),
+        }
+    }
+
+    /// `tools/call` and `prompts/get`: route by name, decide, check the modern routing
+    /// parameters, forward. A name that is unknown, hidden or denied gets one and the same answer.
+    async fn call_named(&self, ctx: CallCtx, id: &Id, mut msg: Message) -> Reply {
+        let tool = msg.method() == Some("tools/call");
+        let (kind, action) = if tool {
+            (NameKind::Tool, Action::CallTool)
+        } else {
+            (NameKind::Prompt, Action::GetPrompt)
+        };
+        let name = msg.param_str("name").unwrap_or_default().to_string();
+        let Some((upstream, own_name)) = self.catalog.resolve(kind, &name) else {
+            return unknown_name(id, kind, &name);
+        };
+        let arguments = msg.params().and_then(|p| p.get("arguments"));
+        let decision = self
+            .policies
+            .decide(&self.ask(&ctx, action, upstream, &own_name, arguments));
+        self.metrics.decision(&decision.outcome);
+        if decision.outcome == Outcome::Deny {
+            tracing::info!(user = %ctx.principal.user, agent = ?ctx.principal.agent, %name, policies = ?decision.policies, "denied by policy");
+            return unknown_name(id, kind, &name);
+        }
+        // Only now, so a denied name and a missing one cannot be told apart.
+        if !self.exists(&ctx, upstream, kind, &name).await {
+            return unknown_name(id, kind, &name);
+        }
+        if let Outcome::Consent(rule) = decision.outcome {
+            return consent_required(id, &name, rule, &decision.policies);
+        }
+        if tool && ctx.era == Era::Modern {
+            let bindings = self.catalog.params(&name).unwrap_or_default();
+            let header = |h: &str| {
+                ctx.param_headers
+                    .iter()
+                    .find(|(k, _)| k == h)
+                    .map(|(_, v)| v.as_str())
+            };
+            if let Err(e) = warden_mcp::params::check(&bindings, arguments, header) {
+                return Reply::error(id, codes::HEADER_MISMATCH, e.to_string());
+            }
+        }
+        msg.params_mut().insert("name".into(), own_name.into());
+        self.forward(ctx, upstream, msg).await
+    }
+
+    /// `resources/read` and (legacy) `resources/subscribe`/`unsubscribe`: route by URI, decide,
+    /// forward. An unknown or denied resource gets the same answer.
+    async fn call_resource(&self, ctx: CallCtx, id: &Id, msg: Message) -> Reply {
+        let uri = msg.param_str("uri").unwrap_or_default().to_string();
+        let Some(upstream) = self.resource_owner(&ctx, &uri).await else {
+            return self.resource_not_found(&ctx, id, &uri);
+        };
+        let action = if msg.method() == Some("resources/read") {
+            Action::ReadResource
+        } else {
+            Action::Subscribe
+        };
+        let decision = self
+            .policies
+            .decide(&self.ask(&ctx, action, upstream, &uri, None));
+        self.metrics.decision(&decision.outcome);
+        match decision.outcome {
+            Outcome::Allow => self.forward(ctx, upstream, msg).await,
+            Outcome::Consent(rule) => consent_required(id, &uri, rule, &decision.policies),
+            Outcome::Deny => {
+                tracing::info!(user = %ctx.principal.user, %uri, policies = ?decision.policies, "denied by policy");
+                self.resource_not_found(&ctx, id, &uri)
+            }
+        }
+    }
+
+    /// The question to the policies about `target` of upstream `upstream`.
+    pub(crate) fn ask<'a>(
+        &'a self,
+        ctx: &'a CallCtx,
+        action: Action,
+        upstream: usize,
+        target: &'a str,
+        arguments: Option<&'a Value>,
+    ) -> Ask<'a> {
+        let config = self.pool.config(upstream);
+        Ask {
+            principal: &ctx.principal,
+            action,
+            server: &config.name,
+            target,
+            tags: config.tags.get(target),
+            arguments,
+            client_ip: ctx.peer,
+            era: ctx.era.as_str(),
         }
     }
 
@@ -223,7 +302,11 @@ impl Gateway {
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                match self.catalog.resolve(NameKind::Prompt, name) {
+                let visible = |(upstream, own): &(usize, String)| {
+                    self.policies
+                        .visible(&self.ask(&ctx, Action::GetPrompt, *upstream, own, None))
+                };
+                match self.catalog.resolve(NameKind::Prompt, name).filter(visible) {
                     Some((upstream, own)) => {
                         msg.params_mut()
                             .insert("ref".into(), json!({ "type": "ref/prompt", "name": own }));
@@ -238,7 +321,13 @@ impl Gateway {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                self.resource_owner(&ctx, &uri).await
+                let owner = self.resource_owner(&ctx, &uri).await;
+                owner.filter(|u| {
+                    self.policies
+                        .decide(&self.ask(&ctx, Action::Complete, *u, "", None))
+                        .outcome
+                        == Outcome::Allow
+                })
             }
             _ => {
                 return Reply::error(

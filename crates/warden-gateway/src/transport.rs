@@ -264,8 +264,8 @@ async fn post(
         }
     }
     let response = match era {
-        Era::Modern => post_modern(&gw, &h, msg, principal).await,
-        Era::Legacy => post_legacy(&gw, &h, msg, principal).await,
+        Era::Modern => post_modern(&gw, &h, msg, principal, peer).await,
+        Era::Legacy => post_legacy(&gw, &h, msg, principal, peer).await,
     };
     gw.record(
         &method,
@@ -386,6 +386,7 @@ async fn post_modern(
     h: &HeaderMap,
     msg: Message,
     principal: Arc<Principal>,
+    peer: SocketAddr,
 ) -> Response {
     if msg.is_reply() {
         return error_response(
@@ -420,6 +421,7 @@ async fn post_modern(
             .filter(|(k, _)| k.as_str().starts_with(headers::PARAM_PREFIX))
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect(),
+        peer: Some(peer.ip()),
     };
     let reply = gw.handle(ctx, msg).await;
     match reply {
@@ -437,6 +439,7 @@ async fn post_legacy(
     h: &HeaderMap,
     msg: Message,
     principal: Arc<Principal>,
+    peer: SocketAddr,
 ) -> Response {
     if msg.method() == Some("initialize") && msg.is_request() {
         return initialize(gw, msg, principal);
@@ -467,6 +470,7 @@ async fn post_legacy(
                 log_level: session.log_level.lock().ok().and_then(|l| l.clone()),
                 session: Some(session),
                 param_headers: Vec::new(),
+                peer: Some(peer.ip()),
             };
             respond(gw.handle(ctx, msg).await, Era::Legacy)
         }

@@ -39,6 +39,9 @@ admin_groups = ["warden-admins"]
 [storage]
 path = "."
 
+[policy]
+dir = "policies"
+
 [upstreams.demo]
 command = {exe:?}
 args = ["fixture", "--stdio"]
@@ -50,6 +53,33 @@ level = "info"
         exe = exe.display().to_string(),
     )
 }
+
+/// The demo's policies: what gives each demo tool its behaviour.
+const DEMO_POLICIES: &str = r#"// Written by `warden dev`: the policies of the demo. Edit them while it runs: Warden reloads
+// them within a second, and keeps the old ones if the new ones do not load.
+
+// Tools anyone may use freely.
+@id("demo-free-tools")
+permit (principal, action == Action::"call_tool", resource)
+when { resource in Server::"demo" && ["echo", "add", "lookup_customer", "slow", "log", "pid", "ask", "sample", "roots", "toggle_extra", "extra"].contains(resource.name) };
+
+// Moving money needs the user's approval of this very call.
+@id("demo-transfer-needs-consent")
+@consent("once")
+permit (principal, action == Action::"call_tool", resource == Tool::"demo.transfer_funds");
+
+// Deleting records is not for the demo user: the tool is hidden from them.
+@id("demo-no-deletes")
+forbid (principal == User::"demo-user", action == Action::"call_tool", resource == Tool::"demo.delete_records");
+
+// Everyone sees the demo server's lists (each item still needs a permit of its own).
+@id("demo-lists")
+permit (principal, action in [Action::"list_tools", Action::"list_prompts", Action::"list_resources"], resource == Server::"demo");
+
+// Resources, prompts and completions of the demo server.
+@id("demo-read")
+permit (principal, action in [Action::"read_resource", Action::"subscribe", Action::"get_prompt", Action::"complete"], resource in Server::"demo");
+"#;
 
 pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
     if !listen.ip().is_loopback() {
@@ -74,6 +104,16 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let policies = data_dir.join("policies");
+    let demo_policy = policies.join("demo.cedar");
+    if !demo_policy.exists() {
+        if let Err(e) = std::fs::create_dir_all(&policies)
+            .and_then(|()| std::fs::write(&demo_policy, DEMO_POLICIES))
+        {
+            eprintln!("warden dev: cannot write {}: {e}", demo_policy.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let path = data_dir.join("warden-dev.toml");
     let text = demo_config(&exe, listen, &idp.issuer);
     if let Err(e) = std::fs::write(&path, &text) {

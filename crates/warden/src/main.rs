@@ -94,15 +94,25 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     match command {
         Command::Check { config } => match Config::load(&config) {
-            Ok(c) => {
-                println!(
-                    "{}: ok ({} upstreams, MCP endpoint {})",
-                    config.display(),
-                    c.upstreams.len(),
-                    c.mcp_url()
-                );
-                ExitCode::SUCCESS
-            }
+            Ok(c) => match warden_policy::PolicyEngine::load_dir(&c.policy.dir) {
+                Ok(policies) => {
+                    let (n, p, url) = (c.upstreams.len(), policies.len(), c.mcp_url());
+                    println!(
+                        "{}: ok ({n} upstreams, {p} policies, MCP endpoint {url})",
+                        config.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    eprintln!(
+                        "{} problem(s) found in the policies of {}",
+                        errors.0.len(),
+                        c.policy.dir.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            },
             Err(errors) => {
                 eprintln!("{errors}");
                 eprintln!("{} problem(s) found", errors.0.len());

@@ -16,7 +16,7 @@ fn warden_cmd() -> Command {
 fn check(text: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warden.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, with_policies(text)).unwrap();
     let out = warden_cmd()
         .args(["check", "--config"])
         .arg(&path)
@@ -33,13 +33,22 @@ fn check(text: &str) -> (bool, String) {
     )
 }
 
+/// The config with the allow-all policies when it names none.
+fn with_policies(text: &str) -> String {
+    if text.contains("[policy]") {
+        text.to_string()
+    } else {
+        format!("{text}\n[policy]\ndir = {:?}\n", allow_all_policies())
+    }
+}
+
 #[test]
 fn a_good_config_checks_out() {
     let (ok, out) =
         check("[identity]\ntest_user = \"me\"\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n");
     assert!(ok, "{out}");
     assert!(
-        out.contains("ok (1 upstreams, MCP endpoint http://127.0.0.1:8080/mcp)"),
+        out.contains("ok (1 upstreams, 1 policies, MCP endpoint http://127.0.0.1:8080/mcp)"),
         "{out}"
     );
 }
@@ -203,11 +212,14 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
     for demo in [
         "demo__echo",
         "demo__transfer_funds",
-        "demo__delete_records",
         "demo__lookup_customer",
     ] {
         assert!(names.contains(&demo), "{demo} in {names:?}");
     }
+    assert!(
+        !names.contains(&"demo__delete_records"),
+        "hidden from the demo user: {names:?}"
+    );
     assert_eq!(
         client
             .tool("demo__echo", json!({ "text": "hello" }))
@@ -215,16 +227,33 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
             .text(),
         "hello"
     );
+    let hidden = client
+        .tool("demo__delete_records", json!({ "table": "t" }))
+        .await;
+    assert_eq!(
+        hidden.reply()["error"]["message"],
+        "Unknown tool: demo__delete_records"
+    );
+    let consent = client
+        .tool("demo__transfer_funds", json!({ "to": "x", "amount": 5 }))
+        .await;
+    assert_eq!(consent.error_code(), Some(-32053), "{consent:?}");
+    assert!(
+        consent.reply()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("demo-transfer-needs-consent")
+    );
     drop(child);
 
     // `warden serve` logs JSON lines by default.
     let config = dir.path().join("serve.toml");
     std::fs::write(
         &config,
-        format!(
+        with_policies(&format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"me\"\n{}",
             stdio_upstream("fx", "")
-        ),
+        )),
     )
     .unwrap();
     let mut serve = Killed(
@@ -237,16 +266,29 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
             .unwrap(),
     );
     let stderr = serve.0.stderr.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || {
-        BufReader::new(stderr).lines().map_while(Result::ok).next()
+    let lines = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .take(2)
+            .collect::<Vec<_>>()
     })
     .await
-    .unwrap()
-    .expect("a log line");
-    let line: serde_json::Value =
-        serde_json::from_str(&first).unwrap_or_else(|_| panic!("not JSON: {first}"));
-    assert_eq!(line["level"], "INFO");
-    assert_eq!(line["message"], "warden listening");
+    .unwrap();
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"] == "INFO" && l["timestamp"].is_string()),
+        "{lines:?}"
+    );
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == "warden listening")
+        .expect("the listening line");
     assert!(line["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
 }
 
@@ -263,7 +305,7 @@ async fn revocations_and_keys_from_the_cli_reach_a_running_gateway() {
         idp.issuer,
         stdio_upstream("fx", "")
     );
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, with_policies(&text)).unwrap();
     let mut serve = Killed(
         warden_cmd()
             .args(["serve", "--config"])

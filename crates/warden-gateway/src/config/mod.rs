@@ -26,6 +26,18 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub storage: StorageConfig,
     pub rate_limits: RateLimits,
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`: where the Cedar policies are and how they are read.
+#[derive(Clone, Debug)]
+pub struct PolicyConfig {
+    /// The directory of `.cedar` files. Without policies nothing is allowed.
+    pub dir: PathBuf,
+    /// Offset of the organisation's local time from UTC, for `hour` and `weekday`.
+    pub utc_offset_minutes: i32,
+    /// How often to look for changed policy files; zero never reloads.
+    pub reload_every: Duration,
 }
 
 /// A token bucket: `rate` calls per `per`, bursts of up to `burst`.
@@ -78,6 +90,8 @@ pub struct UpstreamConfig {
     pub prefix: String,
     pub transport: Transport,
     pub timeout: Duration,
+    /// Tags of this upstream's tools and prompts for policies, by their own name.
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug)]

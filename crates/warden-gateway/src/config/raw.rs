@@ -24,6 +24,15 @@ struct RawConfig {
     storage: RawStorage,
     #[serde(default)]
     rate_limits: RawRateLimits,
+    policy: Option<Spanned<RawPolicy>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    dir: Option<String>,
+    utc_offset: Option<String>,
+    reload_every: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,6 +89,8 @@ pub(super) struct RawUpstream {
     pub isolation: Option<String>,
     pub idle_timeout: Option<String>,
     pub timeout: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -128,6 +139,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let identity = super::identity::identity(&mut check, raw.identity, &server);
     let storage = storage(&mut check, raw.storage, path);
     let rate_limits = rate_limits(&mut check, raw.rate_limits);
+    let policy = policy(&mut check, raw.policy, path);
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -165,6 +177,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             logging,
             storage,
             rate_limits,
+            policy,
         })
     } else {
         Err(ConfigErrors(check.errors))
@@ -333,6 +346,7 @@ pub(super) fn upstream(
         name,
         transport,
         timeout,
+        tags: raw.tags,
     })
 }
 
@@ -388,6 +402,41 @@ fn rate_limits(check: &mut Check, raw: RawRateLimits) -> RateLimits {
             .filter_map(|(t, l)| one(l).map(|l| (t, l)))
             .collect(),
     }
+}
+
+fn policy(check: &mut Check, raw: Option<Spanned<RawPolicy>>, file: &Path) -> PolicyConfig {
+    let at = raw.as_ref().map_or(0, |r| r.span().start);
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let dir = relative_to(file, raw.dir.as_deref().unwrap_or("policies"));
+    let utc_offset_minutes = match raw.utc_offset.as_deref().map(parse_offset) {
+        None => 0,
+        Some(Some(m)) => m,
+        Some(None) => {
+            check.err(
+                at,
+                "utc_offset must look like \"+02:00\" or \"-05:30\"",
+                "write the organisation's offset from UTC",
+            );
+            0
+        }
+    };
+    PolicyConfig {
+        dir,
+        utc_offset_minutes,
+        reload_every: duration_text(check, at, raw.reload_every.as_deref(), 1),
+    }
+}
+
+/// `+HH:MM` / `-HH:MM` as minutes.
+fn parse_offset(text: &str) -> Option<i32> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
 }
 
 fn storage(check: &mut Check, raw: RawStorage, file: &Path) -> StorageConfig {

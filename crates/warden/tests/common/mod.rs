@@ -49,12 +49,23 @@ pub async fn warden_with(server: &str, identity: &str, rest: &str) -> Running {
             .with_test_writer()
             .try_init();
     }
-    let text =
-        format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{rest}");
+    let policies = if rest.contains("[policy]") {
+        String::new()
+    } else {
+        format!("[policy]\ndir = {:?}\n", allow_all_policies())
+    };
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{policies}{rest}"
+    );
     let config = Config::from_toml(std::path::Path::new("test.toml"), &text)
         .unwrap_or_else(|e| panic!("{e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     warden_gateway::start_on(listener, config).await.unwrap()
+}
+
+/// A policy directory that allows everything, for tests about other things.
+pub fn allow_all_policies() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/policies/allow-all").to_string()
 }
 
 /// What one POST came back with.

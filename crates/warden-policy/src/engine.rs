@@ -1,0 +1,204 @@
+//! The policy engine: a checked, indexed policy set that decides requests.
+
+use std::path::Path;
+
+use std::collections::HashMap;
+
+use cedar_policy::{AuthorizationError, Authorizer, Policy, PolicySet};
+use cedar_policy_core::ast;
+use cedar_policy_core::evaluator::Evaluator;
+use cedar_policy_core::extensions::Extensions;
+
+use crate::build::Builder;
+use crate::decision::Decision;
+use crate::error::{PolicyError, PolicyErrors};
+use crate::index::Index;
+use crate::lint::{LintFinding, ToolInfo, lint};
+use crate::load::{self, PolicyMeta};
+use crate::reads::{Reads, Wanted};
+use crate::request::Request;
+use crate::schema::SCHEMA_TEXT;
+use crate::scope::Compiled;
+
+/// A loaded policy set. Immutable: build a new one to reload, and share it in an `Arc`.
+pub struct PolicyEngine {
+    policies: Vec<Policy>,
+    metas: Vec<PolicyMeta>,
+    warnings: Vec<(usize, String)>,
+    /// Each policy's scope check and condition, built once ([`crate::scope`]).
+    compiled: Vec<Compiled>,
+    /// Every policy in one Cedar set, and id → position: the reference that
+    /// [`PolicyEngine::decide_unindexed`] evaluates with Cedar's own authorizer.
+    all: PolicySet,
+    positions: HashMap<String, usize>,
+    index: Index,
+    /// What all policies read together, for [`PolicyEngine::decide_unindexed`].
+    all_reads: Reads,
+    builder: Builder,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine")
+            .field("policies", &self.policies.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyEngine {
+    /// Loads every `*.cedar` file directly in `dir` (sorted by name; each file is named
+    /// `dir/name` in ids and errors) and validates it against the schema. This is the crate's
+    /// only I/O.
+    pub fn load_dir(dir: &Path) -> Result<PolicyEngine, PolicyErrors> {
+        PolicyEngine::from_sources(&load::read_dir(dir)?)
+    }
+
+    /// Builds an engine from `(file name, text)` pairs, reporting every parse, annotation and
+    /// schema error with its file, line and column.
+    pub fn from_sources(files: &[(String, String)]) -> Result<PolicyEngine, PolicyErrors> {
+        let checked = load::check(files)?;
+        let internal = |message: String| {
+            PolicyErrors(vec![PolicyError {
+                file: "<warden-policy>".into(),
+                line: 0,
+                column: 0,
+                message,
+            }])
+        };
+        let mut policies = Vec::with_capacity(checked.policies.len());
+        let mut metas = Vec::with_capacity(checked.policies.len());
+        let mut reads = Vec::with_capacity(checked.policies.len());
+        for loaded in checked.policies {
+            policies.push(loaded.policy);
+            metas.push(loaded.meta);
+            reads.push(loaded.reads);
+        }
+        let index = Index::build(&policies, &reads);
+        let mut all_reads = Reads::default();
+        reads.iter().for_each(|r| all_reads.add(r));
+        let compiled = policies.iter().map(Compiled::new).collect();
+        let all = PolicySet::from_policies(policies.iter().cloned())
+            .map_err(|e| internal(e.to_string()))?;
+        let positions = metas
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        let builder = Builder::new().map_err(internal)?;
+        Ok(PolicyEngine {
+            all_reads,
+            compiled,
+            all,
+            positions,
+            policies,
+            metas,
+            warnings: checked.warnings,
+            index,
+            builder,
+        })
+    }
+
+    /// Decides a request: never panics, and denies whatever it cannot evaluate.
+    pub fn decide(&self, request: &Request<'_>) -> Decision {
+        let kind = request.action.resource_kind();
+        let resource_id = kind.resource_id(request.server, request.target);
+        let candidates = self
+            .index
+            .candidates(request.action, request.server, kind, &resource_id);
+        let call = match self
+            .builder
+            .build(request, &resource_id, Wanted(&candidates.reads))
+        {
+            Ok(call) => call,
+            Err(message) => return Decision::invalid(message),
+        };
+        let evaluator = Evaluator::new(call.request, &call.entities, Extensions::all_available());
+        // Static policies have no slots.
+        let slots = ast::SlotEnv::new();
+        let mut satisfied = Vec::new();
+        let mut errored = Vec::new();
+        for i in candidates.positions() {
+            let compiled = &self.compiled[i];
+            if let Some(scope) = &compiled.scope
+                && !scope.admits(request.user, request.groups, kind)
+            {
+                continue;
+            }
+            let Some(condition) = &compiled.condition else {
+                satisfied.push(i);
+                continue;
+            };
+            match evaluator.interpret(condition, &slots) {
+                Ok(v) => match v.value_kind() {
+                    ast::ValueKind::Lit(ast::Literal::Bool(true)) => satisfied.push(i),
+                    ast::ValueKind::Lit(ast::Literal::Bool(false)) => {}
+                    // Conditions are booleans; validation makes this unreachable.
+                    other => errored.push((i, format!("condition is not a boolean: {other}"))),
+                },
+                Err(e) => errored.push((i, e.to_string())),
+            }
+        }
+        Decision::combine(&self.metas, satisfied, errored)
+    }
+
+    /// Decides with Cedar's own authorizer over every policy, without the index and the
+    /// compiled scopes: the reference that tests and the benchmark compare
+    /// [`PolicyEngine::decide`] with. Not for the gateway.
+    #[doc(hidden)]
+    pub fn decide_unindexed(&self, request: &Request<'_>) -> Decision {
+        let resource_id = request
+            .action
+            .resource_kind()
+            .resource_id(request.server, request.target);
+        let call = match self
+            .builder
+            .build(request, &resource_id, Wanted(&[&self.all_reads]))
+        {
+            Ok(call) => call,
+            Err(message) => return Decision::invalid(message),
+        };
+        let response =
+            Authorizer::new().is_authorized(&call.request.into(), &self.all, &call.entities.into());
+        let position =
+            |id: &cedar_policy::PolicyId| self.positions.get(AsRef::<str>::as_ref(id)).copied();
+        let satisfied = response
+            .diagnostics()
+            .reason()
+            .filter_map(position)
+            .collect();
+        let errored = response
+            .diagnostics()
+            .errors()
+            .filter_map(|e| {
+                let AuthorizationError::PolicyEvaluationError(e) = e;
+                Some((position(e.policy_id())?, e.inner().to_string()))
+            })
+            .collect();
+        Decision::combine(&self.metas, satisfied, errored)
+    }
+
+    /// The number of policies.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The ids of the policies, in load order.
+    pub fn policy_ids(&self) -> impl Iterator<Item = &str> {
+        self.metas.iter().map(|m| m.id.as_str())
+    }
+
+    /// The Cedar schema every policy is validated against.
+    pub fn schema_text() -> &'static str {
+        SCHEMA_TEXT
+    }
+
+    /// Findings about policies that load but name tools or servers no upstream offers, read
+    /// arguments a tool does not declare, or draw a Cedar warning.
+    pub fn lint(&self, tools: &[ToolInfo]) -> Vec<LintFinding> {
+        lint(&self.policies, &self.metas, &self.warnings, tools)
+    }
+}
