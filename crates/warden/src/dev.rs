@@ -106,13 +106,14 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
     };
     let policies = data_dir.join("policies");
     let demo_policy = policies.join("demo.cedar");
-    if !demo_policy.exists() {
-        if let Err(e) = std::fs::create_dir_all(&policies)
+    // Written once: a user's edits to the demo policies survive the next `warden dev`.
+    let written = demo_policy.exists()
+        || std::fs::create_dir_all(&policies)
             .and_then(|()| std::fs::write(&demo_policy, DEMO_POLICIES))
-        {
-            eprintln!("warden dev: cannot write {}: {e}", demo_policy.display());
-            return ExitCode::FAILURE;
-        }
+            .is_ok();
+    if !written {
+        eprintln!("warden dev: cannot write {}", demo_policy.display());
+        return ExitCode::FAILURE;
     }
     let path = data_dir.join("warden-dev.toml");
     let text = demo_config(&exe, listen, &idp.issuer);
