@@ -205,6 +205,52 @@ impl Gateway {
         }
     }
 
+    /// Every tool an upstream offers, unfiltered, for operators' tools (`warden policy lint`).
+    pub async fn upstream_tools(&self, upstream: usize, user: &str) -> Result<Vec<Value>, String> {
+        let user: std::sync::Arc<str> = user.into();
+        let link = self
+            .pool
+            .link(upstream, &user, warden_mcp::era::Era::Legacy)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut tools, mut cursor) = (Vec::new(), None::<String>);
+        for _ in 0..1000 {
+            let params = cursor
+                .as_ref()
+                .map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+            let mut exchange = link
+                .call(
+                    Message::request(Id::Int(0), "tools/list", params),
+                    &json!({}),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let reply = loop {
+                match exchange.next().await {
+                    Some(UpstreamEvent::Done(m)) => break m,
+                    Some(UpstreamEvent::Request(r)) => r.refuse("not during a tool listing").await,
+                    Some(UpstreamEvent::Notification(_)) => {}
+                    None => return Err("the upstream went away".into()),
+                }
+            };
+            let result = reply
+                .result()
+                .ok_or_else(|| format!("tools/list failed: {:?}", reply.rpc_error()))?;
+            tools.extend(
+                result
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            match result.get("nextCursor").and_then(Value::as_str) {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Ok(tools),
+            }
+        }
+        Err("the upstream's tool list does not end".into())
+    }
+
     /// Whether upstream `upstream` offers this tool or prompt; on a miss its list is read
     /// again (as this caller sees it) before the answer is no.
     pub(crate) async fn exists(

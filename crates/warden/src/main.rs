@@ -2,6 +2,7 @@
 
 mod admin;
 mod dev;
+mod policy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,13 @@ enum Command {
     Revocations {
         #[arg(long, short, default_value = "warden.toml")]
         config: PathBuf,
+    },
+    /// Test and lint the policies.
+    Policy {
+        #[arg(long, short, default_value = "warden.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: policy::PolicyAction,
     },
     /// Run the built-in fixture MCP server (used by `warden dev`).
     #[command(hide = true)]
@@ -139,6 +147,7 @@ async fn run(command: Command) -> ExitCode {
             undo,
         } => admin::revoke(&config, target, &reason, undo).await,
         Command::Revocations { config } => admin::revocations(&config).await,
+        Command::Policy { config, action } => policy::run(&config, action).await,
         Command::Fixture { stdio, http } => {
             let result = match (stdio, http) {
                 (true, _) => warden_fixture::serve_stdio().await,

@@ -391,3 +391,91 @@ async fn modern_status(url: &str, token: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+#[test]
+fn policy_test_explains_decisions_and_lint_finds_policies_for_missing_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("bank.cedar"),
+        r#"@id("finance-transfer")
+permit (principal in Group::"finance", action == Action::"call_tool", resource == Tool::"fx.transfer_funds");
+@id("transfer-limit")
+forbid (principal, action == Action::"call_tool", resource == Tool::"fx.transfer_funds")
+when { context.arguments has amount && context.arguments.amount > 1000 };
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[identity]\ntest_user = \"me\"\n{}",
+            stdio_upstream("fx", "")
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = warden_cmd()
+            .args(["policy"])
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (_, out) = run(&[
+        "test",
+        "--user",
+        "alice",
+        "--groups",
+        "finance",
+        "--tool",
+        "fx__transfer_funds",
+        "--args",
+        r#"{"amount": 500}"#,
+    ]);
+    assert!(
+        out.starts_with("ALLOW") && out.contains("finance-transfer"),
+        "{out}"
+    );
+    let (_, out) = run(&[
+        "test",
+        "--user",
+        "alice",
+        "--groups",
+        "finance",
+        "--tool",
+        "fx.transfer_funds",
+        "--args",
+        r#"{"amount": 5000}"#,
+    ]);
+    assert!(
+        out.starts_with("DENY") && out.contains("transfer-limit"),
+        "{out}"
+    );
+    let (_, out) = run(&["test", "--user", "bob", "--tool", "fx__transfer_funds"]);
+    assert!(out.starts_with("DENY"), "{out}");
+    let (code, out) = run(&["test", "--user", "bob", "--tool", "nosuch__tool"]);
+    assert_eq!(code, Some(2), "{out}");
+
+    let (code, out) = run(&["lint"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("2 policies") && out.contains("0 finding(s)"),
+        "{out}"
+    );
+    std::fs::write(policies.join("typo.cedar"), "@id(\"typo\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.transfer_fund\");\n").unwrap();
+    let (code, out) = run(&["lint"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("typo") && out.contains("transfer_fund"),
+        "{out}"
+    );
+}
