@@ -115,9 +115,7 @@ impl Policies {
     /// consent, for some arguments.
     pub fn visible(&self, ask: &Ask<'_>) -> bool {
         let engine = self.current();
-        with_request(ask, self.utc_offset_minutes, |r| {
-            engine.decide(r).outcome.visible()
-        })
+        with_request(ask, self.utc_offset_minutes, |r| engine.visible(r))
     }
 }
 

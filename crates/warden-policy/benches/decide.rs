@@ -1,6 +1,6 @@
 //! Time per decision with 10 and with 5,000 policies (target: p99 ≤ 20 µs at 5,000), the cost of
-//! building the request alone, and the same 5,000 through Cedar's own authorizer without the
-//! index, for comparison. The policies and requests are generated (`corpus.rs`).
+//! building the request alone, the time per list item (`visible`, the arguments unknown), and
+//! the same 5,000 through Cedar's own authorizer without the index, for comparison. The policies and requests are generated (`corpus.rs`).
 //!
 //! `cargo bench -p warden-policy --bench decide` (add `-- --quick` for a short run,
 //! `--indexed-only` to skip the slow unindexed comparison, e.g. under a profiler).
@@ -18,6 +18,9 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let decisions = if quick { 20_000 } else { 200_000 };
     let samples = corpus::samples(4_096, 7);
+    // List items are tools: the same calls, none of them a list.
+    let mut items = corpus::samples(4_096, 7);
+    items.iter_mut().for_each(|s| s.list = false);
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/policies/example");
     let mut small = warden_policy_sources(&example);
@@ -31,10 +34,16 @@ forbid (principal, action, resource) when { context has agent && context.agent =
     ));
     let small = PolicyEngine::from_sources(&small).expect("small set loads");
     report(
-        &format!("{} policies", small.len()),
+        &format!("decide, {} policies", small.len()),
         &samples,
         decisions,
         |r| small.decide(r),
+    );
+    report(
+        &format!("visible, {} policies (one list item)", small.len()),
+        &items,
+        decisions,
+        |r| small.visible(r),
     );
 
     let files = corpus::policies(5_000);
@@ -70,14 +79,20 @@ forbid (principal, action, resource) when { context has agent && context.agent =
         outcomes[0], outcomes[1], outcomes[2]
     );
     report(
-        &format!("{} policies", large.len()),
+        &format!("decide, {} policies", large.len()),
         &samples,
         decisions,
         |r| large.decide(r),
     );
+    report(
+        &format!("visible, {} policies (one list item)", large.len()),
+        &items,
+        decisions,
+        |r| large.visible(r),
+    );
     let empty = PolicyEngine::from_sources(&[]).expect("empty set loads");
     report(
-        "0 policies (building the request only)",
+        "decide, 0 policies (building the request only)",
         &samples,
         decisions,
         |r| empty.decide(r),
@@ -86,7 +101,7 @@ forbid (principal, action, resource) when { context has agent && context.agent =
         return;
     }
     report(
-        &format!("{} policies, unindexed", large.len()),
+        &format!("decide, {} policies, unindexed", large.len()),
         &samples,
         (decisions / 100).max(500),
         |r| large.decide_unindexed(r),
@@ -109,11 +124,11 @@ fn warden_policy_sources(dir: &Path) -> Vec<(String, String)> {
     files
 }
 
-fn report(
+fn report<T>(
     name: &str,
     samples: &[corpus::Sample],
     decisions: usize,
-    decide: impl Fn(&warden_policy::Request<'_>) -> warden_policy::Decision,
+    decide: impl Fn(&warden_policy::Request<'_>) -> T,
 ) {
     let requests: Vec<_> = samples.iter().map(corpus::Sample::request).collect();
     for r in requests.iter().take(1_000) {
@@ -131,7 +146,7 @@ fn report(
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "decide, {name}: mean {:.2} µs, p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs ({} decisions)",
+        "{name}: mean {:.2} µs, p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs ({} runs)",
         us(mean),
         us(at(0.50)),
         us(at(0.99)),

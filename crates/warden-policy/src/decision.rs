@@ -30,7 +30,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the item stays in a `*/list` answer: allowed, or obtainable with consent.
+    /// Allowed, or obtainable with consent: the call is not refused outright. To filter a list,
+    /// use [`crate::PolicyEngine::visible`], which asks this for *some* arguments, not none.
     pub fn visible(&self) -> bool {
         !matches!(self, Outcome::Deny)
     }

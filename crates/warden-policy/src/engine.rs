@@ -19,6 +19,7 @@ use crate::reads::{Reads, Wanted};
 use crate::request::Request;
 use crate::schema::SCHEMA_TEXT;
 use crate::scope::Compiled;
+use crate::visibility::Outcomes;
 
 /// A loaded policy set. Immutable: build a new one to reload, and share it in an `Arc`.
 pub struct PolicyEngine {
@@ -139,6 +140,74 @@ impl PolicyEngine {
             }
         }
         Decision::combine(&self.metas, satisfied, errored)
+    }
+
+    /// Whether the item a request names belongs in this caller's list (`tools/list`,
+    /// `prompts/list`, `resources/list`): whether, for **some** arguments, [`decide`] would
+    /// allow it or ask for consent. The request's `arguments` are ignored; everything else
+    /// (user, groups, agent, scopes, tags, time, client address, era) counts as for a call.
+    ///
+    /// The parts of each condition that read `context.arguments` or
+    /// `context.decimal_arguments` are taken as unknown (module `visibility`), the `&&`, `||`,
+    /// `!` and `if` around them kept:
+    ///
+    /// - the item is visible when a permit (with or without `@consent`) admits the caller and
+    ///   its condition can be true for some arguments — `principal in Group::"finance" &&
+    ///   context.arguments has amount && …` shows the tool to finance, and to nobody else;
+    /// - unless a forbid admits the caller and matches (or fails) whatever the arguments — a
+    ///   forbid on a named agent hides the tool from that agent; a forbid that depends on the
+    ///   arguments (an amount limit) hides nothing, and decides the call itself.
+    ///
+    /// So an item that some arguments make callable is always listed, and an item no permit's
+    /// argument-free part admits never is. Costs about what a decision does.
+    ///
+    /// [`decide`]: PolicyEngine::decide
+    pub fn visible(&self, request: &Request<'_>) -> bool {
+        // The arguments are unknown: none is copied into the context.
+        let request = Request {
+            arguments: None,
+            ..request.clone()
+        };
+        let kind = request.action.resource_kind();
+        let resource_id = kind.resource_id(request.server, request.target);
+        let candidates = self
+            .index
+            .candidates(request.action, request.server, kind, &resource_id);
+        let Ok(call) = self
+            .builder
+            .build(&request, &resource_id, Wanted(&candidates.reads))
+        else {
+            return false;
+        };
+        let evaluator = Evaluator::new(call.request, &call.entities, Extensions::all_available());
+        let slots = ast::SlotEnv::new();
+        let mut permitted = false;
+        for i in candidates.positions() {
+            let forbid = self.metas[i].forbid;
+            // Once a permit counts, only a forbid can change the answer.
+            if permitted && !forbid {
+                continue;
+            }
+            let compiled = &self.compiled[i];
+            if let Some(scope) = &compiled.scope
+                && !scope.admits(request.user, request.groups, kind)
+            {
+                continue;
+            }
+            let outcomes = match (&compiled.shape, &compiled.condition) {
+                (Some(shape), _) => shape.outcomes(&evaluator, &slots),
+                (None, Some(condition)) => Outcomes::of(evaluator.interpret(condition, &slots)),
+                (None, None) => Outcomes::TRUE,
+            };
+            if forbid {
+                if outcomes.always_denies() {
+                    return false;
+                }
+            } else {
+                permitted |= outcomes.may_match();
+            }
+        }
+        permitted
     }
 
     /// Decides with Cedar's own authorizer over every policy, without the index and the

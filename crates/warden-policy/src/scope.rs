@@ -13,6 +13,7 @@ use cedar_policy::{ActionConstraint, Policy, PrincipalConstraint, ResourceConstr
 use cedar_policy_core::ast;
 
 use crate::request::{Action, Kind};
+use crate::visibility::Shape;
 
 /// The principal part of a scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,20 +41,23 @@ pub(crate) struct Compiled {
     pub scope: Option<ScopeCheck>,
     /// `None`: the condition is `true` (a policy with no `when`/`unless`, scope checked here).
     pub condition: Option<ast::Expr>,
+    /// The condition with the arguments unknown, for lists ([`crate::visibility`]); `None`
+    /// when it reads no argument.
+    pub shape: Option<Shape>,
 }
 
 impl Compiled {
     pub fn new(policy: &Policy) -> Compiled {
         let core: &ast::Policy = policy.as_ref();
-        match scope_check(policy) {
-            Some(scope) => Compiled {
-                scope: Some(scope),
-                condition: core.non_scope_constraints().cloned(),
-            },
-            None => Compiled {
-                scope: None,
-                condition: Some(core.condition()),
-            },
+        let (scope, condition) = match scope_check(policy) {
+            Some(scope) => (Some(scope), core.non_scope_constraints().cloned()),
+            None => (None, Some(core.condition())),
+        };
+        let shape = condition.as_ref().and_then(Shape::of);
+        Compiled {
+            scope,
+            condition,
+            shape,
         }
     }
 }

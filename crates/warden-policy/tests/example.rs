@@ -1,5 +1,5 @@
-//! The example policy set (`tests/policies/example/`, shown in the policy guide) decides as its
-//! comments say.
+//! The example policy set (`tests/policies/example/`, a copy of the blocks of the policy guide
+//! `docs/policies.md`, checked by `tests/docs.rs`) decides as its comments say.
 
 mod common;
 

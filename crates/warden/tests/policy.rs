@@ -28,6 +28,10 @@ when { context.arguments has amount && context.decimal_arguments.amount.greaterT
 forbid (principal, action, resource)
 when { context has agent && context.agent == Agent::"rogue-agent" };
 
+@id("math-small-sums")
+permit (principal in Group::"math", action == Action::"call_tool", resource == Tool::"fx.add")
+when { context.arguments has a && context.arguments.a < 100 };
+
 @id("alice-deletes-with-consent")
 @consent("once")
 permit (principal == User::"alice", action == Action::"call_tool", resource == Tool::"fx.delete_records");
@@ -116,16 +120,30 @@ fn error_shape(a: &Answer, name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_user_sees_and_calls_only_what_policy_allows() {
     let s = setup().await;
-    let alice = s.client("alice", "agent-1", &["finance"]).await;
+    let alice = s.client("alice", "agent-1", &["finance", "math"]).await;
     let bob = s.client("bob", "agent-1", &[]).await;
 
     let mut seen = tool_names(&alice).await;
     seen.sort();
     assert_eq!(
         seen,
-        ["fx__delete_records", "fx__echo", "fx__transfer_funds"],
-        "consent-needing tools stay visible"
+        [
+            "fx__add",
+            "fx__delete_records",
+            "fx__echo",
+            "fx__transfer_funds"
+        ],
+        "consent-needing tools and tools allowed for some arguments stay visible"
     );
+    assert_eq!(
+        alice
+            .tool("fx__add", json!({ "a": 2, "b": 3 }))
+            .await
+            .text(),
+        "5"
+    );
+    let big = alice.tool("fx__add", json!({ "a": 200, "b": 3 })).await;
+    assert_eq!(big.reply()["error"]["message"], "Unknown tool: fx__add");
     assert_eq!(tool_names(&bob).await, ["fx__echo"]);
 
     // Bob calling a tool hidden from him gets exactly what a missing tool gets.

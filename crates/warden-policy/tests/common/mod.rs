@@ -114,6 +114,11 @@ impl Call {
         })
     }
 
+    /// Whether the item stays in this caller's list ([`PolicyEngine::visible`]).
+    pub fn visible(&self, engine: &PolicyEngine) -> bool {
+        self.with_request(|r| engine.visible(r))
+    }
+
     /// Calls `f` with this call as a borrowed request.
     pub fn with_request<T>(&self, f: impl FnOnce(&Request<'_>) -> T) -> T {
         let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
