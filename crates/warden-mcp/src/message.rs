@@ -27,6 +27,8 @@ pub mod codes {
     pub const UPSTREAM_TIMEOUT: i64 = -32051;
     /// Gateway-specific: the request was refused by a limit (rate, size).
     pub const LIMITED: i64 = -32052;
+    /// Gateway-specific: policy allows the call only once the user approves it.
+    pub const CONSENT_REQUIRED: i64 = -32053;
 }
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
