@@ -33,6 +33,12 @@ pub struct Outcome {
     pub first_error: Option<String>,
 }
 
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome::new()
+    }
+}
+
 impl Outcome {
     fn new() -> Outcome {
         Outcome {
@@ -46,11 +52,13 @@ impl Outcome {
         }
     }
 
-    fn merge(&mut self, other: Outcome) {
+    /// Adds another outcome: its calls, and its time (phases run one after another).
+    pub fn merge(&mut self, other: Outcome) {
         // Histograms of the same bounds always merge.
         let _ = self.latency.add(&other.latency);
         self.ok += other.ok;
         self.errors += other.errors;
+        self.elapsed += other.elapsed;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -140,6 +148,7 @@ async fn gather(mut tasks: JoinSet<(Caller, Outcome)>, start: Instant) -> (Vec<C
         match joined {
             Ok((caller, outcome)) => {
                 callers.push(caller);
+                // The clients ran side by side: their time is the phase's, set below.
                 total.merge(outcome);
             }
             Err(e) => total.error(format!("a virtual client panicked: {e}")),

@@ -15,6 +15,7 @@ mod procs;
 mod report;
 mod wire;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,9 @@ struct Args {
     /// Virtual clients (one connection each) in both load shapes.
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// Slices each phase is cut into, alternating direct and through Warden.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
     /// Seconds of unmeasured closed-loop load on each path before measuring.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
@@ -55,6 +59,10 @@ struct Args {
     /// The `warden` binary (default: next to this one).
     #[arg(long)]
     warden: Option<PathBuf>,
+    /// The tool name through Warden (`fx__echo`); another name lets `--warden` be a different
+    /// proxy for calibration.
+    #[arg(long, default_value = "fx__echo", hide = true)]
+    through_tool: String,
     /// The `warden-fixture` binary (default: next to this one).
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -74,8 +82,13 @@ struct Binaries {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if !(args.rate > 0.0 && args.duration > 0.0 && args.warmup >= 0.0 && args.clients > 0) {
-        bail!("--rate, --duration and --clients must be positive, --warmup not negative");
+    if !(args.rate > 0.0
+        && args.duration > 0.0
+        && args.warmup >= 0.0
+        && args.clients > 0
+        && args.rounds > 0)
+    {
+        bail!("--rate, --duration, --clients and --rounds must be positive, --warmup not negative");
     }
     let bins = binaries(&args)?;
     // One thread for the load generator: it leaves the other core to the processes under test.
@@ -119,10 +132,11 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         EraChoice::Both => vec![Era::Legacy, Era::Modern],
     };
     println!(
-        "warden-bench: {} clients, {:.1} s per phase after {:.1} s warm-up, open loop at {:.0} calls/s; \
-         load average at start {}\n",
+        "warden-bench: {} clients, {:.1} s per phase in {} alternating slices after {:.1} s warm-up, \
+         open loop at {:.0} calls/s; load average at start {}\n",
         args.clients,
         args.duration,
+        args.rounds,
         args.warmup,
         args.rate,
         procs::load_average()
@@ -151,86 +165,128 @@ struct Pids {
     fixture: u32,
 }
 
+/// The direct path of a scenario: the fixture the bench talks to itself.
+enum Direct {
+    Http(Box<Service>, SocketAddr),
+    Stdio(Arc<StdioMux>),
+}
+
+impl Direct {
+    fn pid(&self) -> u32 {
+        match self {
+            Direct::Http(service, _) => service.pid,
+            Direct::Stdio(mux) => mux.pid,
+        }
+    }
+
+    async fn caller(&self, era: Era) -> anyhow::Result<Caller> {
+        match self {
+            Direct::Http(_, addr) => Caller::http(*addr, era, "echo").await,
+            Direct::Stdio(mux) => Ok(Caller::Stdio(StdioCaller {
+                mux: Arc::clone(mux),
+                era,
+            })),
+        }
+    }
+}
+
 async fn scenario(
     args: &Args,
     bins: &Binaries,
     transport: Transport,
     era: Era,
 ) -> anyhow::Result<Scenario> {
-    let (http_fixture, upstream, mux) = match transport {
+    let (direct, upstream) = match transport {
         Transport::Http => {
             let (service, addr) = procs::http_fixture(&bins.fixture).await?;
-            (Some(service), Upstream::Http(addr), None)
+            (Direct::Http(Box::new(service), addr), Upstream::Http(addr))
         }
         Transport::Stdio => {
             let mux = StdioMux::spawn(&bins.fixture, era).await?;
-            (None, Upstream::Stdio(bins.fixture.clone()), Some(mux))
+            (Direct::Stdio(mux), Upstream::Stdio(bins.fixture.clone()))
         }
     };
     let (mut warden, warden_addr) = procs::warden(&bins.warden, &upstream).await?;
 
     // Startup plus one call: the idle footprint, and (for stdio) Warden's child exists.
-    let mut probe = Caller::http(warden_addr, era, "fx__echo").await?;
-    probe
-        .call()
-        .await
-        .context("the first call through Warden failed")?;
-    drop(probe);
+    let first = async {
+        let mut probe = Caller::http(warden_addr, era, &args.through_tool).await?;
+        probe.call().await
+    };
+    if let Err(e) = first.await {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        warden.check_alive("warden")?;
+        bail!(
+            "the first call through Warden failed: {e:#}\nWarden's log: {}",
+            warden.log()
+        );
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     warden.check_alive("warden")?;
     let idle_rss = procs::memory(warden.pid, "VmRSS")?;
 
-    let (direct_pids, warden_pids) = match (&http_fixture, &mux) {
-        (Some(f), _) => {
-            let p = Pids {
-                warden: warden.pid,
-                fixture: f.pid,
-            };
-            (p, p)
-        }
-        (None, Some(m)) => {
-            let behind = stdio_child(&warden)?;
-            (
-                Pids {
-                    warden: warden.pid,
-                    fixture: m.pid,
-                },
-                Pids {
-                    warden: warden.pid,
-                    fixture: behind,
-                },
-            )
-        }
-        (None, None) => unreachable!("every transport starts a fixture"),
+    let direct_pids = Pids {
+        warden: warden.pid,
+        fixture: direct.pid(),
+    };
+    let warden_pids = Pids {
+        warden: warden.pid,
+        fixture: match &direct {
+            // One fixture serves both paths.
+            Direct::Http(service, _) => service.pid,
+            // Warden runs a fixture child of its own.
+            Direct::Stdio(_) => stdio_child(&warden)?,
+        },
     };
 
-    let mut direct = Vec::with_capacity(args.clients);
-    let mut through = Vec::with_capacity(args.clients);
+    let mut direct_callers = Vec::with_capacity(args.clients);
+    let mut warden_callers = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
-        direct.push(match (&upstream, &mux) {
-            (Upstream::Http(addr), _) => Caller::http(*addr, era, "echo").await?,
-            (Upstream::Stdio(_), Some(m)) => Caller::Stdio(StdioCaller {
-                mux: Arc::clone(m),
-                era,
-            }),
-            (Upstream::Stdio(_), None) => unreachable!("a stdio scenario has a mux"),
-        });
-        through.push(Caller::http(warden_addr, era, "fx__echo").await?);
+        direct_callers.push(direct.caller(era).await?);
+        warden_callers.push(Caller::http(warden_addr, era, &args.through_tool).await?);
     }
+    let mut paths = [
+        Route {
+            pids: direct_pids,
+            callers: direct_callers,
+        },
+        Route {
+            pids: warden_pids,
+            callers: warden_callers,
+        },
+    ];
 
     let warmup = Duration::from_secs_f64(args.warmup);
-    let duration = Duration::from_secs_f64(args.duration);
-    let (direct, _) = load::closed(direct, warmup).await;
-    let (through, _) = load::closed(through, warmup).await;
-    let (direct, direct_closed) = phase(direct_pids, load::closed(direct, duration)).await?;
-    let (through, warden_closed) = phase(warden_pids, load::closed(through, duration)).await?;
-    let (direct, direct_open) = phase(direct_pids, load::open(direct, args.rate, duration)).await?;
-    let (through, warden_open) =
-        phase(warden_pids, load::open(through, args.rate, duration)).await?;
-    drop((direct, through));
+    for path in &mut paths {
+        let (callers, _) = load::closed(std::mem::take(&mut path.callers), warmup).await;
+        path.callers = callers;
+    }
+    // Direct and through-Warden slices alternate, so a burst of outside activity hits both.
+    let slice = Duration::from_secs_f64(args.duration / args.rounds as f64);
+    let mut closed = [Phase::default(), Phase::default()];
+    let mut open = [Phase::default(), Phase::default()];
+    for _ in 0..args.rounds {
+        for (path, total) in paths.iter_mut().zip(&mut closed) {
+            let callers = std::mem::take(&mut path.callers);
+            let (callers, p) = phase(path.pids, load::closed(callers, slice)).await?;
+            path.callers = callers;
+            total.absorb(p);
+        }
+    }
+    for _ in 0..args.rounds {
+        for (path, total) in paths.iter_mut().zip(&mut open) {
+            let callers = std::mem::take(&mut path.callers);
+            let (callers, p) = phase(path.pids, load::open(callers, args.rate, slice)).await?;
+            path.callers = callers;
+            total.absorb(p);
+        }
+    }
+    drop(paths);
 
     warden.check_alive("warden")?;
     let peak_rss = procs::memory(warden.pid, "VmHWM")?;
+    let [direct_closed, warden_closed] = closed;
+    let [direct_open, warden_open] = open;
     Ok(Scenario {
         transport,
         era,
@@ -244,6 +300,12 @@ async fn scenario(
         peak_rss,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     })
+}
+
+/// One way to the fixture and the clients that take it.
+struct Route {
+    pids: Pids,
+    callers: Vec<Caller>,
 }
 
 /// Runs one load phase and charges the CPU time each process spent during it.

@@ -18,21 +18,24 @@ pub struct Service {
     pub pid: u32,
     child: Child,
     /// Holds Warden's config file while it runs.
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Service {
     /// Fails if the process has already exited, with what it wrote to stderr when known.
     pub fn check_alive(&mut self, what: &str) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            let log = self
-                ._dir
-                .as_ref()
-                .and_then(|d| std::fs::read_to_string(d.path().join("stderr.log")).ok())
-                .unwrap_or_default();
-            bail!("{what} exited ({status}): {log}");
+            bail!("{what} exited ({status}): {}", self.log());
         }
         Ok(())
+    }
+
+    /// What the process wrote to stderr so far (Warden's only; the fixture's goes to ours).
+    pub fn log(&self) -> String {
+        self.dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.path().join("stderr.log")).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -64,7 +67,7 @@ pub async fn http_fixture(fixture: &Path) -> anyhow::Result<(Service, SocketAddr
     let service = Service {
         pid,
         child,
-        _dir: None,
+        dir: None,
     };
     Ok((service, addr))
 }
@@ -74,6 +77,13 @@ pub enum Upstream {
     Http(SocketAddr),
     Stdio(PathBuf),
 }
+
+/// What the benchmark's Warden allows: listing, and calling the echo tool.
+const BENCH_POLICIES: &str = r#"@id("bench-lists")
+permit (principal, action in [Action::"list_tools", Action::"list_prompts", Action::"list_resources"], resource);
+@id("bench-echo")
+permit (principal, action == Action::"call_tool", resource == Tool::"fx.echo");
+"#;
 
 /// Starts `warden serve` on a free loopback port in front of `upstream` and waits until it
 /// accepts connections.
@@ -88,9 +98,13 @@ pub async fn warden(warden: &Path, upstream: &Upstream) -> anyhow::Result<(Servi
     };
     let config = format!(
         "[server]\nlisten = \"{addr}\"\n\n[identity]\ntest_user = \"bench\"\n\n\
+         [policy]\ndir = \"policies\"\nreload_every = \"0s\"\n\n\
          [logging]\nlevel = \"warn\"\n\n[upstreams.fx]\n{upstream}\n"
     );
     let dir = tempfile::tempdir()?;
+    // The policy stage runs in the measured path: the calls are decided by real policies.
+    std::fs::create_dir(dir.path().join("policies"))?;
+    std::fs::write(dir.path().join("policies/bench.cedar"), BENCH_POLICIES)?;
     let file = dir.path().join("warden.toml");
     std::fs::write(&file, config)?;
     let log = std::fs::File::create(dir.path().join("stderr.log"))?;
@@ -108,7 +122,7 @@ pub async fn warden(warden: &Path, upstream: &Upstream) -> anyhow::Result<(Servi
     let mut service = Service {
         pid,
         child,
-        _dir: Some(dir),
+        dir: Some(dir),
     };
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {

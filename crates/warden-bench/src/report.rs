@@ -28,6 +28,7 @@ impl Transport {
 }
 
 /// One load phase on one path, with the CPU time each process spent during it.
+#[derive(Default)]
 pub struct Phase {
     pub outcome: Outcome,
     pub cpu_warden: Duration,
@@ -38,6 +39,15 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// Adds a slice of the same phase.
+    pub fn absorb(&mut self, slice: Phase) {
+        self.outcome.merge(slice.outcome);
+        self.cpu_warden += slice.cpu_warden;
+        self.cpu_fixture += slice.cpu_fixture;
+        self.cpu_bench += slice.cpu_bench;
+        self.cpu_others += slice.cpu_others;
+    }
+
     fn per_call_us(&self, cpu: Duration) -> f64 {
         cpu.as_secs_f64() * 1e6 / (self.outcome.ok.max(1) as f64)
     }

@@ -66,9 +66,14 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(configs: &[UpstreamConfig], notices: broadcast::Sender<Notice>) -> Pool {
+        // Upstreams are reached exactly where configured: a redirect is not followed (it would
+        // carry the call, and later the injected credentials, elsewhere) and no proxy from the
+        // environment is used.
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()
             .unwrap_or_default();
         let upstreams = configs
