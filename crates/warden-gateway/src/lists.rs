@@ -251,6 +251,21 @@ impl Gateway {
         Err("the upstream's tool list does not end".into())
     }
 
+    /// Reads every page of one upstream's list (as this caller sees it), for what the catalog
+    /// learns from it; stops at a failing page or after 100 pages.
+    async fn read_whole_list(&self, ctx: &CallCtx, upstream: usize, method: &str) {
+        let mut cursor = None;
+        for _ in 0..100 {
+            match self
+                .upstream_page(ctx, upstream, method, cursor.take())
+                .await
+            {
+                Some((_, Some(next))) => cursor = Some(next),
+                _ => return,
+            }
+        }
+    }
+
     /// Whether upstream `upstream` offers this tool or prompt; on a miss its list is read
     /// again (as this caller sees it) before the answer is no.
     pub(crate) async fn exists(
@@ -268,19 +283,7 @@ impl Gateway {
         } else {
             "prompts/list"
         };
-        let mut cursor = None;
-        for _ in 0..100 {
-            let Some((_, next)) = self
-                .upstream_page(ctx, upstream, method, cursor.take())
-                .await
-            else {
-                break;
-            };
-            match next {
-                Some(n) => cursor = Some(n),
-                None => break,
-            }
-        }
+        self.read_whole_list(ctx, upstream, method).await;
         self.catalog.knows(kind, exposed)
     }
 
@@ -294,18 +297,7 @@ impl Gateway {
         }
         for index in 0..self.pool.len() {
             for method in ["resources/list", "resources/templates/list"] {
-                let mut cursor = None;
-                for _ in 0..100 {
-                    let Some((_, next)) =
-                        self.upstream_page(ctx, index, method, cursor.take()).await
-                    else {
-                        break;
-                    };
-                    match next {
-                        Some(n) => cursor = Some(n),
-                        None => break,
-                    }
-                }
+                self.read_whole_list(ctx, index, method).await;
             }
         }
         self.catalog.resource_owner(uri)

@@ -423,15 +423,13 @@ async fn post_modern(
             .collect(),
         peer: Some(peer.ip()),
     };
+    // The body decides (its method was checked against Mcp-Method above).
+    let listen = msg.method() == Some("subscriptions/listen");
     let reply = gw.handle(ctx, msg).await;
     match reply {
-        Reply::Stream(s) if is_listen(h) => with_keepalive(s),
+        Reply::Stream(s) if listen => with_keepalive(s),
         other => respond(other, Era::Modern),
     }
-}
-
-fn is_listen(h: &HeaderMap) -> bool {
-    header(h, headers::METHOD).is_some_and(|m| m.trim() == "subscriptions/listen")
 }
 
 async fn post_legacy(

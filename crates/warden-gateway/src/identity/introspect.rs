@@ -77,11 +77,7 @@ fn principal(config: &OidcConfig, a: &Map<String, Value>) -> Result<Principal, A
         .iter()
         .find_map(|c| a.get(c).and_then(Value::as_str));
     let list = |v: Option<&Value>| -> Vec<std::sync::Arc<str>> {
-        match v {
-            Some(Value::String(s)) => s.split_whitespace().map(Into::into).collect(),
-            Some(Value::Array(x)) => x.iter().filter_map(Value::as_str).map(Into::into).collect(),
-            _ => Vec::new(),
-        }
+        super::jwt::strings(v).into_iter().map(Into::into).collect()
     };
     Ok(Principal {
         user: user.into(),

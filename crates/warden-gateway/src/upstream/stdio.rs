@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, broadcast, mpsc};
 use warden_mcp::era::{Era, LATEST_LEGACY};
@@ -294,5 +294,3 @@ fn spawn_reader(
         }
     });
 }
-
-use tokio::io::AsyncReadExt as _;
