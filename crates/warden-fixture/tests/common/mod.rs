@@ -397,10 +397,20 @@ impl StdioChild {
         }
     }
 
-    pub async fn request(&mut self, id: Value, method: &str, params: Value) -> Value {
+    /// Sends a request and returns what came before its reply, and the reply.
+    pub async fn request_collecting(
+        &mut self,
+        id: Value,
+        method: &str,
+        params: Value,
+    ) -> (Vec<Value>, Value) {
         self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
             .await;
-        self.until_response(&id).await.1
+        self.until_response(&id).await
+    }
+
+    pub async fn request(&mut self, id: Value, method: &str, params: Value) -> Value {
+        self.request_collecting(id, method, params).await.1
     }
 
     pub fn close_stdin(&mut self) {
