@@ -296,10 +296,10 @@ pub(super) fn upstream(
             idle_timeout: duration_text(check, at, raw.idle_timeout.as_deref(), 600),
         }),
         (None, Some(url)) => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if let Err(why) = crate::upstream::Target::parse(url) {
                 check.err(
                     at,
-                    format!("upstream {name:?}: url {url:?} is not an http(s) URL"),
+                    format!("upstream {name:?}: url {url:?} is not usable: {why}"),
                     "write the server's full MCP endpoint, like \"http://127.0.0.1:9000/mcp\"",
                 );
             }

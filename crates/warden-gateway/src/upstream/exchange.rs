@@ -1,5 +1,8 @@
 //! One call in flight to an upstream: the events it produces and how it is cancelled.
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sync_wrapper::SyncWrapper;
 use tokio::sync::mpsc;
 use warden_mcp::{Id, Message, RpcError, codes};
 
@@ -48,17 +51,83 @@ impl ServerRequest {
 /// A call in flight. Dropping it before its `Done` event cancels the call upstream.
 #[derive(Debug)]
 pub struct Exchange {
-    pub events: mpsc::Receiver<UpstreamEvent>,
+    source: Source,
     pub(super) link: Link,
     pub(super) upstream_id: i64,
     pub(super) finished: bool,
 }
 
+/// Where a call's events come from.
+enum Source {
+    /// Routed to the call by the link's reader (a child's stdout).
+    Routed(mpsc::Receiver<UpstreamEvent>),
+    /// Read from the call's own HTTP reply, in the task that awaits the call; `side` carries
+    /// what a legacy upstream says about the call on its session's GET stream.
+    Reply {
+        // Only ever used through `&mut`; the wrapper lets a relay be shared while it waits.
+        events: SyncWrapper<BoxStream<'static, UpstreamEvent>>,
+        side: Option<mpsc::Receiver<UpstreamEvent>>,
+    },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Routed(_) => "Routed",
+            Source::Reply { .. } => "Reply",
+        })
+    }
+}
+
 impl Exchange {
+    pub(super) fn routed(
+        link: Link,
+        upstream_id: i64,
+        events: mpsc::Receiver<UpstreamEvent>,
+    ) -> Exchange {
+        Exchange {
+            source: Source::Routed(events),
+            link,
+            upstream_id,
+            finished: false,
+        }
+    }
+
+    pub(super) fn http(
+        link: Link,
+        upstream_id: i64,
+        events: BoxStream<'static, UpstreamEvent>,
+        side: Option<mpsc::Receiver<UpstreamEvent>>,
+    ) -> Exchange {
+        Exchange {
+            source: Source::Reply {
+                events: SyncWrapper::new(events),
+                side,
+            },
+            link,
+            upstream_id,
+            finished: false,
+        }
+    }
+
     pub async fn next(&mut self) -> Option<UpstreamEvent> {
-        let event = self.events.recv().await;
+        let event = match &mut self.source {
+            Source::Routed(rx) => rx.recv().await,
+            Source::Reply { events, side: None } => events.get_mut().next().await,
+            Source::Reply {
+                events,
+                side: Some(side),
+            } => {
+                tokio::select! {
+                    biased;
+                    e = events.get_mut().next() => e,
+                    Some(e) = side.recv() => Some(e),
+                }
+            }
+        };
         if matches!(event, Some(UpstreamEvent::Done(_)) | None) {
             self.finished = true;
+            self.link.finished(self.upstream_id);
         }
         event
     }

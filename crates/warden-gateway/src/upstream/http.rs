@@ -6,36 +6,38 @@
 //! Modern: every request is self-contained (`_meta` carries the version and the calling client's
 //! capabilities, `Mcp-Method`/`Mcp-Name` repeat the body); cancelling closes the response stream.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use futures::stream;
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::AbortHandle;
+use tokio::sync::broadcast;
 use warden_mcp::era::{Era, LATEST_LEGACY, MODERN_VERSION};
 use warden_mcp::{Id, Kind, Message, RpcError, codes, headers, sse};
 
+use super::client::{Client, ClientError, Reply, next_chunk};
 use super::inflight::{Inflight, dispatch};
 use super::{Exchange, Link, Notice, ServerInfo, ServerRequest, UpstreamError, UpstreamEvent};
 use crate::config::{EraPreference, HttpConfig};
 
-const MAX_SSE_LINE: usize = 64 << 20;
+/// The largest reply (or SSE line) Warden reads from an upstream.
+const MAX_REPLY: usize = 64 << 20;
 
 #[derive(Debug)]
 pub struct HttpLink {
     name: Arc<str>,
-    client: reqwest::Client,
-    /// Parsed once: parsing it again for every call cost about 4% of Warden's CPU per call.
-    url: reqwest::Url,
+    client: Arc<Client>,
     base_headers: HeaderMap,
     pub(super) info: ServerInfo,
-    session: Option<String>,
+    session: Option<HeaderValue>,
+    /// Legacy calls, so that what the GET stream says about one of them reaches it.
     inflight: Arc<Inflight>,
-    streams: Mutex<HashMap<i64, AbortHandle>>,
     next_id: AtomicI64,
     alive: AtomicBool,
     me: OnceLock<std::sync::Weak<HttpLink>>,
@@ -46,13 +48,10 @@ impl HttpLink {
         name: Arc<str>,
         user: Option<Arc<str>>,
         config: &HttpConfig,
-        client: reqwest::Client,
+        client: Arc<Client>,
         notices: broadcast::Sender<Notice>,
         want: Era,
     ) -> Result<Link, UpstreamError> {
-        let url = reqwest::Url::parse(&config.url).map_err(|e| {
-            UpstreamError::Handshake(name.to_string(), format!("the url is not valid: {e}"))
-        })?;
         let mut base_headers = HeaderMap::new();
         for (k, v) in &config.headers {
             let (Ok(k), Ok(v)) = (
@@ -74,7 +73,6 @@ impl HttpLink {
         let opener = Opener {
             name: &name,
             client: &client,
-            url: &config.url,
             headers: &base_headers,
         };
         let modern = match (config.era, want) {
@@ -90,48 +88,38 @@ impl HttpLink {
         let link = Arc::new(HttpLink {
             name: name.clone(),
             client,
-            url,
             base_headers,
             info,
             session,
             inflight: Arc::new(Inflight::default()),
-            streams: Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(1),
             alive: AtomicBool::new(true),
             me: OnceLock::new(),
         });
         let _ = link.me.set(Arc::downgrade(&link));
         if link.info.era == Era::Legacy {
-            link.post(
-                &Message::notification("notifications/initialized", json!({})),
-                None,
-                HeaderMap::new(),
-            )
-            .await
-            .ok();
+            let note = Message::notification("notifications/initialized", json!({}));
+            link.send(note).await.ok();
             spawn_get_stream(Arc::downgrade(&link), notices, user);
         }
         Ok(Link::Http(link))
     }
 
+    /// The headers every request on this link carries, and the routing headers of `msg`.
     fn headers_for(&self, msg: &Message) -> HeaderMap {
         let mut h = self.base_headers.clone();
-        let version = if self.info.era == Era::Modern {
-            MODERN_VERSION
+        let modern = self.info.era == Era::Modern;
+        let version = if modern {
+            HeaderValue::from_static(MODERN_VERSION)
         } else {
-            self.info.protocol_version.as_str()
+            HeaderValue::from_str(&self.info.protocol_version)
+                .unwrap_or(HeaderValue::from_static(LATEST_LEGACY))
         };
-        if let Ok(v) = HeaderValue::from_str(version) {
-            h.insert(headers::PROTOCOL_VERSION, v);
+        h.insert(headers::PROTOCOL_VERSION, version);
+        if let Some(s) = &self.session {
+            h.insert(headers::SESSION_ID, s.clone());
         }
-        if let Some(s) = self
-            .session
-            .as_deref()
-            .and_then(|s| HeaderValue::from_str(s).ok())
-        {
-            h.insert(headers::SESSION_ID, s);
-        }
-        if self.info.era == Era::Modern {
+        if modern {
             if let Some(v) = msg.method().and_then(|m| HeaderValue::from_str(m).ok()) {
                 h.insert(headers::METHOD, v);
             }
@@ -143,24 +131,25 @@ impl HttpLink {
         h
     }
 
-    async fn post(
+    fn request(
         &self,
-        msg: &Message,
-        timeout: Option<Duration>,
-        extra: HeaderMap,
-    ) -> Result<reqwest::Response, UpstreamError> {
+        method: Method,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> http::Request<Full<Bytes>> {
         let mut req = self
             .client
-            .post(self.url.clone())
-            .headers(self.headers_for(msg))
-            .headers(extra)
-            .body(msg.to_bytes());
-        if let Some(t) = timeout {
-            req = req.timeout(t);
-        }
-        req.send().await.map_err(|e| {
-            UpstreamError::Unreachable(self.name.to_string(), e.without_url().to_string())
-        })
+            .target()
+            .request()
+            .method(method)
+            .body(Full::new(body))
+            .unwrap_or_default();
+        req.headers_mut().extend(headers);
+        req
+    }
+
+    fn unreachable(&self, e: &ClientError) -> UpstreamError {
+        UpstreamError::Unreachable(self.name.to_string(), e.to_string())
     }
 
     pub(super) async fn call(
@@ -170,65 +159,43 @@ impl HttpLink {
         client_capabilities: &Value,
         param_headers: &[(String, String)],
     ) -> Result<Exchange, UpstreamError> {
+        let Link::Http(this) = &link else {
+            return Err(UpstreamError::Gone(self.name.to_string()));
+        };
         if !self.is_alive() {
             return Err(UpstreamError::Gone(self.name.to_string()));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         super::prepare_request(&mut msg, id);
         super::shape_for(self.info.era, &mut msg, client_capabilities);
-        let events = self.inflight.register(id);
-        let tx = self
-            .inflight
-            .get(id)
-            .ok_or_else(|| UpstreamError::Gone(self.name.to_string()))?;
-        let mut extra = HeaderMap::new();
+        let mut headers = self.headers_for(&msg);
         if self.info.era == Era::Modern {
             for (k, v) in param_headers {
                 if let (Ok(k), Ok(v)) = (
                     HeaderName::try_from(k.as_str()),
                     HeaderValue::try_from(v.as_str()),
                 ) {
-                    extra.insert(k, v);
+                    headers.insert(k, v);
                 }
             }
         }
-        // The POST runs in the reader task, so cancelling the call aborts it at any point.
-        let Link::Http(this) = &link else {
-            return Err(UpstreamError::Gone(self.name.to_string()));
+        let side = (self.info.era == Era::Legacy).then(|| self.inflight.register(id));
+        let request = self.request(Method::POST, headers, msg.to_bytes().into());
+        let reader = Reader {
+            link: this.clone(),
+            id,
+            stage: Stage::Send(request),
+            queued: std::collections::VecDeque::new(),
         };
-        let this = this.clone();
-        let reader_link = link.clone();
-        let task = tokio::spawn(async move {
-            match this.post(&msg, None, extra).await {
-                Ok(response) => {
-                    let (name, inflight) = (this.name.clone(), this.inflight.clone());
-                    read_reply(reader_link, name, inflight, id, tx, response, this.info.era).await;
-                }
-                Err(e) => {
-                    if this.inflight.remove(id).is_some() {
-                        let error = Message::error(Some(&Id::Int(id)), &e.to_rpc());
-                        let _ = tx.send(UpstreamEvent::Done(error)).await;
-                    }
-                    this.finished(id);
-                }
-            }
-        });
-        self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, task.abort_handle());
-        Ok(Exchange {
-            events,
-            link,
-            upstream_id: id,
-            finished: false,
-        })
+        let events = stream::unfold(reader, Reader::next).boxed();
+        Ok(Exchange::http(link, id, events, side))
     }
 
+    /// Sends a notification or an answer to a server request.
     pub(super) async fn send(&self, msg: Message) -> Result<(), UpstreamError> {
-        let r = self
-            .post(&msg, Some(Duration::from_secs(30)), HeaderMap::new())
-            .await?;
+        let headers = self.headers_for(&msg);
+        let request = self.request(Method::POST, headers, msg.to_bytes().into());
+        let r = self.exchange(request, Duration::from_secs(30)).await?;
         if r.status().is_success() {
             Ok(())
         } else {
@@ -239,17 +206,28 @@ impl HttpLink {
         }
     }
 
+    /// One request whose reply is read whole (and discarded), within `limit`.
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        limit: Duration,
+    ) -> Result<Response<Bytes>, UpstreamError> {
+        let read = async {
+            let (parts, body) = self.client.send(request).await?.into_parts();
+            let body = body.bytes(MAX_REPLY).await.unwrap_or_default();
+            Ok::<_, ClientError>(Response::from_parts(parts, body))
+        };
+        match tokio::time::timeout(limit, read).await {
+            Ok(r) => r.map_err(|e| self.unreachable(&e)),
+            Err(_) => Err(self.unreachable(&ClientError::Timeout(limit))),
+        }
+    }
+
     pub(super) fn cancel(&self, upstream_id: i64, reason: &str) {
         tracing::debug!(upstream = %self.name, upstream_id, reason, "cancelling upstream call");
+        // The call's reply is dropped with its exchange, which closes its connection: that
+        // is how a modern upstream learns of it.
         self.inflight.remove(upstream_id);
-        if let Some(h) = self
-            .streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&upstream_id)
-        {
-            h.abort();
-        }
         if self.info.era == Era::Legacy {
             let note = Message::notification(
                 "notifications/cancelled",
@@ -263,11 +241,11 @@ impl HttpLink {
         }
     }
 
-    fn finished(&self, id: i64) {
-        self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+    /// A call ended with its reply.
+    pub(super) fn finished(&self, upstream_id: i64) {
+        if self.info.era == Era::Legacy {
+            self.inflight.remove(upstream_id);
+        }
     }
 
     pub fn is_alive(&self) -> bool {
@@ -277,118 +255,145 @@ impl HttpLink {
     pub(super) async fn close(&self) {
         self.alive.store(false, Ordering::Release);
         if let Some(session) = &self.session {
-            let _ = self
-                .client
-                .delete(self.url.clone())
-                .headers(self.base_headers.clone())
-                .header(headers::SESSION_ID, session)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
+            let mut headers = self.base_headers.clone();
+            headers.insert(headers::SESSION_ID, session.clone());
+            headers.remove(CONTENT_TYPE);
+            let request = self.request(Method::DELETE, headers, Bytes::new());
+            let _ = self.exchange(request, Duration::from_secs(5)).await;
         }
     }
 }
 
-/// Reads the reply to one POST (JSON or an event stream) into the call's events.
-async fn read_reply(
-    link: Link,
-    name: Arc<str>,
-    inflight: Arc<Inflight>,
+/// Reads the reply to one call: a JSON body, or an event stream whose messages before the reply
+/// are the call's notifications and server requests.
+struct Reader {
+    link: Arc<HttpLink>,
     id: i64,
-    tx: mpsc::Sender<UpstreamEvent>,
-    response: reqwest::Response,
-    era: Era,
-) {
-    let status = response.status();
-    let is_sse = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let done = if is_sse {
-        read_events(&link, &tx, response, id).await
-    } else {
-        let body = response.bytes().await.unwrap_or_default();
-        match Message::parse(&body) {
-            Ok(m) if m.is_reply() => Some(m),
-            _ => {
-                let why = if era == Era::Legacy && status == reqwest::StatusCode::NOT_FOUND {
-                    format!(
-                        "upstream {name:?} no longer knows Warden's session; the next call opens a new one"
-                    )
-                } else {
-                    format!(
-                        "upstream {name:?} answered HTTP {} without a JSON-RPC reply",
-                        status.as_u16()
-                    )
-                };
-                if status == reqwest::StatusCode::NOT_FOUND
-                    && era == Era::Legacy
-                    && let Link::Http(l) = &link
-                {
-                    l.alive.store(false, Ordering::Release);
-                }
-                Some(Message::error(
-                    Some(&Id::Int(id)),
-                    &RpcError::new(codes::UPSTREAM_UNAVAILABLE, why),
-                ))
+    stage: Stage,
+    queued: std::collections::VecDeque<UpstreamEvent>,
+}
+
+enum Stage {
+    Send(http::Request<Full<Bytes>>),
+    Json(StatusCode, Reply),
+    Events(Reply, sse::Decoder),
+    Over,
+}
+
+impl Reader {
+    async fn next(mut self) -> Option<(UpstreamEvent, Reader)> {
+        loop {
+            if let Some(event) = self.queued.pop_front() {
+                return Some((event, self));
             }
-        }
-    };
-    let done = done.unwrap_or_else(|| {
-        Message::error(
-            Some(&Id::Int(id)),
-            &RpcError::new(
-                codes::UPSTREAM_UNAVAILABLE,
-                format!("upstream {name:?} closed the stream before answering"),
-            ),
-        )
-    });
-    if inflight.remove(id).is_some() {
-        let _ = tx.send(UpstreamEvent::Done(done)).await;
-    }
-    if let Link::Http(l) = &link {
-        l.finished(id);
-    }
-}
-
-async fn read_events(
-    link: &Link,
-    tx: &mpsc::Sender<UpstreamEvent>,
-    response: reqwest::Response,
-    id: i64,
-) -> Option<Message> {
-    let mut decoder = sse::Decoder::new(MAX_SSE_LINE);
-    let mut body = response.bytes_stream();
-    while let Some(Ok(chunk)) = body.next().await {
-        let Ok(events) = decoder.push(&chunk) else {
-            return None;
-        };
-        for event in events {
-            let Ok(msg) = Message::parse(event.data.as_bytes()) else {
-                continue;
-            };
-            match msg.kind() {
-                Kind::Response | Kind::Error if msg.id() == Some(Id::Int(id)) => return Some(msg),
-                Kind::Response | Kind::Error => {}
-                Kind::Notification => {
-                    let _ = tx.send(UpstreamEvent::Notification(msg)).await;
+            match std::mem::replace(&mut self.stage, Stage::Over) {
+                Stage::Send(request) => match self.link.client.send(request).await {
+                    Ok(response) => self.stage = self.reading(response),
+                    Err(e) => {
+                        let e = self.link.unreachable(&e).to_rpc();
+                        return Some((
+                            self.done(Message::error(Some(&Id::Int(self.id)), &e)),
+                            self,
+                        ));
+                    }
+                },
+                Stage::Json(status, reply) => {
+                    let body = reply.bytes(MAX_REPLY).await.unwrap_or_default();
+                    let session_lost =
+                        self.link.info.era == Era::Legacy && status == StatusCode::NOT_FOUND;
+                    let msg = match Message::parse(&body) {
+                        Ok(m) if m.is_reply() && !session_lost => m,
+                        _ => self.not_a_reply(status),
+                    };
+                    return Some((self.done(msg), self));
                 }
-                Kind::Request => {
-                    let Some(upstream_id) = msg.id() else {
+                Stage::Events(mut reply, mut decoder) => {
+                    let Some(Ok(chunk)) = next_chunk(&mut reply).await else {
+                        let e = RpcError::new(
+                            codes::UPSTREAM_UNAVAILABLE,
+                            format!(
+                                "upstream {:?} closed the stream before answering",
+                                self.link.name
+                            ),
+                        );
+                        return Some((
+                            self.done(Message::error(Some(&Id::Int(self.id)), &e)),
+                            self,
+                        ));
+                    };
+                    let Ok(events) = decoder.push(&chunk) else {
                         continue;
                     };
-                    let request = ServerRequest {
-                        msg,
-                        link: link.clone(),
-                        upstream_id,
-                    };
-                    let _ = tx.send(UpstreamEvent::Request(request)).await;
+                    for event in events {
+                        if let Some(e) = self.event(event.data.as_bytes()) {
+                            self.queued.push_back(e);
+                        }
+                    }
+                    if !matches!(self.queued.back(), Some(UpstreamEvent::Done(_))) {
+                        self.stage = Stage::Events(reply, decoder);
+                    }
                 }
+                Stage::Over => return None,
             }
         }
     }
-    None
+
+    fn reading(&self, response: Response<Reply>) -> Stage {
+        let (parts, reply) = response.into_parts();
+        let is_sse = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if is_sse && parts.status.is_success() {
+            Stage::Events(reply, sse::Decoder::new(MAX_REPLY))
+        } else {
+            Stage::Json(parts.status, reply)
+        }
+    }
+
+    /// What one SSE event of the call's stream means for the call.
+    fn event(&self, data: &[u8]) -> Option<UpstreamEvent> {
+        let msg = Message::parse(data).ok()?;
+        match msg.kind() {
+            Kind::Response | Kind::Error if msg.id() == Some(Id::Int(self.id)) => {
+                Some(UpstreamEvent::Done(msg))
+            }
+            Kind::Response | Kind::Error => None,
+            Kind::Notification => Some(UpstreamEvent::Notification(msg)),
+            Kind::Request => {
+                let upstream_id = msg.id()?;
+                Some(UpstreamEvent::Request(ServerRequest {
+                    msg,
+                    link: Link::Http(self.link.clone()),
+                    upstream_id,
+                }))
+            }
+        }
+    }
+
+    fn not_a_reply(&self, status: StatusCode) -> Message {
+        let name = &self.link.name;
+        let why = if self.link.info.era == Era::Legacy && status == StatusCode::NOT_FOUND {
+            // The upstream forgot Warden's session: this link is over.
+            self.link.alive.store(false, Ordering::Release);
+            format!(
+                "upstream {name:?} no longer knows Warden's session; the next call opens a new one"
+            )
+        } else {
+            format!(
+                "upstream {name:?} answered HTTP {} without a JSON-RPC reply",
+                status.as_u16()
+            )
+        };
+        let e = RpcError::new(codes::UPSTREAM_UNAVAILABLE, why);
+        Message::error(Some(&Id::Int(self.id)), &e)
+    }
+
+    fn done(&mut self, msg: Message) -> UpstreamEvent {
+        self.stage = Stage::Over;
+        UpstreamEvent::Done(msg)
+    }
 }
 
 /// Listens on a legacy session's GET stream while the link lives, reconnecting with backoff.
@@ -406,21 +411,17 @@ fn spawn_get_stream(
             let mut headers = this.headers_for(&Message::notification("", json!({})));
             headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
             headers.remove(CONTENT_TYPE);
-            let response = this
-                .client
-                .get(this.url.clone())
-                .headers(headers)
-                .send()
-                .await;
+            let request = this.request(Method::GET, headers, Bytes::new());
+            let response = this.client.send(request).await;
             let (name, wrapped) = (this.name.clone(), Link::Http(this.clone()));
             let inflight = this.inflight.clone();
             drop(this);
             match response {
                 Ok(r) if r.status().is_success() => {
                     backoff = Duration::from_millis(250);
-                    let mut decoder = sse::Decoder::new(MAX_SSE_LINE);
-                    let mut body = r.bytes_stream();
-                    while let Some(Ok(chunk)) = body.next().await {
+                    let mut decoder = sse::Decoder::new(MAX_REPLY);
+                    let mut body = r.into_body();
+                    while let Some(Ok(chunk)) = next_chunk(&mut body).await {
                         let Ok(events) = decoder.push(&chunk) else {
                             break;
                         };
@@ -432,7 +433,7 @@ fn spawn_get_stream(
                     }
                 }
                 // The server offers no GET stream; nothing to listen to.
-                Ok(r) if r.status() == reqwest::StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 _ => {}
             }
             drop(wrapped);
@@ -445,8 +446,7 @@ fn spawn_get_stream(
 /// The opening handshake, before a link exists.
 struct Opener<'a> {
     name: &'a Arc<str>,
-    client: &'a reqwest::Client,
-    url: &'a str,
+    client: &'a Arc<Client>,
     headers: &'a HeaderMap,
 }
 
@@ -457,27 +457,31 @@ impl Opener<'_> {
         extra: HeaderMap,
     ) -> Result<(Message, HeaderMap), UpstreamError> {
         let fail = |why: String| UpstreamError::Handshake(self.name.to_string(), why);
-        let response = self
+        let mut request = self
             .client
-            .post(self.url)
-            .headers(self.headers.clone())
-            .headers(extra)
-            .body(msg.to_bytes())
-            .timeout(Duration::from_secs(30))
-            .send()
+            .target()
+            .request()
+            .method(Method::POST)
+            .body(Full::new(Bytes::from(msg.to_bytes())))
+            .unwrap_or_default();
+        request.headers_mut().extend(self.headers.clone());
+        request.headers_mut().extend(extra);
+        let read = async {
+            let (parts, body) = self.client.send(request).await?.into_parts();
+            Ok::<_, ClientError>((parts, body.bytes(MAX_REPLY).await))
+        };
+        let (parts, body) = tokio::time::timeout(Duration::from_secs(30), read)
             .await
-            .map_err(|e| {
-                UpstreamError::Unreachable(self.name.to_string(), e.without_url().to_string())
-            })?;
-        let status = response.status();
-        let headers = response.headers().clone();
+            .map_err(|_| fail("no answer within 30s".into()))?
+            .map_err(|e| UpstreamError::Unreachable(self.name.to_string(), e.to_string()))?;
+        let body = body.map_err(fail)?;
+        let (status, headers) = (parts.status, parts.headers);
         let is_sse = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let body = response.bytes().await.map_err(|e| fail(e.to_string()))?;
         let reply = if is_sse {
-            let mut decoder = sse::Decoder::new(MAX_SSE_LINE);
+            let mut decoder = sse::Decoder::new(MAX_REPLY);
             let events = decoder.push(&body).map_err(|e| fail(e.to_string()))?;
             events
                 .into_iter()
@@ -512,7 +516,7 @@ impl Opener<'_> {
         super::server_info_from_discover(self.name, &reply)
     }
 
-    async fn initialize(&self) -> Result<(ServerInfo, Option<String>), UpstreamError> {
+    async fn initialize(&self) -> Result<(ServerInfo, Option<HeaderValue>), UpstreamError> {
         let params = json!({
             "protocolVersion": LATEST_LEGACY,
             "capabilities": super::gateway_client_capabilities(),
@@ -526,10 +530,7 @@ impl Opener<'_> {
                 reply.rpc_error().map(|e| e.to_string()).unwrap_or_default(),
             )
         })?;
-        let session = headers
-            .get(headers::SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let session = headers.get(headers::SESSION_ID).cloned();
         Ok((super::server_info_from_initialize(result), session))
     }
 }

@@ -4,6 +4,7 @@
 //! session). Calls on it become [`Exchange`]s. Messages a server sends outside any call
 //! (list changes, resource updates) become [`Notice`]s for the gateway to fan out.
 
+mod client;
 mod exchange;
 mod http;
 mod inflight;
@@ -18,6 +19,7 @@ use warden_mcp::era::{
 };
 use warden_mcp::{Message, RpcError, codes};
 
+pub use client::Target;
 pub use exchange::{Exchange, ServerRequest, UpstreamEvent};
 pub use pool::{Pool, PoolStats};
 
@@ -115,6 +117,13 @@ impl Link {
         match self {
             Link::Stdio(l) => l.cancel(upstream_id, reason),
             Link::Http(l) => l.cancel(upstream_id, reason),
+        }
+    }
+
+    /// A call ended with its reply.
+    fn finished(&self, upstream_id: i64) {
+        if let Link::Http(l) = self {
+            l.finished(upstream_id);
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use super::client::{Client, Target};
 use super::http::HttpLink;
 use super::stdio::StdioLink;
 use super::{Link, Notice, UpstreamError};
@@ -34,6 +35,9 @@ struct Slot {
 
 struct Upstream {
     config: UpstreamConfig,
+    /// The connections to an HTTP upstream, shared by all its links.
+    /// (None when the url is unusable, which `warden check` reports.)
+    client: Option<Arc<Client>>,
     name: Arc<str>,
     slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Set once an upstream has shown it does not speak the modern era.
@@ -61,37 +65,29 @@ pub struct PoolStats {
 pub struct Pool {
     upstreams: Vec<Upstream>,
     notices: broadcast::Sender<Notice>,
-    http: reqwest::Client,
 }
 
 impl Pool {
     pub fn new(configs: &[UpstreamConfig], notices: broadcast::Sender<Notice>) -> Pool {
-        // Upstreams are reached exactly where configured: a redirect is not followed (it would
-        // carry the call, and later the injected credentials, elsewhere) and no proxy from the
-        // environment is used.
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
         let upstreams = configs
             .iter()
             .map(|c| Upstream {
                 name: Arc::from(c.name.as_str()),
                 config: c.clone(),
+                // Upstreams are reached exactly where configured: no redirect is followed (it
+                // would carry the call, and later the injected credentials, elsewhere) and no
+                // proxy from the environment is used.
+                client: match &c.transport {
+                    Transport::Http(h) => Target::parse(&h.url).ok().map(Client::new),
+                    Transport::Stdio(_) => None,
+                },
                 slots: Mutex::default(),
                 legacy_only: AtomicBool::new(
                     matches!(&c.transport, Transport::Http(h) if h.era == EraPreference::Legacy),
                 ),
             })
             .collect();
-        Pool {
-            upstreams,
-            notices,
-            http,
-        }
+        Pool { upstreams, notices }
     }
 
     pub fn config(&self, index: usize) -> &UpstreamConfig {
@@ -163,17 +159,23 @@ impl Pool {
                 )
                 .await
             }
-            Transport::Http(h) => {
-                HttpLink::start(
-                    upstream.name.clone(),
-                    owner_for_open,
-                    h,
-                    self.http.clone(),
-                    self.notices.clone(),
-                    want,
-                )
-                .await
-            }
+            Transport::Http(h) => match &upstream.client {
+                Some(client) => {
+                    HttpLink::start(
+                        upstream.name.clone(),
+                        owner_for_open,
+                        h,
+                        client.clone(),
+                        self.notices.clone(),
+                        want,
+                    )
+                    .await
+                }
+                None => Err(UpstreamError::Handshake(
+                    upstream.name.to_string(),
+                    format!("the url {:?} is not usable", h.url),
+                )),
+            },
         };
         match opened {
             Ok(link) => {

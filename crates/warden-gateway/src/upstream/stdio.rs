@@ -207,12 +207,7 @@ impl StdioLink {
             self.inflight.remove(id);
             return Err(e);
         }
-        Ok(Exchange {
-            events,
-            link,
-            upstream_id: id,
-            finished: false,
-        })
+        Ok(Exchange::routed(link, id, events))
     }
 
     pub(super) async fn send(&self, msg: Message) -> Result<(), UpstreamError> {

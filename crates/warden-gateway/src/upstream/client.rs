@@ -1,0 +1,394 @@
+//! The HTTP/1.1 client Warden uses towards Streamable HTTP upstreams: a small pool of kept-alive
+//! connections to one origin, with TLS (rustls, the platform's trust store) for `https`.
+//!
+//! A connection is driven by the task that uses it, not by a task of its own: the request, the
+//! reply's headers and every chunk of its body are read in the caller's task, and a connection
+//! goes back to the pool only once its reply has been read to the end. On this path a hand-off
+//! between tasks costs more than the work itself (see `docs/benchmarks.md`), and dropping a reply
+//! half-read closes its connection, which is how an HTTP upstream learns a call was cancelled.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle connection older than this is closed rather than reused: servers close theirs after a
+/// while, and a request sent just as that happens would be lost.
+const IDLE_FOR: Duration = Duration::from_secs(30);
+const MAX_IDLE: usize = 64;
+
+/// Why a request got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    #[error("TLS with {0} failed: {1}")]
+    Tls(String, String),
+    #[error("{0}")]
+    Http(#[from] hyper::Error),
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Where requests go: scheme, host and port of one upstream URL, and its path.
+#[derive(Debug, Clone)]
+pub struct Target {
+    host: String,
+    port: u16,
+    tls: bool,
+    authority: HeaderValue,
+    path: Uri,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err("the url must start with http:// or https://".into()),
+        };
+        let authority = uri.authority().ok_or("the url has no host")?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        Ok(Target {
+            host: host.to_string(),
+            port,
+            tls,
+            authority: HeaderValue::from_str(authority.as_str()).map_err(|e| format!("{e}"))?,
+            path,
+        })
+    }
+
+    /// A request to the target's URL; the caller adds method, headers and body.
+    pub fn request(&self) -> http::request::Builder {
+        Request::builder()
+            .uri(self.path.clone())
+            .header(HOST, self.authority.clone())
+    }
+}
+
+/// Kept-alive connections to one target.
+pub struct Client {
+    target: Target,
+    idle: Mutex<Vec<(Conn, Instant)>>,
+}
+
+struct Conn {
+    send: http1::SendRequest<Full<Bytes>>,
+    drive: http1::Connection<TokioIo<Io>, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(target: Target) -> Arc<Client> {
+        Arc::new(Client {
+            target,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Sends `req` and returns the reply once its headers are in; its body drives the
+    /// connection from then on. A kept-alive connection that turns out to be closed is replaced
+    /// by a new one, as long as the request was not written to it.
+    pub async fn send(
+        self: &Arc<Self>,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Response<Reply>, ClientError> {
+        loop {
+            let (mut conn, reused) = match self.checkout().await {
+                Some(conn) => (conn, true),
+                None => (self.connect().await?, false),
+            };
+            let sent = conn.send.try_send_request(req);
+            match drive_until(&mut conn.drive, sent).await {
+                Ok(Ok(response)) => {
+                    let (parts, body) = response.into_parts();
+                    let reply = Reply {
+                        body,
+                        conn: Some(conn),
+                        client: self.clone(),
+                    };
+                    return Ok(Response::from_parts(parts, reply));
+                }
+                Ok(Err(mut e)) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(e.into_error().into()),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// An idle connection that is still open and ready for a request.
+    async fn checkout(&self) -> Option<Conn> {
+        loop {
+            let (mut conn, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            if since.elapsed() > IDLE_FOR {
+                continue;
+            }
+            let ready = poll_fn(|cx| {
+                if Pin::new(&mut conn.drive).poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                conn.send.poll_ready(cx).map(|r| r.is_ok())
+            });
+            if ready.await {
+                return Some(conn);
+            }
+        }
+    }
+
+    fn checkin(&self, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, ClientError> {
+        let t = &self.target;
+        let failed = |e: String| ClientError::Connect(format!("{}:{}", t.host, t.port), e);
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((t.host.as_str(), t.port)),
+        )
+        .await
+        .map_err(|_| failed(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| failed(e.to_string()))?;
+        tcp.set_nodelay(true).map_err(|e| failed(e.to_string()))?;
+        let io = if t.tls {
+            Io::Tls(Box::new(tls_handshake(&t.host, tcp).await?))
+        } else {
+            Io::Plain(tcp)
+        };
+        let (send, drive) = http1::Builder::new()
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Conn { send, drive })
+    }
+}
+
+/// Polls `fut` while driving the connection it needs. Ends with an error if the connection ends
+/// first.
+async fn drive_until<F: Future>(
+    drive: &mut http1::Connection<TokioIo<Io>, Full<Bytes>>,
+    fut: F,
+) -> Result<F::Output, ClientError> {
+    let mut fut = std::pin::pin!(fut);
+    let mut closed = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        if closed {
+            return Poll::Pending;
+        }
+        match Pin::new(&mut *drive).poll(cx) {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Ready(Ok(())) => closed = true,
+            Poll::Pending => {}
+        }
+        // The connection may have completed the future while it was polled.
+        fut.as_mut().poll(cx).map(Ok)
+    })
+    .await
+}
+
+/// The body of an upstream reply. Reading it drives its connection; read to the end, the
+/// connection goes back to the pool, dropped before that, it is closed.
+pub struct Reply {
+    body: Incoming,
+    conn: Option<Conn>,
+    client: Arc<Client>,
+}
+
+impl Reply {
+    /// The whole body, at most `max` bytes.
+    pub async fn bytes(self, max: usize) -> Result<Bytes, String> {
+        let limited = http_body_util::Limited::new(self, max);
+        limited
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Body for Reply {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let mut frame = Pin::new(&mut this.body).poll_frame(cx);
+        if frame.is_pending()
+            && let Some(conn) = this.conn.as_mut()
+        {
+            // Reading the socket is what feeds the body.
+            if Pin::new(&mut conn.drive).poll(cx).is_ready() {
+                this.conn = None;
+            }
+            frame = Pin::new(&mut this.body).poll_frame(cx);
+        }
+        if let Poll::Ready(None) = frame
+            && let Some(conn) = this.conn.take()
+        {
+            this.client.checkin(conn);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A plain or TLS connection.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// TLS 1.2/1.3 with the aws-lc-rs provider, verified against the platform's trust store
+/// (extra roots through `SSL_CERT_FILE`, as for any program on the machine).
+async fn tls_handshake(
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    let failed = |e: String| ClientError::Tls(host.to_string(), e);
+    let config = CONFIG
+        .get_or_init(|| {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_platform_verifier()
+                .map_err(|e| e.to_string())?
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(Arc::new(config))
+        })
+        .clone()
+        .map_err(failed)?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| failed(e.to_string()))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| failed(e.to_string()))
+}
+
+/// The next piece of `reply`'s body; `None` at its end.
+pub async fn next_chunk(reply: &mut Reply) -> Option<Result<Bytes, String>> {
+    loop {
+        match reply.frame().await? {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e.to_string())),
+        }
+    }
+}
