@@ -23,6 +23,11 @@ pub fn is_cacheable(method: &str) -> bool {
 pub fn reply_for_client(method: &str, ctx: &CallCtx, upstream: Era, reply: &mut Message) {
     match ctx.era {
         Era::Modern => {
+            // Most results pass through untouched: one that says what it is and needs no
+            // cache hints is not rebuilt.
+            if !is_cacheable(method) && reply.result_type().is_some() {
+                return;
+            }
             if let Some(Value::Object(result)) = reply.result_mut() {
                 complete_result(method, result);
             } else if let Some(e) = reply.rpc_error()
@@ -43,11 +48,7 @@ pub fn reply_for_client(method: &str, ctx: &CallCtx, upstream: Era, reply: &mut 
             }
         }
         Era::Legacy if upstream == Era::Modern => {
-            let needs_input = reply
-                .result()
-                .and_then(|r| r.get("resultType"))
-                .and_then(Value::as_str)
-                == Some("input_required");
+            let needs_input = reply.result_type().as_deref() == Some("input_required");
             if needs_input {
                 let id = reply.id();
                 let e = RpcError::new(

@@ -84,6 +84,9 @@ pub fn unknown_name(id: &Id, kind: NameKind, name: &str) -> Reply {
 
 impl Gateway {
     /// Answers one request (never a notification or a response).
+    ///
+    /// Each kind of request is its own boxed future: the futures of all of them inline would make
+    /// every request's future as large as the largest, and that is copied whenever it moves.
     pub async fn handle(&self, ctx: CallCtx, msg: Message) -> Reply {
         // Only called for requests, which always have an id.
         let id = msg.id().unwrap_or(Id::Int(0));
@@ -91,16 +94,16 @@ impl Gateway {
         match (method.as_str(), ctx.era) {
             ("ping", Era::Legacy) => Reply::result(&id, json!({})),
             ("server/discover", Era::Modern) => Reply::result(&id, self.discover()),
-            ("logging/setLevel", Era::Legacy) => self.set_level(&ctx, &id, &msg).await,
+            ("logging/setLevel", Era::Legacy) => Box::pin(self.set_level(&ctx, &id, &msg)).await,
             ("tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", _) => {
-                self.list(&ctx, &id, &method, &msg).await
+                Box::pin(self.list(&ctx, &id, &method, &msg)).await
             }
-            ("tools/call" | "prompts/get", _) => self.call_named(ctx, &id, msg).await,
+            ("tools/call" | "prompts/get", _) => Box::pin(self.call_named(ctx, &id, msg)).await,
             ("resources/read", _)
             | ("resources/subscribe" | "resources/unsubscribe", Era::Legacy) => {
-                self.call_resource(ctx, &id, msg).await
+                Box::pin(self.call_resource(ctx, &id, msg)).await
             }
-            ("completion/complete", _) => self.complete(ctx, &id, msg).await,
+            ("completion/complete", _) => Box::pin(self.complete(ctx, &id, msg)).await,
             ("subscriptions/listen", Era::Modern) => self.listen(&ctx, &id, &msg),
             _ => Reply::error(
                 &id,
@@ -133,7 +136,10 @@ impl Gateway {
             return unknown_name(id, kind, &name);
         }
         // Only now, so a denied name and a missing one cannot be told apart.
-        if !self.exists(&ctx, upstream, kind, &name).await {
+        // Known names are answered from the catalog; reading the upstream's list is boxed.
+        if !(self.catalog.knows(kind, &name)
+            || Box::pin(self.exists(&ctx, upstream, kind, &name)).await)
+        {
             return unknown_name(id, kind, &name);
         }
         if let Outcome::Consent(rule) = decision.outcome {
@@ -159,7 +165,11 @@ impl Gateway {
     /// forward. An unknown or denied resource gets the same answer.
     async fn call_resource(&self, ctx: CallCtx, id: &Id, msg: Message) -> Reply {
         let uri = msg.param_str("uri").unwrap_or_default().to_string();
-        let Some(upstream) = self.resource_owner(&ctx, &uri).await else {
+        let owner = match self.catalog.resource_owner(&uri) {
+            Some(known) => Some(known),
+            None => Box::pin(self.resource_owner(&ctx, &uri)).await,
+        };
+        let Some(upstream) = owner else {
             return self.resource_not_found(&ctx, id, &uri);
         };
         let action = if msg.method() == Some("resources/read") {

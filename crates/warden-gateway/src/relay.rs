@@ -70,7 +70,8 @@ impl Relay {
                     }
                 }
                 UpstreamEvent::Request(request) => {
-                    if let Some(msg) = self.server_request(request).await {
+                    // Rare, and boxed so that every call's future stays small.
+                    if let Some(msg) = Box::pin(self.server_request(request)).await {
                         return Step::Interim(msg);
                     }
                 }

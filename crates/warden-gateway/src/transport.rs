@@ -195,7 +195,8 @@ async fn post(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let principal = match authenticate(&gw, &uri, &h, peer).await {
+    // Boxed, like the era's handling below, so that the handler's own future stays small.
+    let principal = match Box::pin(authenticate(&gw, &uri, &h, peer)).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -264,8 +265,8 @@ async fn post(
         }
     }
     let response = match era {
-        Era::Modern => post_modern(&gw, &h, msg, principal, peer).await,
-        Era::Legacy => post_legacy(&gw, &h, msg, principal, peer).await,
+        Era::Modern => Box::pin(post_modern(&gw, &h, msg, principal, peer)).await,
+        Era::Legacy => Box::pin(post_legacy(&gw, &h, msg, principal, peer)).await,
     };
     gw.record(
         &method,

@@ -1,7 +1,11 @@
 //! JSON-RPC 2.0 messages kept as the JSON object they arrived as.
 
 use std::fmt;
+use std::sync::OnceLock;
 
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// JSON-RPC and MCP error codes the gateway produces or inspects.
@@ -138,26 +142,115 @@ impl fmt::Display for RpcError {
 }
 
 /// One JSON-RPC message. The whole object is kept; accessors read the parts the gateway needs.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// A reply's `result` is kept as the text it arrived as until something reads or changes it:
+/// most replies only pass through, and building their result as a tree of values (and writing it
+/// out again) was the largest single cost of relaying a call.
+#[derive(Clone, Debug)]
 pub struct Message {
     kind: Kind,
     body: Map<String, Value>,
+    result: Option<RawResult>,
+}
+
+/// A `result` not parsed yet, and where it stood among the body's keys.
+#[derive(Clone, Debug)]
+struct RawResult {
+    at: usize,
+    text: Box<RawValue>,
+    parsed: OnceLock<Value>,
+}
+
+impl RawResult {
+    fn value(&self) -> &Value {
+        // The text was checked to be JSON when the message was parsed.
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.text.get()).unwrap_or(Value::Null))
+    }
+
+    fn into_value(self) -> Value {
+        match self.parsed.into_inner() {
+            Some(v) => v,
+            None => serde_json::from_str(self.text.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.kind == other.kind && self.clone().into_value() == other.clone().into_value()
+    }
+}
+
+/// A message's top-level object with `result` kept as text.
+struct Frame {
+    body: Map<String, Value>,
+    result: Option<RawResult>,
+}
+
+impl<'de> Deserialize<'de> for Frame {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Frame, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Frame;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
+                let (mut body, mut result) = (Map::new(), None);
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "result" {
+                        let text: Box<RawValue> = map.next_value()?;
+                        let at = body.len();
+                        result = Some(RawResult {
+                            at,
+                            text,
+                            parsed: OnceLock::new(),
+                        });
+                    } else {
+                        let value: Value = map.next_value()?;
+                        body.insert(key, value);
+                    }
+                }
+                Ok(Frame { body, result })
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The one field of a result that says what kind of result it is.
+#[derive(Deserialize)]
+struct ResultType {
+    #[serde(rename = "resultType")]
+    result_type: Option<String>,
 }
 
 impl Message {
     /// Parses one message from a body. Arrays (batches) and non-objects are refused.
     pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
-        Message::from_value(value)
+        match serde_json::from_slice::<Frame>(bytes) {
+            Ok(frame) => Message::checked(frame.body, frame.result),
+            // Not one JSON object: say exactly what it is instead.
+            Err(_) => {
+                let value: Value =
+                    serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+                Message::from_value(value)
+            }
+        }
     }
 
     pub fn from_value(value: Value) -> Result<Message, ParseError> {
-        let body = match value {
-            Value::Object(map) => map,
-            Value::Array(_) => return Err(ParseError::Batch),
-            _ => return Err(ParseError::Invalid("the body must be a JSON object")),
-        };
+        match value {
+            Value::Object(map) => Message::checked(map, None),
+            Value::Array(_) => Err(ParseError::Batch),
+            _ => Err(ParseError::Invalid("the body must be a JSON object")),
+        }
+    }
+
+    fn checked(body: Map<String, Value>, result: Option<RawResult>) -> Result<Message, ParseError> {
         if body.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(ParseError::Invalid("\"jsonrpc\" must be \"2.0\""));
         }
@@ -174,7 +267,7 @@ impl Message {
                 Some(id) if Id::from_value(id).is_some() => Kind::Request,
                 Some(_) => return Err(ParseError::Invalid("\"id\" must be a string or a number")),
             }
-        } else if body.contains_key("result") {
+        } else if result.is_some() || body.contains_key("result") {
             if body.get("id").and_then(Id::from_value).is_none() {
                 return Err(ParseError::Invalid(
                     "a response needs a string or number \"id\"",
@@ -191,7 +284,7 @@ impl Message {
                 "neither a request, a notification nor a response",
             ));
         };
-        Ok(Message { kind, body })
+        Ok(Message { kind, body, result })
     }
 
     pub fn request(id: Id, method: &str, params: Value) -> Message {
@@ -203,6 +296,7 @@ impl Message {
         Message {
             kind: Kind::Request,
             body,
+            result: None,
         }
     }
 
@@ -214,6 +308,7 @@ impl Message {
         Message {
             kind: Kind::Notification,
             body,
+            result: None,
         }
     }
 
@@ -225,6 +320,7 @@ impl Message {
         Message {
             kind: Kind::Response,
             body,
+            result: None,
         }
     }
 
@@ -237,6 +333,7 @@ impl Message {
         Message {
             kind: Kind::Error,
             body,
+            result: None,
         }
     }
 
@@ -300,11 +397,39 @@ impl Message {
     }
 
     pub fn result(&self) -> Option<&Value> {
-        self.body.get("result")
+        match &self.result {
+            Some(raw) => Some(raw.value()),
+            None => self.body.get("result"),
+        }
     }
 
     pub fn result_mut(&mut self) -> Option<&mut Value> {
+        if let Some(raw) = self.result.take() {
+            let at = raw.at.min(self.body.len());
+            self.body
+                .shift_insert(at, "result".into(), raw.into_value());
+        }
         self.body.get_mut("result")
+    }
+
+    /// The result's `resultType`, read without building the rest of the result.
+    pub fn result_type(&self) -> Option<String> {
+        match &self.result {
+            Some(raw) => match raw.parsed.get() {
+                Some(v) => v.get("resultType")?.as_str().map(str::to_string),
+                None => {
+                    serde_json::from_str::<ResultType>(raw.text.get())
+                        .ok()?
+                        .result_type
+                }
+            },
+            None => self
+                .body
+                .get("result")?
+                .get("resultType")?
+                .as_str()
+                .map(str::to_string),
+        }
     }
 
     pub fn rpc_error(&self) -> Option<RpcError> {
@@ -320,17 +445,50 @@ impl Message {
         })
     }
 
-    pub fn body(&self) -> &Map<String, Value> {
-        &self.body
-    }
-
-    pub fn into_value(self) -> Value {
+    pub fn into_value(mut self) -> Value {
+        self.result_mut();
         Value::Object(self.body)
     }
 
+    /// The message as JSON text, with the keys in the order they arrived.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Serialising a map of JSON values cannot fail.
-        serde_json::to_vec(&self.body).unwrap_or_default()
+        // Serialising a map of JSON values (or a string key) cannot fail.
+        let Some(raw) = &self.result else {
+            return serde_json::to_vec(&self.body).unwrap_or_default();
+        };
+        let mut out = Vec::with_capacity(raw.text.get().len() + 64);
+        out.push(b'{');
+        let mut entries = self.body.iter().map(|(k, v)| (k.as_str(), Some(v)));
+        let mut written = 0;
+        let mut put = |out: &mut Vec<u8>, key: &str, value: Option<&Value>| {
+            if written > 0 {
+                out.push(b',');
+            }
+            written += 1;
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            match value {
+                Some(v) => {
+                    let _ = serde_json::to_writer(&mut *out, v);
+                }
+                // Line breaks between tokens are dropped: stdio and SSE frame messages by line.
+                None if raw.text.get().contains(['\n', '\r']) => {
+                    let _ = serde_json::to_writer(&mut *out, raw.value());
+                }
+                None => out.extend_from_slice(raw.text.get().as_bytes()),
+            }
+        };
+        for _ in 0..raw.at.min(self.body.len()) {
+            if let Some((k, v)) = entries.next() {
+                put(&mut out, k, v);
+            }
+        }
+        put(&mut out, "result", None);
+        for (k, v) in entries {
+            put(&mut out, k, v);
+        }
+        out.push(b'}');
+        out
     }
 }
 
@@ -389,6 +547,55 @@ mod tests {
         let text = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"b":1,"a":[1.5,null]},"zz":true},"extra":{"k":"v"}}"#;
         let msg = Message::parse(text.as_bytes()).unwrap();
         assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+    }
+
+    #[test]
+    fn a_passing_result_keeps_its_text_and_place() {
+        let text = r#"{"jsonrpc":"2.0","result":{"content":[{"type":"text","text":"a\"b"}],"resultType":"complete"},"id":3}"#;
+        let mut msg = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(msg.kind(), Kind::Response);
+        assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+        assert_eq!(msg.result_type().as_deref(), Some("complete"));
+        msg.set_id(&Id::Str("client-1".into()));
+        assert_eq!(
+            String::from_utf8(msg.to_bytes()).unwrap(),
+            text.replace(r#""id":3"#, r#""id":"client-1""#)
+        );
+        assert_eq!(msg.result().unwrap()["content"][0]["text"], "a\"b");
+        // Changing the result writes the changed tree in the same place.
+        msg.result_mut().unwrap()["ttlMs"] = 0.into();
+        let back: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+        assert_eq!(back["result"]["ttlMs"], 0);
+        let keys: Vec<_> = back.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["jsonrpc", "result", "id"]);
+        assert_eq!(
+            msg,
+            Message::from_value(back).unwrap(),
+            "a parsed and a kept result compare equal"
+        );
+    }
+
+    #[test]
+    fn results_that_are_not_objects_pass_too() {
+        let spread =
+            "{\n  \"jsonrpc\": \"2.0\", \"id\": 1,\r\n  \"result\": {\n    \"a\": [1,\n 2]\n  }\n}";
+        let msg = Message::parse(spread.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(msg.to_bytes()).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"result":{"a":[1,2]}}"#,
+            "one line, whatever the upstream's layout"
+        );
+        for result in ["null", "[1,2]", "\"text\"", "7"] {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{result}}}"#);
+            let msg = Message::parse(text.as_bytes()).unwrap();
+            assert_eq!(msg.kind(), Kind::Response);
+            assert_eq!(msg.result_type(), None);
+            assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+        }
+        assert!(matches!(
+            Message::parse(br#"{"jsonrpc":"2.0","id":1,"result":{"a":}}"#),
+            Err(ParseError::Json(_))
+        ));
     }
 
     #[test]

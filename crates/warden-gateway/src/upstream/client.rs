@@ -130,7 +130,7 @@ impl Client {
         loop {
             let (mut conn, reused) = match self.checkout().await {
                 Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+                None => (Box::pin(self.connect()).await?, false),
             };
             let sent = conn.send.try_send_request(req);
             match drive_until(&mut conn.drive, sent).await {

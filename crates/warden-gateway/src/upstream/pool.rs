@@ -110,6 +110,15 @@ impl Pool {
         user: &Arc<str>,
         want: Era,
     ) -> Result<Link, UpstreamError> {
+        match self.live(index, user, want) {
+            Some(link) => Ok(link),
+            // Opening is rare and its future large: boxed, it does not weigh on every call.
+            None => Box::pin(self.open(index, user, want)).await,
+        }
+    }
+
+    /// The slot's key for `user` and `want`.
+    fn key(&self, index: usize, user: &Arc<str>, want: Era) -> Key {
         let upstream = &self.upstreams[index];
         let isolation = match &upstream.config.transport {
             Transport::Stdio(s) => s.isolation,
@@ -120,8 +129,25 @@ impl Pool {
         } else {
             want
         };
-        let owner = (isolation == Isolation::PerUser).then(|| user.clone());
-        let key: Key = (owner.clone(), want);
+        (
+            (isolation == Isolation::PerUser).then(|| user.clone()),
+            want,
+        )
+    }
+
+    /// The open link of a slot nobody is opening right now, if it is alive.
+    fn live(&self, index: usize, user: &Arc<str>, want: Era) -> Option<Link> {
+        let slot = self.upstreams[index].slot(self.key(index, user, want));
+        let mut slot = slot.try_lock().ok()?;
+        let link = slot.link.clone().filter(Link::is_alive)?;
+        slot.last_used = Some(Instant::now());
+        Some(link)
+    }
+
+    async fn open(&self, index: usize, user: &Arc<str>, want: Era) -> Result<Link, UpstreamError> {
+        let upstream = &self.upstreams[index];
+        let key = self.key(index, user, want);
+        let (owner, want) = key.clone();
         let owner_for_open = owner.clone();
         let slot = upstream.slot(key);
         let mut slot = slot.lock().await;
