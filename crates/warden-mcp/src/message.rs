@@ -149,6 +149,8 @@ impl fmt::Display for RpcError {
 #[derive(Clone, Debug)]
 pub struct Message {
     kind: Kind,
+    /// A copy of `body["method"]`, which is read many times per request and never changes.
+    method: Option<Box<str>>,
     body: Map<String, Value>,
     result: Option<RawResult>,
 }
@@ -284,7 +286,13 @@ impl Message {
                 "neither a request, a notification nor a response",
             ));
         };
-        Ok(Message { kind, body, result })
+        let method = body.get("method").and_then(Value::as_str).map(Box::from);
+        Ok(Message {
+            kind,
+            method,
+            body,
+            result,
+        })
     }
 
     pub fn request(id: Id, method: &str, params: Value) -> Message {
@@ -295,6 +303,7 @@ impl Message {
         body.insert("params".into(), params);
         Message {
             kind: Kind::Request,
+            method: Some(method.into()),
             body,
             result: None,
         }
@@ -307,6 +316,7 @@ impl Message {
         body.insert("params".into(), params);
         Message {
             kind: Kind::Notification,
+            method: Some(method.into()),
             body,
             result: None,
         }
@@ -319,6 +329,7 @@ impl Message {
         body.insert("result".into(), result);
         Message {
             kind: Kind::Response,
+            method: None,
             body,
             result: None,
         }
@@ -332,6 +343,7 @@ impl Message {
         body.insert("error".into(), error.to_value());
         Message {
             kind: Kind::Error,
+            method: None,
             body,
             result: None,
         }
@@ -355,7 +367,7 @@ impl Message {
     }
 
     pub fn method(&self) -> Option<&str> {
-        self.body.get("method").and_then(Value::as_str)
+        self.method.as_deref()
     }
 
     pub fn id(&self) -> Option<Id> {

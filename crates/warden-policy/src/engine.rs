@@ -106,18 +106,8 @@ impl PolicyEngine {
         let candidates = self
             .index
             .candidates(request.action, request.server, kind, &resource_id);
-        let call = match self
-            .builder
-            .build(request, &resource_id, Wanted(&candidates.reads))
-        {
-            Ok(call) => call,
-            Err(message) => return Decision::invalid(message),
-        };
-        let evaluator = Evaluator::new(call.request, &call.entities, Extensions::all_available());
-        // Static policies have no slots.
-        let slots = ast::SlotEnv::new();
         let mut satisfied = Vec::new();
-        let mut errored = Vec::new();
+        let mut conditional = Vec::new();
         for i in candidates.positions() {
             let compiled = &self.compiled[i];
             if let Some(scope) = &compiled.scope
@@ -125,19 +115,40 @@ impl PolicyEngine {
             {
                 continue;
             }
-            let Some(condition) = &compiled.condition else {
-                satisfied.push(i);
-                continue;
-            };
-            match evaluator.interpret(condition, &slots) {
-                Ok(v) => match v.value_kind() {
-                    ast::ValueKind::Lit(ast::Literal::Bool(true)) => satisfied.push(i),
-                    ast::ValueKind::Lit(ast::Literal::Bool(false)) => {}
-                    // Conditions are booleans; validation makes this unreachable.
-                    other => errored.push((i, format!("condition is not a boolean: {other}"))),
-                },
-                Err(e) => errored.push((i, e.to_string())),
+            match &compiled.condition {
+                None => satisfied.push(i),
+                Some(condition) => conditional.push((i, condition)),
             }
+        }
+        let mut errored = Vec::new();
+        // Cedar's request and entities are built only for policies with conditions: a decision
+        // that scopes alone settle needs neither.
+        if !conditional.is_empty() {
+            let call = match self
+                .builder
+                .build(request, &resource_id, Wanted(&candidates.reads))
+            {
+                Ok(call) => call,
+                Err(message) => return Decision::invalid(message),
+            };
+            let evaluator =
+                Evaluator::new(call.request, &call.entities, Extensions::all_available());
+            // Static policies have no slots.
+            let slots = ast::SlotEnv::new();
+            for (i, condition) in conditional {
+                match evaluator.interpret(condition, &slots) {
+                    Ok(v) => match v.value_kind() {
+                        ast::ValueKind::Lit(ast::Literal::Bool(true)) => satisfied.push(i),
+                        ast::ValueKind::Lit(ast::Literal::Bool(false)) => {}
+                        // Conditions are booleans; validation makes this unreachable.
+                        other => {
+                            errored.push((i, format!("condition is not a boolean: {other}")));
+                        }
+                    },
+                    Err(e) => errored.push((i, e.to_string())),
+                }
+            }
+            satisfied.sort_unstable();
         }
         Decision::combine(&self.metas, satisfied, errored)
     }

@@ -131,3 +131,18 @@ async fn an_upstream_that_dies_mid_call_gives_an_error_at_once() {
     let refused = within(Duration::from_secs(10), echo_modern(&url, "x")).await;
     assert_eq!(refused.error_code(), Some(-32050), "{refused:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_upstream_that_does_not_speak_tls_is_a_clear_error() {
+    // The fixture speaks plain HTTP; asked for TLS, it cannot complete a handshake.
+    let plain = fixture_http(None).await;
+    let url = plain.replacen("http://", "https://", 1);
+    let w = warden("", &http_upstream("fx", &url, "")).await;
+    // (A tool would be unknown: the tool list cannot be read. The one upstream owns every URI.)
+    let mcp = w.mcp_url();
+    let read = modern(&mcp, "resources/read", json!({ "uri": "fixture://readme" }));
+    let answer = within(Duration::from_secs(10), read).await;
+    assert_eq!(answer.error_code(), Some(-32050), "{answer:?}");
+    let message = answer.reply()["error"]["message"].as_str().unwrap();
+    assert!(message.contains("TLS"), "{message}");
+}
