@@ -110,12 +110,7 @@ async fn an_upstream_that_dies_mid_call_gives_an_error_at_once() {
         // The fixture counts a slow call as soon as it starts.
         loop {
             let s = modern(&url, "resources/read", json!({ "uri": "fixture://stats" })).await;
-            let text = s.reply()["result"]["contents"][0]["text"]
-                .as_str()
-                .unwrap_or("{}")
-                .to_string();
-            let stats: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            if stats["slowStarted"].as_u64().unwrap_or(0) > 0 {
+            if fixture_stats(&s)["slowStarted"].as_u64().unwrap_or(0) > 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -49,12 +49,7 @@ async fn stats(client: &Legacy) -> Value {
     let s = client
         .call("resources/read", json!({ "uri": "fixture://stats" }))
         .await;
-    serde_json::from_str(
-        s.reply()["result"]["contents"][0]["text"]
-            .as_str()
-            .unwrap_or("{}"),
-    )
-    .unwrap_or_default()
+    fixture_stats(&s)
 }
 
 /// A gateway with one upstream named `fx`, over HTTP or as a stdio child.
@@ -245,13 +240,7 @@ async fn a_legacy_cancel_reaches_the_upstream() {
 async fn closing_a_modern_stream_cancels_the_upstream_call() {
     // Observed in the modern era too: a stdio upstream gets one child per user and era.
     async fn modern_stats(url: &str) -> Value {
-        let s = modern(url, "resources/read", json!({ "uri": "fixture://stats" })).await;
-        serde_json::from_str(
-            s.reply()["result"]["contents"][0]["text"]
-                .as_str()
-                .unwrap_or("{}"),
-        )
-        .unwrap_or_default()
+        fixture_stats(&modern(url, "resources/read", json!({ "uri": "fixture://stats" })).await)
     }
     for stdio in [false, true] {
         let w = one_upstream(stdio).await;

@@ -26,13 +26,11 @@ async fn a_killed_child_fails_the_call_at_once_and_the_next_call_gets_a_fresh_on
         // Wait until the child has the call (its counters say so), then kill it.
         let stats = || client.call("resources/read", json!({ "uri": "fixture://stats" }));
         loop {
-            let s = stats().await;
-            let text = s.reply()["result"]["contents"][0]["text"]
-                .as_str()
-                .unwrap_or("{}")
-                .to_string();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            if v["slowStarted"].as_u64().unwrap_or(0) > 0 {
+            if fixture_stats(&stats().await)["slowStarted"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+            {
                 break;
             }
             tokio::task::yield_now().await;

@@ -13,6 +13,14 @@ use warden_gateway::{Config, Running};
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 pub const MODERN: &str = "2026-07-28";
 
+/// The fixture's counters, from the answer to a `resources/read` of `fixture://stats`.
+pub fn fixture_stats(answer: &Answer) -> Value {
+    let text = answer.reply()["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap_or("{}");
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 /// Starts the Rust fixture over HTTP in this process; returns its MCP URL.
 pub async fn fixture_http(page_size: Option<usize>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
