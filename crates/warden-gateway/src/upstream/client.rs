@@ -62,6 +62,10 @@ impl Target {
             _ => return Err("the url must start with http:// or https://".into()),
         };
         let authority = uri.authority().ok_or("the url has no host")?;
+        if authority.as_str().contains('@') {
+            // It would travel in the Host header; credentials belong in `headers`.
+            return Err("user names and passwords in the url are not supported: put credentials in the upstream's headers".into());
+        }
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -389,6 +393,41 @@ pub async fn next_chunk(reply: &mut Reply) -> Option<Result<Bytes, String>> {
                 }
             }
             Err(e) => return Some(Err(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_name_host_port_scheme_and_path() {
+        let t = Target::parse("http://127.0.0.1:9000/mcp?x=1").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.tls), ("127.0.0.1", 9000, false));
+        assert_eq!(t.path, "/mcp?x=1");
+        assert_eq!(t.authority, "127.0.0.1:9000");
+        let t = Target::parse("https://mcp.example.com").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.tls),
+            ("mcp.example.com", 443, true)
+        );
+        assert_eq!(t.path, "/");
+        let t = Target::parse("http://[::1]/mcp").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 80));
+        assert_eq!(t.authority, "[::1]");
+    }
+
+    #[test]
+    fn unusable_urls_are_refused_with_a_reason() {
+        for (url, why) in [
+            ("ftp://host/mcp", "http://"),
+            ("http:///mcp", ""),
+            ("/mcp", "http://"),
+            ("http://user:secret@host/mcp", "credentials"),
+        ] {
+            let e = Target::parse(url).unwrap_err();
+            assert!(e.contains(why), "{url}: {e}");
         }
     }
 }
