@@ -68,6 +68,13 @@ pub async fn start_on(listener: TcpListener, mut config: Config) -> std::io::Res
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Replies and SSE events are written whole, so nothing is gained by Nagle's algorithm,
+    // and an event written while the previous one is unacknowledged would wait for the ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
