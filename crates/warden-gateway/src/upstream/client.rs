@@ -221,13 +221,20 @@ async fn drive_until<F: Future>(
         if closed {
             return Poll::Pending;
         }
-        match Pin::new(&mut *drive).poll(cx) {
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
-            Poll::Ready(Ok(())) => closed = true,
-            Poll::Pending => {}
+        let ended = match Pin::new(&mut *drive).poll(cx) {
+            Poll::Ready(r) => {
+                closed = true;
+                r.err()
+            }
+            Poll::Pending => None,
+        };
+        // The connection may have completed the future while it was polled; when it failed, the
+        // future's own answer says whether the request was written.
+        match (fut.as_mut().poll(cx), ended) {
+            (Poll::Ready(out), _) => Poll::Ready(Ok(out)),
+            (Poll::Pending, Some(e)) => Poll::Ready(Err(e.into())),
+            (Poll::Pending, None) => Poll::Pending,
         }
-        // The connection may have completed the future while it was polled.
-        fut.as_mut().poll(cx).map(Ok)
     })
     .await
 }
