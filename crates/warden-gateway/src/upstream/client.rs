@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::HOST;
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1;
@@ -85,11 +85,19 @@ impl Target {
         })
     }
 
-    /// A request to the target's URL; the caller adds method, headers and body.
-    pub fn request(&self) -> http::request::Builder {
-        Request::builder()
-            .uri(self.path.clone())
-            .header(HOST, self.authority.clone())
+    /// A request to the target's URL with `headers` (and `Host`).
+    pub fn request(
+        &self,
+        method: Method,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Request<Full<Bytes>> {
+        headers.insert(HOST, self.authority.clone());
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = self.path.clone();
+        *req.headers_mut() = headers;
+        req
     }
 }
 

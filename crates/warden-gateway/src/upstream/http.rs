@@ -137,15 +137,7 @@ impl HttpLink {
         headers: HeaderMap,
         body: Bytes,
     ) -> http::Request<Full<Bytes>> {
-        let mut req = self
-            .client
-            .target()
-            .request()
-            .method(method)
-            .body(Full::new(body))
-            .unwrap_or_default();
-        req.headers_mut().extend(headers);
-        req
+        self.client.target().request(method, headers, body)
     }
 
     fn unreachable(&self, e: &ClientError) -> UpstreamError {
@@ -457,15 +449,12 @@ impl Opener<'_> {
         extra: HeaderMap,
     ) -> Result<(Message, HeaderMap), UpstreamError> {
         let fail = |why: String| UpstreamError::Handshake(self.name.to_string(), why);
-        let mut request = self
-            .client
-            .target()
-            .request()
-            .method(Method::POST)
-            .body(Full::new(Bytes::from(msg.to_bytes())))
-            .unwrap_or_default();
-        request.headers_mut().extend(self.headers.clone());
-        request.headers_mut().extend(extra);
+        let mut headers = self.headers.clone();
+        headers.extend(extra);
+        let request =
+            self.client
+                .target()
+                .request(Method::POST, headers, Bytes::from(msg.to_bytes()));
         let read = async {
             let (parts, body) = self.client.send(request).await?.into_parts();
             Ok::<_, ClientError>((parts, body.bytes(MAX_REPLY).await))
