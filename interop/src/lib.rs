@@ -108,6 +108,34 @@ pub fn config_with(upstreams: &str) -> String {
     config_with_identity("test_user = \"tester\"", upstreams)
 }
 
+/// Warden in front of both reference servers; the filesystem server may serve only a new
+/// temporary folder holding `note.txt`.
+pub struct ReferenceGateway {
+    _root: tempfile::TempDir,
+    pub note: PathBuf,
+    pub gateway: Running,
+}
+
+impl ReferenceGateway {
+    /// Writes `note` into a new folder and starts Warden in front of both reference servers.
+    pub async fn start(note: &str) -> ReferenceGateway {
+        require_node_modules();
+        let root = tempfile::tempdir().expect("temp dir");
+        // The filesystem server compares real paths, so hand it the canonical one.
+        let dir = root.path().canonicalize().expect("canonical temp dir");
+        let path = dir.join("note.txt");
+        std::fs::write(&path, note).expect("write note.txt");
+        let gateway = warden(&config_with(&reference_upstreams(&dir)))
+            .await
+            .expect("warden starts");
+        ReferenceGateway {
+            _root: root,
+            note: path,
+            gateway,
+        }
+    }
+}
+
 /// The `[upstreams.*]` tables for the two reference servers as stdio children run by the Node 22
 /// binary: `everything` (`@modelcontextprotocol/server-everything`) and `files`
 /// (`@modelcontextprotocol/server-filesystem`, allowed to serve only `files_root`).

@@ -24,17 +24,10 @@ async fn inspector(home: &Path, url: &str, rest: &[&str]) -> anyhow::Result<Valu
 
 #[tokio::test(flavor = "multi_thread")]
 async fn inspector_cli_lists_and_calls_tools_through_warden() {
-    require_node_modules();
-    let root = tempfile::tempdir().expect("temp dir");
+    let s = ReferenceGateway::start(NOTE).await;
     let home = tempfile::tempdir().expect("temp HOME");
-    let dir = root.path().canonicalize().expect("canonical temp dir");
-    let note = dir.join("note.txt");
-    std::fs::write(&note, NOTE).expect("write note.txt");
-    let gateway = warden(&config_with(&reference_upstreams(&dir)))
-        .await
-        .expect("warden starts");
-    let url = gateway.mcp_url();
-    let path_arg = format!("path={}", note.display());
+    let url = s.gateway.mcp_url();
+    let path_arg = format!("path={}", s.note.display());
 
     let listed = inspector(home.path(), &url, &["--method", "tools/list"]).await;
     let echoed = inspector(
@@ -63,7 +56,7 @@ async fn inspector_cli_lists_and_calls_tools_through_warden() {
         ],
     )
     .await;
-    gateway.stop().await.expect("warden stops");
+    s.gateway.stop().await.expect("warden stops");
 
     let listed = listed.expect("inspector tools/list");
     let names: Vec<&str> = listed["tools"]

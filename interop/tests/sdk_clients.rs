@@ -5,38 +5,10 @@
 //!
 //! The clients are the scripts in `clients/` (run with Node 22); each prints one JSON line.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
-use warden_gateway::Running;
 use warden_interop::*;
 
 const NOTE: &str = "Warden interop note\nThe filesystem server read this through the gateway.\n";
-
-/// Warden in front of both reference servers; the filesystem server may serve only a new
-/// temporary folder holding `note.txt`.
-struct Setup {
-    _root: tempfile::TempDir,
-    note: PathBuf,
-    gateway: Running,
-}
-
-async fn setup() -> Setup {
-    require_node_modules();
-    let root = tempfile::tempdir().expect("temp dir");
-    // The filesystem server compares real paths, so hand it the canonical one.
-    let dir = root.path().canonicalize().expect("canonical temp dir");
-    let note = dir.join("note.txt");
-    std::fs::write(&note, NOTE).expect("write note.txt");
-    let gateway = warden(&config_with(&reference_upstreams(&dir)))
-        .await
-        .expect("warden starts");
-    Setup {
-        _root: root,
-        note,
-        gateway,
-    }
-}
 
 fn plan_for(note: &std::path::Path) -> Value {
     json!({ "calls": [
@@ -88,7 +60,7 @@ fn assert_both_servers_work(report: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_sdk_client_lists_and_calls_tools_of_both_reference_servers() {
-    let s = setup().await;
+    let s = ReferenceGateway::start(NOTE).await;
     let report = run_client("sdk-v1.mjs", &s.gateway.mcp_url(), &plan_for(&s.note)).await;
     let initializes = requests_answered(&s.gateway, "initialize");
     s.gateway.stop().await.expect("warden stops");
@@ -103,7 +75,7 @@ async fn legacy_sdk_client_lists_and_calls_tools_of_both_reference_servers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn modern_client_negotiates_2026_07_28_and_uses_both_reference_servers() {
-    let s = setup().await;
+    let s = ReferenceGateway::start(NOTE).await;
     let report = run_client("client-v2.mjs", &s.gateway.mcp_url(), &plan_for(&s.note)).await;
     let initializes = requests_answered(&s.gateway, "initialize");
     let discovers = requests_answered(&s.gateway, "server/discover");
@@ -131,7 +103,7 @@ async fn modern_client_negotiates_2026_07_28_and_uses_both_reference_servers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_sdk_client_answers_url_and_form_elicitations_relayed_during_a_call() {
-    let s = setup().await;
+    let s = ReferenceGateway::start(NOTE).await;
     let consent_url = "https://consent.example.com/approve?request=7f3c";
     let plan = json!({
         "calls": [

@@ -84,26 +84,26 @@ async fn relay(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let forwarded = Request::from_parts(parts, Full::new(body));
+    let forwarded = Request::from_parts(parts, whole(body).await);
     let answer = send.lock().await.send_request(forwarded).await;
     Ok(match answer {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Response::from_parts(parts, Full::new(body))
+            Response::from_parts(parts, whole(body).await)
         }
         Err(e) => Response::builder()
             .status(502)
             .body(Full::new(Bytes::from(e.to_string())))
             .unwrap_or_default(),
     })
+}
+
+/// A body read to the end (empty if it broke off).
+async fn whole(body: Incoming) -> Full<Bytes> {
+    Full::new(
+        body.collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default(),
+    )
 }

@@ -164,6 +164,23 @@ impl Client {
         }
     }
 
+    /// Sends `req` and reads its whole reply (at most `max` bytes of body), all within `limit`.
+    /// The body is an error of its own when it could not be read to the end.
+    pub async fn fetch(
+        self: &Arc<Self>,
+        req: Request<Full<Bytes>>,
+        max: usize,
+        limit: Duration,
+    ) -> Result<Response<Result<Bytes, String>>, ClientError> {
+        let read = async {
+            let (parts, body) = self.send(req).await?.into_parts();
+            Ok(Response::from_parts(parts, body.bytes(max).await))
+        };
+        tokio::time::timeout(limit, read)
+            .await
+            .unwrap_or(Err(ClientError::Timeout(limit)))
+    }
+
     /// An idle connection that is still open and ready for a request.
     async fn checkout(&self) -> Option<Conn> {
         loop {

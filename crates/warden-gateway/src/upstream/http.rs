@@ -204,15 +204,9 @@ impl HttpLink {
         request: http::Request<Full<Bytes>>,
         limit: Duration,
     ) -> Result<Response<Bytes>, UpstreamError> {
-        let read = async {
-            let (parts, body) = self.client.send(request).await?.into_parts();
-            let body = body.bytes(MAX_REPLY).await.unwrap_or_default();
-            Ok::<_, ClientError>(Response::from_parts(parts, body))
-        };
-        match tokio::time::timeout(limit, read).await {
-            Ok(r) => r.map_err(|e| self.unreachable(&e)),
-            Err(_) => Err(self.unreachable(&ClientError::Timeout(limit))),
-        }
+        let response = self.client.fetch(request, MAX_REPLY, limit).await;
+        let response = response.map_err(|e| self.unreachable(&e))?;
+        Ok(response.map(Result::unwrap_or_default))
     }
 
     pub(super) fn cancel(&self, upstream_id: i64, reason: &str) {
@@ -283,21 +277,21 @@ impl Reader {
                     Ok(response) => self.stage = self.reading(response),
                     Err(e) => {
                         let e = self.link.unreachable(&e).to_rpc();
-                        return Some((
-                            self.done(Message::error(Some(&Id::Int(self.id)), &e)),
-                            self,
-                        ));
+                        return Some((self.fail(&e), self));
                     }
                 },
                 Stage::Json(status, reply) => {
                     let body = reply.bytes(MAX_REPLY).await.unwrap_or_default();
                     let session_lost =
                         self.link.info.era == Era::Legacy && status == StatusCode::NOT_FOUND;
-                    let msg = match Message::parse(&body) {
-                        Ok(m) if m.is_reply() && !session_lost => m,
-                        _ => self.not_a_reply(status),
+                    let event = match Message::parse(&body) {
+                        Ok(m) if m.is_reply() && !session_lost => self.done(m),
+                        _ => {
+                            let e = self.not_a_reply(status, session_lost);
+                            self.fail(&e)
+                        }
                     };
-                    return Some((self.done(msg), self));
+                    return Some((event, self));
                 }
                 Stage::Events(mut reply, mut decoder) => {
                     let Some(Ok(chunk)) = next_chunk(&mut reply).await else {
@@ -308,10 +302,7 @@ impl Reader {
                                 self.link.name
                             ),
                         );
-                        return Some((
-                            self.done(Message::error(Some(&Id::Int(self.id)), &e)),
-                            self,
-                        ));
+                        return Some((self.fail(&e), self));
                     };
                     let Ok(events) = decoder.push(&chunk) else {
                         continue;
@@ -332,12 +323,7 @@ impl Reader {
 
     fn reading(&self, response: Response<Reply>) -> Stage {
         let (parts, reply) = response.into_parts();
-        let is_sse = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if is_sse && parts.status.is_success() {
+        if is_event_stream(&parts.headers) && parts.status.is_success() {
             Stage::Events(reply, sse::Decoder::new(MAX_REPLY))
         } else {
             Stage::Json(parts.status, reply)
@@ -364,9 +350,9 @@ impl Reader {
         }
     }
 
-    fn not_a_reply(&self, status: StatusCode) -> Message {
+    fn not_a_reply(&self, status: StatusCode, session_lost: bool) -> RpcError {
         let name = &self.link.name;
-        let why = if self.link.info.era == Era::Legacy && status == StatusCode::NOT_FOUND {
+        let why = if session_lost {
             // The upstream forgot Warden's session: this link is over.
             self.link.alive.store(false, Ordering::Release);
             format!(
@@ -378,14 +364,26 @@ impl Reader {
                 status.as_u16()
             )
         };
-        let e = RpcError::new(codes::UPSTREAM_UNAVAILABLE, why);
-        Message::error(Some(&Id::Int(self.id)), &e)
+        RpcError::new(codes::UPSTREAM_UNAVAILABLE, why)
     }
 
     fn done(&mut self, msg: Message) -> UpstreamEvent {
         self.stage = Stage::Over;
         UpstreamEvent::Done(msg)
     }
+
+    /// The call ends with `error` instead of the upstream's reply.
+    fn fail(&mut self, error: &RpcError) -> UpstreamEvent {
+        self.done(Message::error(Some(&Id::Int(self.id)), error))
+    }
+}
+
+/// Whether a reply's body is an event stream rather than one JSON message.
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// Listens on a legacy session's GET stream while the link lives, reconnecting with backoff.
@@ -455,21 +453,20 @@ impl Opener<'_> {
             self.client
                 .target()
                 .request(Method::POST, headers, Bytes::from(msg.to_bytes()));
-        let read = async {
-            let (parts, body) = self.client.send(request).await?.into_parts();
-            Ok::<_, ClientError>((parts, body.bytes(MAX_REPLY).await))
+        let limit = Duration::from_secs(30);
+        let (parts, body) = match self.client.fetch(request, MAX_REPLY, limit).await {
+            Ok(response) => response.into_parts(),
+            Err(ClientError::Timeout(_)) => return Err(fail("no answer within 30s".into())),
+            Err(e) => {
+                return Err(UpstreamError::Unreachable(
+                    self.name.to_string(),
+                    e.to_string(),
+                ));
+            }
         };
-        let (parts, body) = tokio::time::timeout(Duration::from_secs(30), read)
-            .await
-            .map_err(|_| fail("no answer within 30s".into()))?
-            .map_err(|e| UpstreamError::Unreachable(self.name.to_string(), e.to_string()))?;
         let body = body.map_err(fail)?;
         let (status, headers) = (parts.status, parts.headers);
-        let is_sse = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let reply = if is_sse {
+        let reply = if is_event_stream(&headers) {
             let mut decoder = sse::Decoder::new(MAX_REPLY);
             let events = decoder.push(&body).map_err(|e| fail(e.to_string()))?;
             events
