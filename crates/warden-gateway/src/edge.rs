@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use axum::response::Response;
 use http::header::{HOST, ORIGIN};
 
 use crate::gateway::Gateway;
-use crate::transport::error_response;
+use crate::call::Refusal;
+use warden_mcp::era::Era;
 
 pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     let server = &gw.config.server;
@@ -21,8 +21,8 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
     if let (Some(limit), Some(ip)) = (&gw.limiter.per_address, peer)
         && let Err(wait) = limit.take(&ip, std::time::Instant::now())
     {
-        gw.metrics.reject("rate-address");
-        return crate::transport::limited(wait);
+        let who = "this address".to_string();
+        return Refusal::Limited { who, wait }.respond(&gw, Era::Legacy, None);
     }
     let host = request
         .headers()
@@ -35,14 +35,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
     {
-        gw.metrics.reject("host");
-        return error_response(
-            StatusCode::FORBIDDEN,
-            None,
-            warden_mcp::codes::INVALID_REQUEST,
-            "this Host is not allowed; add it to server.allowed_hosts",
-        )
-        .into_response();
+        return Refusal::HostNotAllowed.respond(&gw, Era::Legacy, None);
     }
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
@@ -51,14 +44,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
             &server.allowed_origins,
             server.listen.ip().is_loopback(),
         ) {
-            gw.metrics.reject("origin");
-            return error_response(
-                StatusCode::FORBIDDEN,
-                None,
-                warden_mcp::codes::INVALID_REQUEST,
-                "this Origin is not allowed; add it to server.allowed_origins",
-            )
-            .into_response();
+            return Refusal::OriginNotAllowed.respond(&gw, Era::Legacy, None);
         }
     }
     next.run(request).await

@@ -22,6 +22,9 @@ pub struct Gateway {
     pub metrics: Metrics,
     pub limiter: crate::ratelimit::Limiter,
     pub policies: crate::policy::Policies,
+    /// A stage that holds calls, installed by tests in the consent stage's place
+    /// ([`crate::server::start_with`]); `None` in a gateway that serves.
+    pub waiting: Option<Arc<dyn crate::call::RequestStage>>,
 }
 
 /// Why the gateway could not start.
@@ -35,6 +38,14 @@ pub enum StartError {
 
 impl Gateway {
     pub async fn new(config: Config) -> Result<Arc<Gateway>, StartError> {
+        Gateway::with_stage(config, None).await
+    }
+
+    /// A gateway with a waiting stage of a test's own.
+    pub async fn with_stage(
+        config: Config,
+        waiting: Option<Arc<dyn crate::call::RequestStage>>,
+    ) -> Result<Arc<Gateway>, StartError> {
         let (notices, _) = broadcast::channel(1024);
         let prefixes = config.upstreams.iter().map(|u| u.prefix.clone()).collect();
         let http = reqwest::Client::builder()
@@ -50,6 +61,7 @@ impl Gateway {
             metrics: Metrics::new(),
             limiter: crate::ratelimit::Limiter::new(&config.rate_limits),
             policies: crate::policy::Policies::load(&config.policy)?,
+            waiting,
             config: Arc::new(config),
         });
         spawn_housekeeping(
@@ -59,71 +71,6 @@ impl Gateway {
         spawn_policy_reload(Arc::downgrade(&gateway), gateway.config.policy.reload_every);
         Ok(gateway)
     }
-}
-
-impl Gateway {
-    /// Counts one answered request for the metrics.
-    pub fn record(
-        &self,
-        method: &str,
-        name: Option<&str>,
-        status: http::StatusCode,
-        elapsed: Duration,
-    ) {
-        use crate::catalog::NameKind;
-        use crate::metrics::{MethodLabels, RequestLabels};
-        let kind = match method {
-            "tools/call" => Some(NameKind::Tool),
-            "prompts/get" => Some(NameKind::Prompt),
-            _ => None,
-        };
-        let (server, tool) = match kind.zip(name).and_then(|(k, n)| self.catalog.resolve(k, n)) {
-            Some((i, own)) => (self.pool.config(i).name.clone(), own),
-            None => (String::new(), String::new()),
-        };
-        let outcome = if status.is_success() { "ok" } else { "error" };
-        let method = if kind.is_some() || known_method(method) {
-            method.to_string()
-        } else {
-            "other".to_string()
-        };
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                method: method.clone(),
-                server,
-                tool,
-                outcome,
-            })
-            .inc();
-        self.metrics
-            .latency
-            .get_or_create(&MethodLabels { method })
-            .observe(elapsed.as_secs_f64());
-    }
-}
-
-/// Methods counted under their own name; anything else (a client could send any string) is
-/// counted as "other" so the metric's labels stay bounded.
-fn known_method(m: &str) -> bool {
-    matches!(
-        m,
-        "initialize"
-            | "ping"
-            | "server/discover"
-            | "tools/list"
-            | "prompts/list"
-            | "resources/list"
-            | "resources/templates/list"
-            | "resources/read"
-            | "resources/subscribe"
-            | "resources/unsubscribe"
-            | "completion/complete"
-            | "logging/setLevel"
-            | "subscriptions/listen"
-            | "notifications/initialized"
-            | "notifications/cancelled"
-    )
 }
 
 /// Looks for changed policy files, while the gateway lives.

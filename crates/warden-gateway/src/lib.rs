@@ -1,15 +1,17 @@
 //! The Warden gateway: one MCP endpoint in front of many MCP servers.
 //!
-//! A request meets, in order: the edge guard ([`edge`]), the transport that tells the era and
-//! checks the protocol's rules ([`transport`]), identity ([`identity`]), the pipeline that
-//! routes it ([`pipeline`], [`catalog`], [`lists`]) and the upstream link that carries it
-//! ([`upstream`]); replies come back through [`relay`] and [`adapt`].
+//! A request meets, in order: the edge guard ([`edge`]), identity ([`identity`]), the transport
+//! that tells the era and checks the protocol's rules ([`transport`]), and then, as a [`call`]
+//! value, the stages of the [`pipeline`] ([`stage`]): admission, routing, the policy decision,
+//! consent, forwarding over an upstream link ([`upstream`]); every message of the reply comes
+//! back through the reply stages. Refusals are one type, rendered in one place
+//! ([`call::refusal`]).
 //!
 //! What it must never do: forward a client's credentials upstream, trust a session id as
 //! identity, or log a secret.
 
-mod adapt;
 pub mod admin;
+pub mod call;
 pub mod catalog;
 pub mod config;
 pub mod devidp;
@@ -22,13 +24,13 @@ mod notices;
 pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;
-mod relay;
 pub mod server;
 pub mod session;
+pub mod stage;
 pub mod store;
 pub mod transport;
 pub mod upstream;
 
 pub use config::Config;
 pub use gateway::Gateway;
-pub use server::{Running, start, start_on};
+pub use server::{Running, start, start_on, start_with};

@@ -5,41 +5,38 @@
 
 use serde_json::{Map, Value, json};
 use warden_mcp::era::Era;
-use warden_mcp::{Id, Message, codes};
-
-use crate::adapt;
-use crate::catalog::{NameKind, decode_cursor, encode_cursor};
-use crate::gateway::Gateway;
-use crate::pipeline::{CallCtx, Reply};
-use crate::upstream::UpstreamEvent;
+use warden_mcp::method::ListShape;
+use warden_mcp::{Id, Message, Method};
 use warden_policy::Action;
 
-/// The result key that holds the items, and the capability an upstream needs to have them.
-fn shape(method: &str) -> (&'static str, &'static str) {
-    match method {
-        "tools/list" => ("tools", "tools"),
-        "prompts/list" => ("prompts", "prompts"),
-        "resources/templates/list" => ("resourceTemplates", "resources"),
-        _ => ("resources", "resources"),
-    }
+use crate::call::{CallCtx, Refusal, Reply};
+use crate::catalog::{NameKind, decode_cursor, encode_cursor};
+use crate::gateway::Gateway;
+use crate::stage::adapt;
+use crate::stage::decide::ask;
+use crate::upstream::UpstreamEvent;
+
+/// The shape of a list method's result (`tools/list` for anything else).
+fn shape(method: Method) -> ListShape {
+    method.list().unwrap_or(ListShape {
+        key: "tools",
+        capability: "tools",
+    })
 }
 
 impl Gateway {
-    pub(crate) async fn list(&self, ctx: &CallCtx, id: &Id, method: &str, msg: &Message) -> Reply {
+    pub(crate) async fn list(&self, ctx: &CallCtx, id: &Id, method: Method, msg: &Message) -> Reply {
         let (mut index, mut cursor) = match msg.param_str("cursor") {
             None => (0, None),
             Some(c) => match decode_cursor(c) {
                 Some((i, inner)) if i < self.pool.len() => (i, inner),
                 _ => {
-                    return Reply::error(
-                        id,
-                        codes::INVALID_PARAMS,
-                        "the cursor is not one Warden gave out",
-                    );
+                    let why = "the cursor is not one Warden gave out";
+                    return Reply::Refused(Refusal::InvalidParams(why.into()));
                 }
             },
         };
-        let (key, _) = shape(method);
+        let key = shape(method).key;
         loop {
             if index >= self.pool.len() {
                 return Reply::result(id, self.list_result(ctx, method, key, Vec::new(), None));
@@ -61,7 +58,7 @@ impl Gateway {
     fn list_result(
         &self,
         ctx: &CallCtx,
-        method: &str,
+        method: Method,
         key: &str,
         items: Vec<Value>,
         next: Option<String>,
@@ -84,10 +81,10 @@ impl Gateway {
         &self,
         ctx: &CallCtx,
         index: usize,
-        method: &str,
+        method: Method,
         cursor: Option<String>,
     ) -> Option<(Vec<Value>, Option<String>)> {
-        let (key, capability) = shape(method);
+        let ListShape { key, capability } = shape(method);
         let name = &self.pool.config(index).name;
         let link = match self.pool.link(index, &ctx.principal.user, ctx.era).await {
             Ok(l) => l,
@@ -99,13 +96,13 @@ impl Gateway {
         link.info().capabilities.get(capability)?;
         // A server's list is shown at all only where a list permit allows it.
         let action = match method {
-            "tools/list" => Action::ListTools,
-            "prompts/list" => Action::ListPrompts,
+            Method::ToolsList => Action::ListTools,
+            Method::PromptsList => Action::ListPrompts,
             _ => Action::ListResources,
         };
         if self
             .policies
-            .decide(&self.ask(ctx, action, index, "", None))
+            .decide(&ask(self, ctx, action, index, "", None))
             .outcome
             != warden_policy::Outcome::Allow
         {
@@ -117,7 +114,7 @@ impl Gateway {
         };
         let mut exchange = link
             .call(
-                Message::request(Id::Int(0), method, params),
+                Message::request(Id::Int(0), method.as_str(), params),
                 &ctx.client_capabilities,
             )
             .await
@@ -130,7 +127,7 @@ impl Gateway {
                         .await
                 }
                 Ok(Some(UpstreamEvent::Notification(_))) => {}
-                Ok(None) | Err(_) => {
+                Ok(Some(UpstreamEvent::Failed(_)) | None) | Err(_) => {
                     tracing::warn!(upstream = %name, "upstream did not answer {method}; left out");
                     return None;
                 }
@@ -158,24 +155,24 @@ impl Gateway {
 
     /// Whether this principal may see an item: allowed, or obtainable with consent. Denied
     /// items vanish. Templates stay: every URI read through one is decided on its own.
-    fn listed(&self, ctx: &CallCtx, index: usize, method: &str, item: &Value) -> bool {
+    fn listed(&self, ctx: &CallCtx, index: usize, method: Method, item: &Value) -> bool {
         let (action, key) = match method {
-            "tools/list" => (Action::CallTool, "name"),
-            "prompts/list" => (Action::GetPrompt, "name"),
-            "resources/list" => (Action::ReadResource, "uri"),
+            Method::ToolsList => (Action::CallTool, "name"),
+            Method::PromptsList => (Action::GetPrompt, "name"),
+            Method::ResourcesList => (Action::ReadResource, "uri"),
             _ => return true,
         };
         let Some(target) = item.get(key).and_then(Value::as_str) else {
             return false;
         };
         self.policies
-            .visible(&self.ask(ctx, action, index, target, None))
+            .visible(&ask(self, ctx, action, index, target, None))
     }
 
-    fn expose_item(&self, index: usize, method: &str, item: &mut Value) {
+    fn expose_item(&self, index: usize, method: Method, item: &mut Value) {
         match method {
-            "tools/list" | "prompts/list" => {
-                let kind = if method == "tools/list" {
+            Method::ToolsList | Method::PromptsList => {
+                let kind = if method == Method::ToolsList {
                     NameKind::Tool
                 } else {
                     NameKind::Prompt
@@ -192,7 +189,7 @@ impl Gateway {
                     item["name"] = exposed.into();
                 }
             }
-            "resources/list" => {
+            Method::ResourcesList => {
                 if let Some(uri) = item.get("uri").and_then(Value::as_str) {
                     self.catalog.learn_resource(index, uri);
                 }
@@ -230,6 +227,7 @@ impl Gateway {
                     Some(UpstreamEvent::Done(m)) => break m,
                     Some(UpstreamEvent::Request(r)) => r.refuse("not during a tool listing").await,
                     Some(UpstreamEvent::Notification(_)) => {}
+                    Some(UpstreamEvent::Failed(e)) => return Err(e.to_string()),
                     None => return Err("the upstream went away".into()),
                 }
             };
@@ -253,7 +251,7 @@ impl Gateway {
 
     /// Reads every page of one upstream's list (as this caller sees it), for what the catalog
     /// learns from it; stops at a failing page or after 100 pages.
-    async fn read_whole_list(&self, ctx: &CallCtx, upstream: usize, method: &str) {
+    async fn read_whole_list(&self, ctx: &CallCtx, upstream: usize, method: Method) {
         let mut cursor = None;
         for _ in 0..100 {
             match self
@@ -279,9 +277,9 @@ impl Gateway {
             return true;
         }
         let method = if kind == NameKind::Tool {
-            "tools/list"
+            Method::ToolsList
         } else {
-            "prompts/list"
+            Method::PromptsList
         };
         self.read_whole_list(ctx, upstream, method).await;
         self.catalog.knows(kind, exposed)
@@ -296,7 +294,7 @@ impl Gateway {
             return Some(0);
         }
         for index in 0..self.pool.len() {
-            for method in ["resources/list", "resources/templates/list"] {
+            for method in [Method::ResourcesList, Method::TemplatesList] {
                 self.read_whole_list(ctx, index, method).await;
             }
         }

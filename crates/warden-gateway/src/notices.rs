@@ -8,7 +8,7 @@ use warden_mcp::{Id, Message};
 
 use crate::gateway::Gateway;
 use crate::identity::Principal;
-use crate::pipeline::{CallCtx, Reply};
+use crate::call::{CallCtx, Frame, Reply, Stream};
 use crate::upstream::Notice;
 
 /// Which notices a modern listener asked for.
@@ -126,6 +126,10 @@ impl Gateway {
                 Some((msg, (rx, filter)))
             }
         });
-        Reply::Stream(stream::once(async move { ack }).chain(rest).boxed())
+        let frames = stream::once(async move { ack }).chain(rest).map(Frame::Interim);
+        Reply::Stream(Stream {
+            frames: frames.boxed(),
+            keepalive: true,
+        })
     }
 }

@@ -1,397 +1,297 @@
-//! The pipeline of one request, top to bottom: what Warden answers itself, and how a call
-//! finds its upstream, is forwarded, and comes back.
+//! The pipeline of one call, top to bottom. The request was authenticated by the identity layer
+//! before its body was read (the principal is in the call); from there a call meets the request
+//! stages of [`request_stages`] in order, then every message of its reply meets the reply stages
+//! of [`REPLY_STAGES`], and the call's lifetime ends with the final message.
 //!
-//! Later stages (policy, consent, audit, credentials, DLP) plug in between `route` and
-//! `forward` and on the reply, without reshaping this function.
+//! A stage that holds a call (consent waits for a person) answers with a stream at once: the
+//! held messages go out on it, kept alive, and the call goes on from the next stage when the
+//! hold ends — the same call, answered on the same stream.
 
 use std::sync::Arc;
 
-use futures::stream::{self, BoxStream};
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use warden_mcp::era::{Era, MODERN_VERSION};
-use warden_mcp::{Id, Message, RpcError, codes};
+use futures::stream::{self, BoxStream, StreamExt};
+use http::{HeaderName, HeaderValue, StatusCode};
+use warden_mcp::Message;
 
-use warden_policy::{Action, ConsentRule, Outcome};
-
-use crate::catalog::NameKind;
+use crate::call::life::outcome_of;
+use crate::call::{
+    Call, End, Frame, Held, Next, Refusal, Reply, ReplyStage, RequestStage, Verdict,
+};
+use crate::call::refusal::status_of;
 use crate::gateway::Gateway;
-use crate::identity::Principal;
-use crate::policy::Ask;
-use crate::relay::{Relay, Step};
-use crate::session::Session;
+use crate::stage::adapt::AdaptEra;
+use crate::stage::admit::Admit;
+use crate::stage::consent::AskConsent;
+use crate::stage::decide::Decide;
+use crate::stage::forward::Forward;
+use crate::stage::params::RoutingParams;
+use crate::stage::route::Route;
 
-/// Everything known about the caller of one request.
-#[derive(Clone)]
-pub struct CallCtx {
-    pub principal: Arc<Principal>,
-    pub era: Era,
-    pub session: Option<Arc<Session>>,
-    /// Modern: this request's `_meta` capabilities; legacy: the session's.
-    pub client_capabilities: Value,
-    /// Modern: `_meta` logLevel; legacy: the session's `logging/setLevel`.
-    pub log_level: Option<String>,
-    /// Modern: the request's `Mcp-Param-*` headers, forwarded as the specification asks of
-    /// intermediaries (after the body has been checked).
-    pub param_headers: Vec<(String, String)>,
-    /// The client's address.
-    pub peer: Option<std::net::IpAddr>,
+/// The request stages, in the order a call meets them. Where the next issues plug in is marked.
+fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 7] {
+    [
+        Some(&Admit),          // scopes (step-up) and rate limits of the principal
+        Some(&Route),          // upstream and name; Warden's own methods and lists answered here
+        Some(&Decide),         // Cedar: allow, deny (answered as unknown), consent
+        Some(&AskConsent),     // consent: pause, approve in the browser, resume (issue 9)
+        gw.waiting.as_deref(), // a waiting stage that tests install
+        // audit of the request (issue 10), DLP of the arguments (issue 11), credentials (12)
+        Some(&RoutingParams), // modern `Mcp-Param-*` headers against the body
+        Some(&Forward),       // to the upstream; what it sends back is the reply
+    ]
 }
 
-/// How a request is answered.
-pub enum Reply {
-    /// One JSON-RPC message as a JSON body.
-    Json(Message),
-    /// Messages as an SSE stream; the last is the reply unless the call was cancelled.
-    Stream(BoxStream<'static, Message>),
+/// The reply stages, in the order every message of a reply meets them: era adaptation, then DLP
+/// (issue 11), then the audit of the response (issue 10).
+const REPLY_STAGES: &[&dyn ReplyStage] = &[&AdaptEra];
+
+/// A call's answer as the transport sends it.
+// Made once per call and moved once into the response; boxing would cost more than the move.
+#[allow(clippy::large_enum_variant)]
+pub enum Answer {
+    /// One message as a JSON body.
+    Json {
+        status: StatusCode,
+        message: Message,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// Messages as an SSE stream, every one of them already through the reply stages.
+    Stream {
+        messages: BoxStream<'static, Message>,
+        keepalive: bool,
+    },
 }
 
-impl Reply {
-    pub fn error(id: &Id, code: i64, message: impl Into<String>) -> Reply {
-        Reply::Json(Message::error(Some(id), &RpcError::new(code, message)))
-    }
-
-    pub fn result(id: &Id, result: Value) -> Reply {
-        Reply::Json(Message::response(id, result))
-    }
-}
-
-/// The answer to a call for a name no upstream (visible to this caller) has. Hidden, denied and
-/// unknown names must all get exactly this answer.
-/// The answer to a call that policy allows only with the user's approval. Until the consent
-/// flow exists, a clear refusal that names the policies.
-fn consent_required(id: &Id, name: &str, rule: ConsentRule, policies: &[String]) -> Reply {
-    let scope = match rule {
-        ConsentRule::Once => "this call".to_string(),
-        ConsentRule::For(d) => format!("{name} for {}s", d.as_secs()),
-    };
-    let text = format!(
-        "approval required: {} require(s) the user's consent for {scope} before {name} runs",
-        policies.join(", ")
-    );
-    let e = RpcError::new(codes::CONSENT_REQUIRED, text)
-        .with_data(json!({ "policies": policies, "name": name }));
-    Reply::Json(Message::error(Some(id), &e))
-}
-
-pub fn unknown_name(id: &Id, kind: NameKind, name: &str) -> Reply {
-    let what = match kind {
-        NameKind::Tool => "tool",
-        NameKind::Prompt => "prompt",
-    };
-    Reply::error(id, codes::INVALID_PARAMS, format!("Unknown {what}: {name}"))
+/// Where the request stages left a call.
+enum Walk {
+    Reply(Reply),
+    /// Held by a stage; the call goes on from stage `next` when the hold ends.
+    Hold(BoxStream<'static, Held>, usize),
 }
 
 impl Gateway {
-    /// Answers one request (never a notification or a response).
-    ///
-    /// Each kind of request is its own boxed future: the futures of all of them inline would make
-    /// every request's future as large as the largest, and that is copied whenever it moves.
-    pub async fn handle(&self, ctx: CallCtx, msg: Message) -> Reply {
-        // Only called for requests, which always have an id.
-        let id = msg.id().unwrap_or(Id::Int(0));
-        let method = msg.method().unwrap_or_default().to_string();
-        match (method.as_str(), ctx.era) {
-            ("ping", Era::Legacy) => Reply::result(&id, json!({})),
-            ("server/discover", Era::Modern) => Reply::result(&id, self.discover()),
-            ("logging/setLevel", Era::Legacy) => Box::pin(self.set_level(&ctx, &id, &msg)).await,
-            ("tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", _) => {
-                Box::pin(self.list(&ctx, &id, &method, &msg)).await
-            }
-            ("tools/call" | "prompts/get", _) => Box::pin(self.call_named(ctx, &id, msg)).await,
-            ("resources/read", _)
-            | ("resources/subscribe" | "resources/unsubscribe", Era::Legacy) => {
-                Box::pin(self.call_resource(ctx, &id, msg)).await
-            }
-            ("completion/complete", _) => Box::pin(self.complete(ctx, &id, msg)).await,
-            ("subscriptions/listen", Era::Modern) => self.listen(&ctx, &id, &msg),
-            _ => Reply::error(
-                &id,
-                codes::METHOD_NOT_FOUND,
-                format!("Method not found: {method}"),
-            ),
+    /// Carries one call through the pipeline.
+    pub async fn call(self: &Arc<Self>, mut call: Call) -> Answer {
+        match walk(self, &mut call, 0).await {
+            Walk::Reply(reply) => answer(self.clone(), call, reply).await,
+            Walk::Hold(held, next) => Answer::Stream {
+                messages: hold(self.clone(), call, held, next),
+                keepalive: true,
+            },
         }
-    }
-
-    /// `tools/call` and `prompts/get`: route by name, decide, check the modern routing
-    /// parameters, forward. A name that is unknown, hidden or denied gets one and the same answer.
-    async fn call_named(&self, ctx: CallCtx, id: &Id, mut msg: Message) -> Reply {
-        let tool = msg.method() == Some("tools/call");
-        let (kind, action) = if tool {
-            (NameKind::Tool, Action::CallTool)
-        } else {
-            (NameKind::Prompt, Action::GetPrompt)
-        };
-        let name = msg.param_str("name").unwrap_or_default().to_string();
-        let Some((upstream, own_name)) = self.catalog.resolve(kind, &name) else {
-            return unknown_name(id, kind, &name);
-        };
-        let arguments = msg.params().and_then(|p| p.get("arguments"));
-        let decision = self
-            .policies
-            .decide(&self.ask(&ctx, action, upstream, &own_name, arguments));
-        self.metrics.decision(&decision.outcome);
-        if decision.outcome == Outcome::Deny {
-            tracing::info!(user = %ctx.principal.user, agent = ?ctx.principal.agent, %name, policies = ?decision.policies, "denied by policy");
-            return unknown_name(id, kind, &name);
-        }
-        // Only now, so a denied name and a missing one cannot be told apart.
-        // Known names are answered from the catalog; reading the upstream's list is boxed.
-        if !(self.catalog.knows(kind, &name)
-            || Box::pin(self.exists(&ctx, upstream, kind, &name)).await)
-        {
-            return unknown_name(id, kind, &name);
-        }
-        if let Outcome::Consent(rule) = decision.outcome {
-            return consent_required(id, &name, rule, &decision.policies);
-        }
-        if tool && ctx.era == Era::Modern {
-            let bindings = self.catalog.params(&name).unwrap_or_default();
-            let header = |h: &str| {
-                ctx.param_headers
-                    .iter()
-                    .find(|(k, _)| k == h)
-                    .map(|(_, v)| v.as_str())
-            };
-            if let Err(e) = warden_mcp::params::check(&bindings, arguments, header) {
-                return Reply::error(id, codes::HEADER_MISMATCH, e.to_string());
-            }
-        }
-        msg.params_mut().insert("name".into(), own_name.into());
-        self.forward(ctx, upstream, msg).await
-    }
-
-    /// `resources/read` and (legacy) `resources/subscribe`/`unsubscribe`: route by URI, decide,
-    /// forward. An unknown or denied resource gets the same answer.
-    async fn call_resource(&self, ctx: CallCtx, id: &Id, msg: Message) -> Reply {
-        let uri = msg.param_str("uri").unwrap_or_default().to_string();
-        let owner = match self.catalog.resource_owner(&uri) {
-            Some(known) => Some(known),
-            None => Box::pin(self.resource_owner(&ctx, &uri)).await,
-        };
-        let Some(upstream) = owner else {
-            return self.resource_not_found(&ctx, id, &uri);
-        };
-        let action = if msg.method() == Some("resources/read") {
-            Action::ReadResource
-        } else {
-            Action::Subscribe
-        };
-        let decision = self
-            .policies
-            .decide(&self.ask(&ctx, action, upstream, &uri, None));
-        self.metrics.decision(&decision.outcome);
-        match decision.outcome {
-            Outcome::Allow => self.forward(ctx, upstream, msg).await,
-            Outcome::Consent(rule) => consent_required(id, &uri, rule, &decision.policies),
-            Outcome::Deny => {
-                tracing::info!(user = %ctx.principal.user, %uri, policies = ?decision.policies, "denied by policy");
-                self.resource_not_found(&ctx, id, &uri)
-            }
-        }
-    }
-
-    /// The question to the policies about `target` of upstream `upstream`.
-    pub(crate) fn ask<'a>(
-        &'a self,
-        ctx: &'a CallCtx,
-        action: Action,
-        upstream: usize,
-        target: &'a str,
-        arguments: Option<&'a Value>,
-    ) -> Ask<'a> {
-        let config = self.pool.config(upstream);
-        Ask {
-            principal: &ctx.principal,
-            action,
-            server: &config.name,
-            target,
-            tags: config.tags.get(target),
-            arguments,
-            client_ip: ctx.peer,
-            era: ctx.era.as_str(),
-        }
-    }
-
-    /// Sends a request to one upstream and relays what comes back.
-    pub async fn forward(&self, ctx: CallCtx, upstream: usize, msg: Message) -> Reply {
-        let id = msg.id().unwrap_or(Id::Int(0));
-        let method = msg.method().unwrap_or_default().to_string();
-        let client_token = msg.meta().and_then(|m| m.get("progressToken")).cloned();
-        let config = self.pool.config(upstream);
-        // Registered first, so a cancel that arrives while the link opens is not lost.
-        let cancel = match &ctx.session {
-            Some(s) => s.begin_call(id.clone()),
-            None => CancellationToken::new(),
-        };
-        let end = |reply: Message| {
-            if let Some(s) = &ctx.session {
-                s.end_call(&id);
-            }
-            Reply::Json(reply)
-        };
-        let link = match self.pool.link(upstream, &ctx.principal.user, ctx.era).await {
-            Ok(link) => link,
-            Err(e) => return end(Message::error(Some(&id), &e.to_rpc())),
-        };
-        let call = link.call_with(msg, &ctx.client_capabilities, &ctx.param_headers);
-        let exchange = match call.await {
-            Ok(x) => x,
-            Err(e) => return end(Message::error(Some(&id), &e.to_rpc())),
-        };
-        let mut relay = Relay {
-            exchange,
-            method,
-            client_id: id,
-            client_token,
-            cancel,
-            deadline: tokio::time::Instant::now() + config.timeout,
-            timeout: config.timeout,
-            upstream_era: link.info().era,
-            ctx,
-        };
-        match relay.step().await {
-            Step::Reply(m) => {
-                relay.finish();
-                Reply::Json(m)
-            }
-            Step::Interim(first) => Reply::Stream(relay.into_stream(first)),
-            Step::Stop => {
-                relay.finish();
-                Reply::Stream(Box::pin(stream::empty()))
-            }
-        }
-    }
-
-    async fn set_level(&self, ctx: &CallCtx, id: &Id, msg: &Message) -> Reply {
-        let Some(level) = msg.param_str("level") else {
-            return Reply::error(
-                id,
-                codes::INVALID_PARAMS,
-                "logging/setLevel needs params.level",
-            );
-        };
-        if let Some(s) = &ctx.session
-            && let Ok(mut l) = s.log_level.lock()
-        {
-            *l = Some(level.to_string());
-        }
-        for upstream in 0..self.pool.len() {
-            let Ok(link) = self
-                .pool
-                .link(upstream, &ctx.principal.user, Era::Legacy)
-                .await
-            else {
-                continue;
-            };
-            if link.info().era != Era::Legacy || link.info().capabilities.get("logging").is_none() {
-                continue;
-            }
-            let request =
-                Message::request(Id::Int(0), "logging/setLevel", json!({ "level": level }));
-            if let Ok(mut x) = link.call(request, &ctx.client_capabilities).await {
-                while let Some(e) = x.next().await {
-                    if matches!(e, crate::upstream::UpstreamEvent::Done(_)) {
-                        break;
-                    }
-                }
-            }
-        }
-        Reply::result(id, json!({}))
-    }
-
-    async fn complete(&self, ctx: CallCtx, id: &Id, mut msg: Message) -> Reply {
-        let reference = msg
-            .params()
-            .and_then(|p| p.get("ref"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let upstream = match reference.get("type").and_then(Value::as_str) {
-            Some("ref/prompt") => {
-                let name = reference
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let visible = |(upstream, own): &(usize, String)| {
-                    self.policies
-                        .visible(&self.ask(&ctx, Action::GetPrompt, *upstream, own, None))
-                };
-                match self.catalog.resolve(NameKind::Prompt, name).filter(visible) {
-                    Some((upstream, own)) => {
-                        msg.params_mut()
-                            .insert("ref".into(), json!({ "type": "ref/prompt", "name": own }));
-                        Some(upstream)
-                    }
-                    None => return unknown_name(id, NameKind::Prompt, name),
-                }
-            }
-            Some("ref/resource") => {
-                let uri = reference
-                    .get("uri")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let owner = self.resource_owner(&ctx, &uri).await;
-                owner.filter(|u| {
-                    self.policies
-                        .decide(&self.ask(&ctx, Action::Complete, *u, "", None))
-                        .outcome
-                        == Outcome::Allow
-                })
-            }
-            _ => {
-                return Reply::error(
-                    id,
-                    codes::INVALID_PARAMS,
-                    "completion/complete needs params.ref of type ref/prompt or ref/resource",
-                );
-            }
-        };
-        match upstream {
-            Some(u) => self.forward(ctx, u, msg).await,
-            None => Reply::result(
-                id,
-                json!({ "completion": { "values": [], "total": 0, "hasMore": false } }),
-            ),
-        }
-    }
-
-    fn resource_not_found(&self, ctx: &CallCtx, id: &Id, uri: &str) -> Reply {
-        let code = if ctx.era == Era::Modern {
-            codes::INVALID_PARAMS
-        } else {
-            codes::RESOURCE_NOT_FOUND
-        };
-        let e = RpcError::new(code, format!("Resource not found: {uri}"))
-            .with_data(json!({ "uri": uri }));
-        Reply::Json(Message::error(Some(id), &e))
-    }
-
-    /// Warden's own `server/discover` result.
-    pub fn discover(&self) -> Value {
-        json!({
-            "resultType": "complete",
-            "supportedVersions": [MODERN_VERSION],
-            "capabilities": self.capabilities(),
-            "instructions": "Warden gateway: tools, prompts and resources of several MCP servers behind one endpoint.",
-            "ttlMs": 0,
-            "cacheScope": "private",
-            "_meta": { "io.modelcontextprotocol/serverInfo": server_info() }
-        })
-    }
-
-    /// What Warden offers clients: everything it can route.
-    pub fn capabilities(&self) -> Value {
-        json!({
-            "tools": { "listChanged": true },
-            "prompts": { "listChanged": true },
-            "resources": { "subscribe": true, "listChanged": true },
-            "completions": {},
-            "logging": {}
-        })
     }
 }
 
-pub fn server_info() -> Value {
-    json!({ "name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION") })
+/// Runs the request stages from `from` until one answers, refuses or holds the call.
+async fn walk(gw: &Arc<Gateway>, call: &mut Call, from: usize) -> Walk {
+    for (i, stage) in request_stages(gw).into_iter().enumerate().skip(from) {
+        let Some(stage) = stage else { continue };
+        match stage.run(gw, call).await {
+            Next::Continue => {}
+            Next::Answer(reply) => return Walk::Reply(reply),
+            Next::Refuse(r) => return Walk::Reply(Reply::Refused(r)),
+            Next::Hold(held) => return Walk::Hold(held, i + 1),
+        }
+    }
+    // The forward stage answers every call that reaches it.
+    let method = call.method.as_str().to_string();
+    Walk::Reply(Reply::Refused(Refusal::MethodNotFound(method)))
+}
+
+/// A reply on its way out: its final message through the reply stages, and the call ended.
+async fn answer(gw: Arc<Gateway>, mut call: Call, reply: Reply) -> Answer {
+    match reply {
+        Reply::Json(message) => {
+            let status = status_of(&message, call.ctx.era);
+            let (message, _) = finish(&gw, &mut call, message, None).await;
+            Answer::Json {
+                status,
+                message,
+                headers: Vec::new(),
+            }
+        }
+        Reply::Refused(refusal) => {
+            let rendered = refusal.render(&gw, call.ctx.era, Some(&call.id));
+            let outcome = Some(rendered.outcome);
+            let (message, _) = finish(&gw, &mut call, rendered.message, outcome).await;
+            Answer::Json {
+                status: rendered.status,
+                message,
+                headers: rendered.headers,
+            }
+        }
+        Reply::Stream(s) => Answer::Stream {
+            messages: outgoing(gw, call, s.frames),
+            keepalive: s.keepalive,
+        },
+    }
+}
+
+/// Sends a final message through the reply stages and ends the call. A stage that refuses
+/// replaces the message with the refusal, and the later stages see that instead.
+async fn finish(
+    gw: &Gateway,
+    call: &mut Call,
+    message: Message,
+    mut outcome: Option<&'static str>,
+) -> (Message, &'static str) {
+    let mut frame = Frame::Final(message);
+    for stage in REPLY_STAGES {
+        if let Verdict::Refuse(r) = stage.see(call, &mut frame).await {
+            tracing::info!(stage = stage.name(), reason = %r, "reply refused");
+            let rendered = r.render(gw, call.ctx.era, Some(&call.id));
+            outcome = Some(rendered.outcome);
+            frame = Frame::Final(rendered.message);
+        }
+    }
+    let message = frame.into_message();
+    let outcome = outcome.unwrap_or_else(|| outcome_of(&message));
+    call.life.end(End::Answered { outcome });
+    (message, outcome)
+}
+
+/// An interim message through the reply stages: `None` when a stage withholds it. A refusal of
+/// an interim message ends the call with that refusal.
+async fn interim(gw: &Gateway, call: &mut Call, message: Message) -> Option<Result<Message, Message>> {
+    let mut frame = Frame::Interim(message);
+    for stage in REPLY_STAGES {
+        match stage.see(call, &mut frame).await {
+            Verdict::Pass => {}
+            Verdict::Withhold => return None,
+            Verdict::Refuse(r) => {
+                let rendered = r.render(gw, call.ctx.era, Some(&call.id));
+                let outcome = Some(rendered.outcome);
+                return Some(Err(finish(gw, call, rendered.message, outcome).await.0));
+            }
+        }
+    }
+    Some(Ok(frame.into_message()))
+}
+
+/// The frames of a streamed reply through the reply stages; the call ends with the final one.
+/// The stream ends without a final message when the call was cancelled, and dropping it (the
+/// client went away) ends the call too.
+fn outgoing(
+    gw: Arc<Gateway>,
+    call: Call,
+    frames: BoxStream<'static, Frame>,
+) -> BoxStream<'static, Message> {
+    stream::unfold(Some((gw, call, frames)), |state| async move {
+        let (gw, mut call, mut frames) = state?;
+        loop {
+            match frames.next().await? {
+                Frame::Interim(m) => match interim(&gw, &mut call, m).await {
+                    None => {}
+                    Some(Ok(m)) => return Some((m, Some((gw, call, frames)))),
+                    Some(Err(last)) => return Some((last, None)),
+                },
+                Frame::Final(m) => return Some((finish(&gw, &mut call, m, None).await.0, None)),
+            }
+        }
+    })
+    .boxed()
+}
+
+/// What a held call's stream is doing.
+// The state lives inside the stream, which is boxed once.
+#[allow(clippy::large_enum_variant)]
+enum Holding {
+    /// Waiting in a stage; the call goes on from stage `next` when it resumes.
+    Held {
+        gw: Arc<Gateway>,
+        call: Call,
+        held: BoxStream<'static, Held>,
+        next: usize,
+    },
+    /// Resumed: the rest of the reply.
+    Rest(BoxStream<'static, Message>),
+}
+
+/// A held call as a stream: the messages of the hold, then — once it resumes — the rest of the
+/// pipeline and its reply. A cancel ends the wait, and so does the client going away (dropping
+/// the stream drops the hold).
+fn hold(
+    gw: Arc<Gateway>,
+    call: Call,
+    held: BoxStream<'static, Held>,
+    next: usize,
+) -> BoxStream<'static, Message> {
+    let start = Holding::Held {
+        gw,
+        call,
+        held,
+        next,
+    };
+    stream::unfold(Some(start), |state| async move {
+        let mut state = state?;
+        loop {
+            let (gw, mut call, mut held, next) = match state {
+                Holding::Rest(mut rest) => {
+                    let m = rest.next().await?;
+                    return Some((m, Some(Holding::Rest(rest))));
+                }
+                Holding::Held {
+                    gw,
+                    call,
+                    held,
+                    next,
+                } => (gw, call, held, next),
+            };
+            let event = tokio::select! {
+                e = held.next() => e,
+                () = call.life.cancel_token().cancelled() => {
+                    call.life.end(End::Cancelled);
+                    return None;
+                }
+            };
+            let reply = match event {
+                // A hold that ends without resuming ends the call as if it were cancelled.
+                None => return None,
+                Some(Held::Interim(m)) => {
+                    match interim(&gw, &mut call, m).await {
+                        None => {}
+                        Some(Ok(m)) => {
+                            let state = Holding::Held {
+                                gw,
+                                call,
+                                held,
+                                next,
+                            };
+                            return Some((m, Some(state)));
+                        }
+                        Some(Err(last)) => return Some((last, None)),
+                    }
+                    state = Holding::Held {
+                        gw,
+                        call,
+                        held,
+                        next,
+                    };
+                    continue;
+                }
+                Some(Held::Refuse(r)) => Reply::Refused(r),
+                Some(Held::Resume) => {
+                    drop(held);
+                    call.life.restart_budget();
+                    match walk(&gw, &mut call, next).await {
+                        Walk::Reply(reply) => reply,
+                        Walk::Hold(held, next) => {
+                            state = Holding::Held {
+                                gw,
+                                call,
+                                held,
+                                next,
+                            };
+                            continue;
+                        }
+                    }
+                }
+            };
+            match answer(gw, call, reply).await {
+                Answer::Json { message, .. } => return Some((message, None)),
+                Answer::Stream { messages, .. } => state = Holding::Rest(messages),
+            }
+        }
+    })
+    .boxed()
 }

@@ -60,10 +60,22 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
 }
 
 /// Serves on an already bound listener (tests bind port 0).
-pub async fn start_on(listener: TcpListener, mut config: Config) -> std::io::Result<Running> {
+pub async fn start_on(listener: TcpListener, config: Config) -> std::io::Result<Running> {
+    start_with(listener, config, None).await
+}
+
+/// Serves with `waiting` as a stage of the pipeline, where consent holds calls: tests use it to
+/// hold calls in flight.
+pub async fn start_with(
+    listener: TcpListener,
+    mut config: Config,
+    waiting: Option<std::sync::Arc<dyn crate::call::RequestStage>>,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     settle_port(&mut config, addr);
-    let gateway = Gateway::new(config).await.map_err(std::io::Error::other)?;
+    let gateway = Gateway::with_stage(config, waiting)
+        .await
+        .map_err(std::io::Error::other)?;
     let app = crate::transport::router(gateway.clone());
     let stop = CancellationToken::new();
     let shutdown = stop.clone();

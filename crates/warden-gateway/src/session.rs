@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use warden_mcp::{Id, Message};
 
@@ -24,10 +24,9 @@ pub struct Session {
     pub client_info: Value,
     pub log_level: Mutex<Option<String>>,
     last_seen: Mutex<Instant>,
-    /// The GET stream, when the client has one open.
-    stream: Mutex<Option<mpsc::Sender<Message>>>,
-    /// Requests from upstreams relayed to this client, by the id Warden gave them.
-    server_requests: Mutex<HashMap<Id, ServerRequest>>,
+    /// Requests sent to this client, by the id Warden gave them: relayed from upstreams, or
+    /// Warden's own.
+    server_requests: Mutex<HashMap<Id, Pending>>,
     /// Calls in flight, by the client's request id, to cancel them.
     calls: Mutex<HashMap<Id, CancellationToken>>,
     next_id: AtomicU64,
@@ -50,18 +49,32 @@ impl Session {
         *lock(&self.last_seen) = Instant::now();
     }
 
-    /// Registers a request from an upstream and returns the id the client will see.
-    pub fn relay_request(&self, request: ServerRequest) -> Id {
+    fn pending(&self, pending: Pending) -> Id {
         let id = Id::Str(format!(
             "warden-{}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
         ));
-        lock(&self.server_requests).insert(id.clone(), request);
+        lock(&self.server_requests).insert(id.clone(), pending);
         id
     }
 
-    /// The upstream request a client's answer belongs to.
-    pub fn take_server_request(&self, id: &Id) -> Option<ServerRequest> {
+    /// Registers a request from an upstream and returns the id the client will see.
+    pub fn relay_request(&self, request: ServerRequest) -> Id {
+        self.pending(Pending::Upstream(Box::new(request)))
+    }
+
+    /// Registers Warden's own request to the client (`elicitation/create` for consent, say):
+    /// `request` gets the id the client will answer, and the answer arrives on the receiver. The
+    /// request is sent on a call's stream by the stage that made it.
+    pub fn ask(&self, request: &mut Message) -> oneshot::Receiver<Message> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.pending(Pending::Gateway(tx));
+        request.set_id(&id);
+        rx
+    }
+
+    /// The request a client's answer belongs to.
+    pub fn take_server_request(&self, id: &Id) -> Option<Pending> {
         lock(&self.server_requests).remove(id)
     }
 
@@ -70,10 +83,15 @@ impl Session {
         let mut map = lock(&self.server_requests);
         let ours = map
             .iter()
-            .find(|(_, r)| r.upstream_id() == upstream_id)
+            .find(|(_, r)| matches!(r, Pending::Upstream(r) if r.upstream_id() == upstream_id))
             .map(|(id, _)| id.clone())?;
         map.remove(&ours);
         Some(ours)
+    }
+
+    /// Whether calls of this session are in flight.
+    pub fn is_busy(&self) -> bool {
+        !lock(&self.calls).is_empty()
     }
 
     pub fn begin_call(&self, id: Id) -> CancellationToken {
@@ -96,22 +114,31 @@ impl Session {
         }
     }
 
-    /// Opens the GET stream; a second one replaces the first.
-    pub fn open_stream(&self) -> mpsc::Receiver<Message> {
-        let (tx, rx) = mpsc::channel(64);
-        *lock(&self.stream) = Some(tx);
-        rx
-    }
+}
 
-    /// Sends on the GET stream if one is open.
-    pub fn push(&self, msg: Message) -> bool {
-        let tx = lock(&self.stream).clone();
-        tx.is_some_and(|tx| tx.try_send(msg).is_ok())
+/// A request sent to a client and not answered yet.
+pub enum Pending {
+    /// Relayed from an upstream: the answer goes back to it.
+    Upstream(Box<ServerRequest>),
+    /// Warden's own: the answer goes to the stage that waits for it.
+    Gateway(oneshot::Sender<Message>),
+}
+
+impl Pending {
+    /// Delivers the client's answer.
+    pub async fn answer(self, msg: Message) {
+        match self {
+            Pending::Upstream(request) => (*request).reply(msg).await,
+            // The stage may have stopped waiting (its call was cancelled); then nobody listens.
+            Pending::Gateway(tx) => {
+                let _ = tx.send(msg);
+            }
+        }
     }
 }
 
 /// Why a request's session cannot be used.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionProblem {
     Missing,
     Unknown,
@@ -120,6 +147,8 @@ pub enum SessionProblem {
 pub struct Sessions {
     map: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     idle: Duration,
+    /// How many times idle sessions were looked for (a test waits for sweeps, not for time).
+    sweeps: AtomicU64,
 }
 
 impl Sessions {
@@ -127,6 +156,7 @@ impl Sessions {
         Sessions {
             map: RwLock::default(),
             idle,
+            sweeps: AtomicU64::new(0),
         }
     }
 
@@ -149,7 +179,6 @@ impl Sessions {
             client_info,
             log_level: Mutex::new(None),
             last_seen: Mutex::new(Instant::now()),
-            stream: Mutex::new(None),
             server_requests: Mutex::default(),
             calls: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -188,12 +217,14 @@ impl Sessions {
         Some(session)
     }
 
-    /// Ends sessions idle for longer than the configured time.
+    /// Ends sessions idle for longer than the configured time. A session with a call in flight
+    /// is not idle, however long the call waits (for a person's approval, say).
     pub fn end_idle(&self) -> usize {
+        self.sweeps.fetch_add(1, Ordering::Relaxed);
         let idle: Vec<Arc<str>> = {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
             map.values()
-                .filter(|s| lock(&s.last_seen).elapsed() > self.idle)
+                .filter(|s| !s.is_busy() && lock(&s.last_seen).elapsed() > self.idle)
                 .map(|s| s.id.clone())
                 .collect()
         };
@@ -201,6 +232,10 @@ impl Sessions {
             self.end(id);
         }
         idle.len()
+    }
+
+    pub fn sweeps(&self) -> u64 {
+        self.sweeps.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {

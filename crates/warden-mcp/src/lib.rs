@@ -12,7 +12,9 @@
 pub mod era;
 pub mod headers;
 mod message;
+pub mod method;
 pub mod params;
 pub mod sse;
 
 pub use message::{Id, Kind, Message, ParseError, RpcError, codes};
+pub use method::Method;

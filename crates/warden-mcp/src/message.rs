@@ -223,11 +223,13 @@ impl<'de> Deserialize<'de> for Frame {
     }
 }
 
-/// The one field of a result that says what kind of result it is.
+/// The fields of a result that say what kind of result it is.
 #[derive(Deserialize)]
-struct ResultType {
+struct ResultHead {
     #[serde(rename = "resultType")]
     result_type: Option<String>,
+    #[serde(rename = "isError")]
+    is_error: Option<bool>,
 }
 
 impl Message {
@@ -426,21 +428,30 @@ impl Message {
 
     /// The result's `resultType`, read without building the rest of the result.
     pub fn result_type(&self) -> Option<String> {
+        self.result_head()?.result_type
+    }
+
+    /// Whether the result is a tool result that says `isError: true`, read without building the
+    /// rest of the result.
+    pub fn result_is_error(&self) -> bool {
+        self.result_head().and_then(|h| h.is_error) == Some(true)
+    }
+
+    /// The two fields of a result that say what kind of result it is.
+    fn result_head(&self) -> Option<ResultHead> {
+        let from_value = |v: &Value| ResultHead {
+            result_type: v
+                .get("resultType")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            is_error: v.get("isError").and_then(Value::as_bool),
+        };
         match &self.result {
             Some(raw) => match raw.parsed.get() {
-                Some(v) => v.get("resultType")?.as_str().map(str::to_string),
-                None => {
-                    serde_json::from_str::<ResultType>(raw.text.get())
-                        .ok()?
-                        .result_type
-                }
+                Some(v) => Some(from_value(v)),
+                None => serde_json::from_str::<ResultHead>(raw.text.get()).ok(),
             },
-            None => self
-                .body
-                .get("result")?
-                .get("resultType")?
-                .as_str()
-                .map(str::to_string),
+            None => self.body.get("result").map(from_value),
         }
     }
 

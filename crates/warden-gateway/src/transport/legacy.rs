@@ -9,21 +9,19 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::{self, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde_json::{Value, json};
-use warden_mcp::era::{self, Era, LATEST_LEGACY, SUPPORTED_VERSIONS};
-use warden_mcp::{Id, Kind, Message, RpcError, codes, headers};
+use warden_mcp::era::{self, Era, LATEST_LEGACY};
+use warden_mcp::{Id, Kind, Message, headers};
 
-use super::{
-    accepts, authenticate, error_response, header, json_response, respond, rpc_error,
-    with_keepalive,
-};
+use super::{accepts, authenticate, header, respond, sse_response};
+use crate::call::refusal::json_response;
+use crate::call::{Call, CallCtx, Refusal};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::notices::{for_legacy_session, next_for};
-use crate::pipeline::{CallCtx, server_info};
-use crate::session::{Session, SessionProblem};
+use crate::session::Session;
 
 pub(super) async fn post_legacy(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     h: &HeaderMap,
     msg: Message,
     principal: Arc<Principal>,
@@ -32,22 +30,17 @@ pub(super) async fn post_legacy(
     if msg.method() == Some("initialize") && msg.is_request() {
         return initialize(gw, msg, principal);
     }
+    let refuse = |r: Refusal| r.respond(gw, Era::Legacy, msg.id().as_ref());
     let session = match gw.sessions.find(header(h, headers::SESSION_ID), &principal) {
         Ok(s) => s,
-        Err(p) => return session_problem(gw, p, msg.id().as_ref()),
+        Err(p) => return refuse(Refusal::Session(p)),
     };
     let mut versions = h
         .get_all(headers::PROTOCOL_VERSION)
         .iter()
         .map(|v| v.to_str().unwrap_or("?").trim());
     if let Some(v) = versions.find(|v| !era::is_legacy_version(v)) {
-        gw.metrics.reject("protocol");
-        let e = RpcError::new(
-            codes::INVALID_REQUEST,
-            format!("MCP-Protocol-Version {v} is not supported"),
-        )
-        .with_data(json!({ "supported": SUPPORTED_VERSIONS, "requested": v }));
-        return rpc_error(StatusCode::BAD_REQUEST, msg.id().as_ref(), e);
+        return refuse(Refusal::LegacyVersion(v.to_string()));
     }
     match msg.kind() {
         Kind::Request => {
@@ -60,7 +53,7 @@ pub(super) async fn post_legacy(
                 param_headers: Vec::new(),
                 peer: Some(peer.ip()),
             };
-            respond(gw.handle(ctx, msg).await, Era::Legacy)
+            respond(gw.call(Call::new(gw, ctx, msg)).await)
         }
         Kind::Notification => {
             if msg.method() == Some("notifications/cancelled")
@@ -75,35 +68,12 @@ pub(super) async fn post_legacy(
             StatusCode::ACCEPTED.into_response()
         }
         Kind::Response | Kind::Error => {
-            let Some(request) = msg.id().and_then(|id| session.take_server_request(&id)) else {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    codes::INVALID_REQUEST,
-                    "this response answers no request Warden relayed to this session",
-                );
+            let Some(pending) = msg.id().and_then(|id| session.take_server_request(&id)) else {
+                return Refusal::StrayResponse.respond(gw, Era::Legacy, None);
             };
-            request.reply(msg).await;
+            pending.answer(msg).await;
             StatusCode::ACCEPTED.into_response()
         }
-    }
-}
-
-fn session_problem(gw: &Gateway, p: SessionProblem, id: Option<&Id>) -> Response {
-    gw.metrics.reject("session");
-    match p {
-        SessionProblem::Missing => error_response(
-            StatusCode::BAD_REQUEST,
-            id,
-            codes::INVALID_REQUEST,
-            "the Mcp-Session-Id header is required; open a session with initialize first",
-        ),
-        SessionProblem::Unknown => error_response(
-            StatusCode::NOT_FOUND,
-            id,
-            codes::INVALID_REQUEST,
-            "session not found: it ended or never existed; send initialize again",
-        ),
     }
 }
 
@@ -130,12 +100,7 @@ fn initialize(gw: &Gateway, msg: Message, principal: Arc<Principal>) -> Response
     let session = gw
         .sessions
         .create(principal, version.to_string(), capabilities, client_info);
-    let result = json!({
-        "protocolVersion": version,
-        "capabilities": gw.capabilities(),
-        "serverInfo": server_info(),
-        "instructions": "Warden gateway: tools, prompts and resources of several MCP servers behind one endpoint.",
-    });
+    let result = gw.initialize_result(version);
     let mut r = json_response(StatusCode::OK, &Message::response(&id, result));
     if let Ok(v) = HeaderValue::from_str(&session.id) {
         r.headers_mut().insert(headers::SESSION_ID, v);
@@ -150,23 +115,15 @@ async fn legacy_session(
     peer: SocketAddr,
     uri: &Uri,
     h: &HeaderMap,
-    verb: &str,
+    verb: &'static str,
 ) -> Result<(Arc<Principal>, Arc<Session>), Response> {
     let principal = authenticate(gw, uri, h, peer).await?;
     if header(h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
-        let why = format!(
-            "{verb} is not part of 2026-07-28, which has no sessions (use subscriptions/listen for notifications)"
-        );
-        return Err(error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            codes::INVALID_REQUEST,
-            &why,
-        ));
+        return Err(Refusal::NoSessionsInModern(verb).respond(gw, Era::Modern, None));
     }
     match gw.sessions.find(header(h, headers::SESSION_ID), &principal) {
         Ok(s) => Ok((principal, s)),
-        Err(p) => Err(session_problem(gw, p, None)),
+        Err(p) => Err(Refusal::Session(p).respond(gw, Era::Legacy, None)),
     }
 }
 
@@ -181,14 +138,8 @@ pub(super) async fn get_stream(
         Err(r) => return r,
     };
     if !accepts(&h, &["text/event-stream"]) {
-        return error_response(
-            StatusCode::NOT_ACCEPTABLE,
-            None,
-            codes::INVALID_REQUEST,
-            "Accept must list text/event-stream",
-        );
+        return Refusal::NotAcceptable("text/event-stream").respond(&gw, Era::Legacy, None);
     }
-    let direct = tokio_stream::wrappers::ReceiverStream::new(session.open_stream());
     let rx = gw.notices.subscribe();
     let broadcast = stream::unfold(rx, move |mut rx| {
         let principal = principal.clone();
@@ -198,9 +149,8 @@ pub(super) async fn get_stream(
                 .map(|m| (m, rx))
         }
     });
-    let merged =
-        stream::select(direct, broadcast).take_until(session.ended.clone().cancelled_owned());
-    with_keepalive(merged.boxed())
+    let notices = broadcast.take_until(session.ended.clone().cancelled_owned());
+    sse_response(notices.boxed(), true)
 }
 
 pub(super) async fn delete(

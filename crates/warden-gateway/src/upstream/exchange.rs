@@ -17,6 +17,8 @@ pub enum UpstreamEvent {
     Request(ServerRequest),
     /// The final response or error of the call. Its id is the upstream's; the caller restores its own.
     Done(Message),
+    /// The call ended without the upstream's answer.
+    Failed(super::UpstreamError),
 }
 
 /// A request from the upstream server to the client, with the way to answer it.
@@ -125,7 +127,10 @@ impl Exchange {
                 }
             }
         };
-        if matches!(event, Some(UpstreamEvent::Done(_)) | None) {
+        if matches!(
+            event,
+            Some(UpstreamEvent::Done(_) | UpstreamEvent::Failed(_)) | None
+        ) {
             self.finished = true;
             self.link.finished(self.upstream_id);
         }

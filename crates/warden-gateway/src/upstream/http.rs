@@ -19,7 +19,7 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use warden_mcp::era::{Era, LATEST_LEGACY, MODERN_VERSION};
-use warden_mcp::{Id, Kind, Message, RpcError, codes, headers, sse};
+use warden_mcp::{Id, Kind, Message, headers, sse};
 
 use super::client::{Client, ClientError, Reply, next_chunk};
 use super::inflight::{Inflight, dispatch};
@@ -276,8 +276,8 @@ impl Reader {
                 Stage::Send(request) => match self.link.client.send(request).await {
                     Ok(response) => self.stage = self.reading(response),
                     Err(e) => {
-                        let e = self.link.unreachable(&e).to_rpc();
-                        return Some((self.fail(&e), self));
+                        let e = self.link.unreachable(&e);
+                        return Some((self.fail(e), self));
                     }
                 },
                 Stage::Json(status, reply) => {
@@ -288,21 +288,15 @@ impl Reader {
                         Ok(m) if m.is_reply() && !session_lost => self.done(m),
                         _ => {
                             let e = self.not_a_reply(status, session_lost);
-                            self.fail(&e)
+                            self.fail(e)
                         }
                     };
                     return Some((event, self));
                 }
                 Stage::Events(mut reply, mut decoder) => {
                     let Some(Ok(chunk)) = next_chunk(&mut reply).await else {
-                        let e = RpcError::new(
-                            codes::UPSTREAM_UNAVAILABLE,
-                            format!(
-                                "upstream {:?} closed the stream before answering",
-                                self.link.name
-                            ),
-                        );
-                        return Some((self.fail(&e), self));
+                        let e = UpstreamError::ClosedStream(self.link.name.to_string());
+                        return Some((self.fail(e), self));
                     };
                     let Ok(events) = decoder.push(&chunk) else {
                         continue;
@@ -312,7 +306,9 @@ impl Reader {
                             self.queued.push_back(e);
                         }
                     }
-                    if !matches!(self.queued.back(), Some(UpstreamEvent::Done(_))) {
+                    if matches!(self.queued.back(), Some(UpstreamEvent::Done(_))) {
+                        finish_body(reply);
+                    } else {
                         self.stage = Stage::Events(reply, decoder);
                     }
                 }
@@ -350,21 +346,15 @@ impl Reader {
         }
     }
 
-    fn not_a_reply(&self, status: StatusCode, session_lost: bool) -> RpcError {
-        let name = &self.link.name;
-        let why = if session_lost {
+    fn not_a_reply(&self, status: StatusCode, session_lost: bool) -> UpstreamError {
+        let name = self.link.name.to_string();
+        if session_lost {
             // The upstream forgot Warden's session: this link is over.
             self.link.alive.store(false, Ordering::Release);
-            format!(
-                "upstream {name:?} no longer knows Warden's session; the next call opens a new one"
-            )
+            UpstreamError::SessionLost(name)
         } else {
-            format!(
-                "upstream {name:?} answered HTTP {} without a JSON-RPC reply",
-                status.as_u16()
-            )
-        };
-        RpcError::new(codes::UPSTREAM_UNAVAILABLE, why)
+            UpstreamError::NoReply(name, status.as_u16())
+        }
     }
 
     fn done(&mut self, msg: Message) -> UpstreamEvent {
@@ -373,9 +363,33 @@ impl Reader {
     }
 
     /// The call ends with `error` instead of the upstream's reply.
-    fn fail(&mut self, error: &RpcError) -> UpstreamEvent {
-        self.done(Message::error(Some(&Id::Int(self.id)), error))
+    fn fail(&mut self, error: UpstreamError) -> UpstreamEvent {
+        self.stage = Stage::Over;
+        UpstreamEvent::Failed(error)
     }
+}
+
+/// How long the rest of an event stream is read after the call's reply came in.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Reads what is left of an event stream whose reply has been read, so that its connection goes
+/// back to the pool instead of being closed: servers built on the official SDKs (and `rmcp`)
+/// answer legacy calls with a stream that ends right after the reply, and closing it would cost
+/// a new connection per call. Most of the time the end is already here; otherwise a task waits a
+/// little for it.
+fn finish_body(mut reply: Reply) {
+    use futures::FutureExt as _;
+    loop {
+        match next_chunk(&mut reply).now_or_never() {
+            Some(Some(Ok(_))) => {}
+            Some(Some(Err(_)) | None) => return,
+            None => break,
+        }
+    }
+    tokio::spawn(async move {
+        let rest = async { while let Some(Ok(_)) = next_chunk(&mut reply).await {} };
+        let _ = tokio::time::timeout(DRAIN_LIMIT, rest).await;
+    });
 }
 
 /// Whether a reply's body is an event stream rather than one JSON message.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use tokio::sync::{broadcast, mpsc};
-use warden_mcp::{Id, Kind, Message, RpcError};
+use warden_mcp::{Id, Kind, Message};
 
 use super::{Link, Notice, ServerRequest, UpstreamEvent};
 
@@ -42,15 +42,10 @@ impl Inflight {
     }
 
     /// Ends every call with `error`: the link is gone.
-    pub async fn fail_all(&self, error: &RpcError) {
+    pub async fn fail_all(&self, error: &super::UpstreamError) {
         let calls = std::mem::take(&mut *self.lock());
-        for (id, tx) in calls {
-            let _ = tx
-                .send(UpstreamEvent::Done(Message::error(
-                    Some(&Id::Int(id)),
-                    error,
-                )))
-                .await;
+        for (_, tx) in calls {
+            let _ = tx.send(UpstreamEvent::Failed(error.clone())).await;
         }
     }
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use warden_mcp::era::{
     Era, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN_VERSION,
 };
-use warden_mcp::{Message, RpcError, codes};
+use warden_mcp::Message;
 
 pub use client::Target;
 pub use exchange::{Exchange, ServerRequest, UpstreamEvent};
@@ -63,12 +63,16 @@ pub enum UpstreamError {
     Status(String, u16),
     #[error("upstream {0:?} went away")]
     Gone(String),
-}
-
-impl UpstreamError {
-    pub fn to_rpc(&self) -> RpcError {
-        RpcError::new(codes::UPSTREAM_UNAVAILABLE, self.to_string())
-    }
+    #[error("upstream {0:?} ended during the call: {1}")]
+    Ended(String, String),
+    #[error("upstream {0:?} closed the stream before answering")]
+    ClosedStream(String),
+    #[error("upstream {0:?} no longer knows Warden's session; the next call opens a new one")]
+    SessionLost(String),
+    #[error("upstream {0:?} answered HTTP {1} without a JSON-RPC reply")]
+    NoReply(String, u16),
+    #[error("the upstream link closed during the call")]
+    LinkClosed,
 }
 
 /// One live conversation with an upstream server.

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, broadcast, mpsc};
 use warden_mcp::era::{Era, LATEST_LEGACY};
-use warden_mcp::{Id, Message, RpcError, codes};
+use warden_mcp::{Id, Message};
 
 use super::inflight::{Inflight, dispatch};
 use super::{Exchange, Link, Notice, ServerInfo, UpstreamError, UpstreamEvent};
@@ -278,10 +278,7 @@ fn spawn_reader(
             }
         };
         tracing::warn!(upstream = %name, reason = %why, "stdio upstream ended");
-        let error = RpcError::new(
-            codes::UPSTREAM_UNAVAILABLE,
-            format!("upstream {name:?} ended during the call: {why}"),
-        );
+        let error = UpstreamError::Ended(name.to_string(), why.to_string());
         if let Link::Stdio(l) = &link {
             l.alive.store(false, Ordering::Release);
             inflight.fail_all(&error).await;

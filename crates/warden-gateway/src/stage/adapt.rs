@@ -1,73 +1,70 @@
 //! What changes when a reply crosses eras: a modern client needs `resultType` on every result
 //! and cache hints on lists and reads; a legacy "resource not found" becomes the modern error.
 
-use serde_json::{Map, Value, json};
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
 use warden_mcp::era::Era;
-use warden_mcp::{Message, RpcError, codes};
+use warden_mcp::{Message, Method, codes};
 
-use crate::pipeline::CallCtx;
+use crate::call::{Call, Frame, Refusal, ReplyStage, Verdict};
 
-/// Methods whose modern results must carry `ttlMs` and `cacheScope`.
-pub fn is_cacheable(method: &str) -> bool {
-    matches!(
-        method,
-        "tools/list"
-            | "prompts/list"
-            | "resources/list"
-            | "resources/templates/list"
-            | "resources/read"
-            | "server/discover"
-    )
+/// The reply stage that fits a final message to the client's era.
+pub struct AdaptEra;
+
+impl ReplyStage for AdaptEra {
+    fn name(&self) -> &'static str {
+        "adapt-era"
+    }
+
+    fn see<'a>(&'a self, call: &'a Call, frame: &'a mut Frame) -> BoxFuture<'a, Verdict> {
+        let verdict = match frame {
+            Frame::Final(msg) => reply_for_client(call.method, call.ctx.era, call.upstream_era, msg)
+                .map_or(Verdict::Pass, Verdict::Refuse),
+            Frame::Interim(_) => Verdict::Pass,
+        };
+        Box::pin(std::future::ready(verdict))
+    }
 }
 
-pub fn reply_for_client(method: &str, ctx: &CallCtx, upstream: Era, reply: &mut Message) {
-    match ctx.era {
+/// Fits a final message to the client's era; a message that cannot be said in the client's era
+/// becomes a refusal.
+pub fn reply_for_client(
+    method: Method,
+    era: Era,
+    upstream: Option<Era>,
+    reply: &mut Message,
+) -> Option<Refusal> {
+    match era {
         Era::Modern => {
             // Most results pass through untouched: one that says what it is and needs no
             // cache hints is not rebuilt.
-            if !is_cacheable(method) && reply.result_type().is_some() {
-                return;
+            if !method.is_cacheable() && reply.result_type().is_some() {
+                return None;
             }
             if let Some(Value::Object(result)) = reply.result_mut() {
                 complete_result(method, result);
-            } else if let Some(e) = reply.rpc_error()
-                && e.code == codes::RESOURCE_NOT_FOUND
-            {
-                let uri = e
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("uri"))
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let id = reply.id();
-                *reply = Message::error(
-                    id.as_ref(),
-                    &RpcError::new(codes::INVALID_PARAMS, e.message)
-                        .with_data(json!({ "uri": uri })),
-                );
+                return None;
             }
+            let e = reply.rpc_error()?;
+            (e.code == codes::RESOURCE_NOT_FOUND).then(|| {
+                let uri = e.data.as_ref().and_then(|d| d.get("uri"));
+                Refusal::ResourceNotFound(uri.and_then(Value::as_str).unwrap_or_default().into())
+            })
         }
-        Era::Legacy if upstream == Era::Modern => {
-            let needs_input = reply.result_type().as_deref() == Some("input_required");
-            if needs_input {
-                let id = reply.id();
-                let e = RpcError::new(
-                    codes::INTERNAL_ERROR,
-                    "the upstream asked for input in the 2026-07-28 way (InputRequiredResult), which a 2025 session cannot answer; connect with a 2026-07-28 client",
-                );
-                *reply = Message::error(id.as_ref(), &e);
-            }
+        Era::Legacy if upstream == Some(Era::Modern) => {
+            (reply.result_type().as_deref() == Some("input_required"))
+                .then_some(Refusal::InputAcrossEras)
         }
-        Era::Legacy => {}
+        Era::Legacy => None,
     }
 }
 
 /// Adds what a modern result must carry and a legacy upstream did not send.
-pub fn complete_result(method: &str, result: &mut Map<String, Value>) {
+pub fn complete_result(method: Method, result: &mut Map<String, Value>) {
     result
         .entry("resultType")
         .or_insert_with(|| "complete".into());
-    if is_cacheable(method) && result.get("resultType").and_then(Value::as_str) == Some("complete")
+    if method.is_cacheable() && result.get("resultType").and_then(Value::as_str) == Some("complete")
     {
         result.entry("ttlMs").or_insert_with(|| 0.into());
         result
@@ -103,6 +100,7 @@ pub fn missing_capability(request: &Message, capabilities: &Value) -> Option<&'s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn req(method: &str, params: Value) -> Message {
         Message::request(warden_mcp::Id::Int(1), method, params)
@@ -140,7 +138,7 @@ mod tests {
     #[test]
     fn modern_results_are_completed() {
         let mut r = Map::new();
-        complete_result("tools/list", &mut r);
+        complete_result(Method::ToolsList, &mut r);
         assert_eq!(
             Value::Object(r),
             json!({ "resultType": "complete", "ttlMs": 0, "cacheScope": "private" })
@@ -149,7 +147,7 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap();
-        complete_result("tools/call", &mut r);
+        complete_result(Method::ToolsCall, &mut r);
         assert_eq!(r["resultType"], "input_required");
         assert!(!r.contains_key("ttlMs"));
     }

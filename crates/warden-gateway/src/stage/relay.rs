@@ -1,6 +1,7 @@
 //! Carries one upstream call back to the client: its notifications, the server's requests to
 //! the client (remapped to ids Warden owns), and the final reply under the client's own id.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -8,22 +9,25 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use warden_mcp::era::Era;
-use warden_mcp::{Id, Message, RpcError, codes};
+use warden_mcp::{Id, Message};
 
-use crate::adapt;
-use crate::pipeline::CallCtx;
-use crate::upstream::{Exchange, ServerRequest, UpstreamEvent};
+use super::adapt;
+use crate::call::{Frame, Refusal};
+use crate::gateway::Gateway;
+use crate::session::Session;
+use crate::upstream::{Exchange, ServerRequest, UpstreamError, UpstreamEvent};
 
 pub struct Relay {
     pub exchange: Exchange,
-    pub ctx: CallCtx,
-    pub method: String,
+    pub era: Era,
+    pub session: Option<Arc<Session>>,
+    /// A modern client hears log messages only when it asked for them in `_meta`.
+    pub quiet_logs: bool,
     pub client_id: Id,
     pub client_token: Option<Value>,
     pub cancel: CancellationToken,
     pub deadline: Instant,
     pub timeout: Duration,
-    pub upstream_era: Era,
 }
 
 /// What the next step of a relay produced.
@@ -32,6 +36,8 @@ pub enum Step {
     Interim(Message),
     /// The final reply; the relay is over.
     Reply(Message),
+    /// The call ends without the upstream's reply.
+    Failed(Refusal),
     /// The call was cancelled or the client is gone; nothing more is sent.
     Stop,
 }
@@ -47,23 +53,18 @@ impl Relay {
                 }
                 () = tokio::time::sleep_until(self.deadline) => {
                     self.exchange.cancel("Warden's upstream timeout passed");
-                    let e = RpcError::new(codes::UPSTREAM_TIMEOUT, format!("the upstream did not answer within {:?}", self.timeout));
-                    return Step::Reply(Message::error(Some(&self.client_id), &e));
+                    return Step::Failed(Refusal::UpstreamTimeout(self.timeout));
                 }
             };
             let Some(event) = event else {
-                let e = RpcError::new(
-                    codes::UPSTREAM_UNAVAILABLE,
-                    "the upstream link closed during the call",
-                );
-                return Step::Reply(Message::error(Some(&self.client_id), &e));
+                return Step::Failed(Refusal::Upstream(UpstreamError::LinkClosed));
             };
             match event {
                 UpstreamEvent::Done(mut reply) => {
                     reply.set_id(&self.client_id);
-                    adapt::reply_for_client(&self.method, &self.ctx, self.upstream_era, &mut reply);
                     return Step::Reply(reply);
                 }
+                UpstreamEvent::Failed(e) => return Step::Failed(Refusal::Upstream(e)),
                 UpstreamEvent::Notification(msg) => {
                     if let Some(msg) = self.notification(msg) {
                         return Step::Interim(msg);
@@ -86,15 +87,10 @@ impl Relay {
                 msg.params_mut().insert("progressToken".into(), token);
                 Some(msg)
             }
-            // A modern client hears log messages only when it asked for them in `_meta`.
-            "notifications/message"
-                if self.ctx.era == Era::Modern && self.ctx.log_level.is_none() =>
-            {
-                None
-            }
+            "notifications/message" if self.quiet_logs => None,
             // The upstream withdrew a request it relayed; the client knows it by Warden's id.
             "notifications/cancelled" => {
-                let session = self.ctx.session.as_ref()?;
+                let session = self.session.as_ref()?;
                 let upstream_id = msg.params()?.get("requestId").and_then(Id::from_value)?;
                 let ours = session.forget_server_request(&upstream_id)?;
                 msg.params_mut().insert("requestId".into(), ours.to_value());
@@ -109,7 +105,7 @@ impl Relay {
     async fn server_request(&self, request: ServerRequest) -> Option<Message> {
         let method = request.msg.method().unwrap_or_default().to_string();
         tracing::debug!(%method, "server request during a call");
-        let session = match (&self.ctx.session, self.ctx.era) {
+        let session = match (&self.session, self.era) {
             (Some(s), Era::Legacy) => s,
             _ => {
                 request.refuse(&format!("{method} cannot be relayed: the client speaks 2026-07-28, where servers ask through InputRequiredResult")).await;
@@ -131,28 +127,23 @@ impl Relay {
         Some(msg)
     }
 
-    /// The relay as a stream of messages for an SSE body, starting with `first`.
-    pub fn into_stream(self, first: Message) -> BoxStream<'static, Message> {
-        let rest = stream::unfold(Some(self), |relay| async move {
-            let mut relay = relay?;
+    /// The relay as frames of a streamed reply, starting with `first`. A failure is rendered in
+    /// the era of the call.
+    pub fn into_frames(self, gw: Arc<Gateway>, first: Message) -> BoxStream<'static, Frame> {
+        let rest = stream::unfold(Some((self, gw)), |state| async move {
+            let (mut relay, gw) = state?;
             match relay.step().await {
-                Step::Interim(m) => Some((m, Some(relay))),
-                Step::Reply(m) => {
-                    relay.finish();
-                    Some((m, None))
+                Step::Interim(m) => Some((Frame::Interim(m), Some((relay, gw)))),
+                Step::Reply(m) => Some((Frame::Final(m), None)),
+                Step::Failed(r) => {
+                    let rendered = r.render(&gw, relay.era, Some(&relay.client_id));
+                    Some((Frame::Final(rendered.message), None))
                 }
-                Step::Stop => {
-                    relay.finish();
-                    None
-                }
+                Step::Stop => None,
             }
         });
-        stream::once(async move { first }).chain(rest).boxed()
-    }
-
-    pub fn finish(&self) {
-        if let Some(s) = &self.ctx.session {
-            s.end_call(&self.client_id);
-        }
+        stream::once(async move { Frame::Interim(first) })
+            .chain(rest)
+            .boxed()
     }
 }

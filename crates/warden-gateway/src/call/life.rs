@@ -1,0 +1,187 @@
+//! A call's lifetime: created when the request enters the pipeline, ended exactly once — by the
+//! final message, by a cancel, or when the client goes away (the lifetime is dropped unended).
+//!
+//! It owns what every stage may rely on: the cancel token (a legacy session's
+//! `notifications/cancelled` names the call by its id from the start, so a call held in any
+//! stage can be cancelled), the deadline of the upstream part of the call, the registration that
+//! keeps a session alive while the call is in flight, the request metrics, and hooks that run at
+//! the end (the audit trail records the end there).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use warden_mcp::{Id, Message, Method, codes};
+
+use crate::gateway::Gateway;
+use crate::metrics::{MethodLabels, RequestLabels};
+use crate::session::Session;
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The final message went out; `outcome` says what it was (see [`outcome_of`]).
+    Answered { outcome: &'static str },
+    /// The client cancelled the call; nothing more is sent.
+    Cancelled,
+    /// The client went away before the final message.
+    ClientGone,
+}
+
+impl End {
+    pub fn outcome(self) -> &'static str {
+        match self {
+            End::Answered { outcome } => outcome,
+            End::Cancelled => "cancelled",
+            End::ClientGone => "client_gone",
+        }
+    }
+}
+
+type Hook = Box<dyn FnOnce(End, Duration) + Send + Sync>;
+
+pub struct Lifetime {
+    gw: Arc<Gateway>,
+    started: Instant,
+    method: Method,
+    server: String,
+    tool: String,
+    cancel: CancellationToken,
+    /// The legacy session and the client's id of the call, while it is registered there.
+    session: Option<(Arc<Session>, Id)>,
+    budget: Duration,
+    deadline: Instant,
+    hooks: Vec<Hook>,
+    ended: bool,
+}
+
+/// The upstream part of a call may take this long unless the route sets the upstream's own.
+const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
+
+impl Lifetime {
+    /// Starts a call's lifetime. A call of a legacy session is registered with it at once, so a
+    /// cancel finds it wherever it waits, and the session is not reaped while it is in flight.
+    pub fn begin(gw: &Arc<Gateway>, method: Method, session: Option<Arc<Session>>, id: &Id) -> Self {
+        let started = Instant::now();
+        let (cancel, session) = match session {
+            Some(s) => (s.begin_call(id.clone()), Some((s, id.clone()))),
+            None => (CancellationToken::new(), None),
+        };
+        Lifetime {
+            gw: gw.clone(),
+            started,
+            method,
+            server: String::new(),
+            tool: String::new(),
+            cancel,
+            session,
+            budget: DEFAULT_BUDGET,
+            deadline: started + DEFAULT_BUDGET,
+            hooks: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// Cancelled when the client cancels the call or its session ends.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Names the server and tool (or prompt, or resource) for the metrics.
+    pub fn label(&mut self, server: &str, target: &str) {
+        server.clone_into(&mut self.server);
+        target.clone_into(&mut self.tool);
+    }
+
+    /// How long the upstream part of the call may take, counted from now.
+    pub fn set_budget(&mut self, budget: Duration) {
+        self.budget = budget;
+        self.restart_budget();
+    }
+
+    /// Counts the budget again from now: a call that waited in a stage (for a person, say) gets
+    /// the whole upstream budget once it goes on.
+    pub fn restart_budget(&mut self) {
+        self.deadline = Instant::now() + self.budget;
+    }
+
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.deadline)
+    }
+
+    /// Runs `hook` once, when the call ends, with how it ended and how long it took.
+    pub fn on_end(&mut self, hook: impl FnOnce(End, Duration) + Send + Sync + 'static) {
+        self.hooks.push(Box::new(hook));
+    }
+
+    /// Ends the call; only the first end counts.
+    pub fn end(&mut self, end: End) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        if let Some((session, id)) = self.session.take() {
+            session.end_call(&id);
+            session.touch();
+        }
+        let method = self.method.as_str().to_string();
+        let metrics = &self.gw.metrics;
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                method: method.clone(),
+                server: std::mem::take(&mut self.server),
+                tool: std::mem::take(&mut self.tool),
+                outcome: end.outcome(),
+            })
+            .inc();
+        metrics
+            .latency
+            .get_or_create(&MethodLabels { method })
+            .observe(elapsed.as_secs_f64());
+        for hook in self.hooks.drain(..) {
+            hook(end, elapsed);
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+}
+
+impl Drop for Lifetime {
+    fn drop(&mut self) {
+        // Dropped unended: the reply (or the handler waiting for it) was dropped, which is how a
+        // client's going away reaches the call.
+        let end = if self.cancel.is_cancelled() {
+            End::Cancelled
+        } else {
+            End::ClientGone
+        };
+        self.end(end);
+    }
+}
+
+/// What a final message says about the call, as a bounded metrics label.
+pub fn outcome_of(msg: &Message) -> &'static str {
+    if let Some(e) = msg.rpc_error() {
+        return match e.code {
+            codes::INVALID_PARAMS => "invalid_params",
+            codes::METHOD_NOT_FOUND => "unknown_method",
+            codes::RESOURCE_NOT_FOUND => "not_found",
+            codes::UPSTREAM_UNAVAILABLE | codes::UPSTREAM_TIMEOUT => "upstream_error",
+            codes::LIMITED => "limited",
+            codes::CONSENT_REQUIRED | codes::URL_ELICITATION_REQUIRED => "consent_required",
+            _ => "error",
+        };
+    }
+    if msg.result_is_error() {
+        "tool_error"
+    } else {
+        "ok"
+    }
+}

@@ -1,0 +1,50 @@
+//! Admission, the first stage of a call: the principal (authenticated by the identity layer
+//! before any body was read) must hold the scopes the method needs (else 403 with a step-up
+//! challenge), and stay within its rate limits (per principal, and per tool).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use warden_mcp::Method;
+
+use super::boxed;
+use crate::call::{Call, Next, Refusal, RequestStage};
+use crate::gateway::Gateway;
+
+pub struct Admit;
+
+impl RequestStage for Admit {
+    fn name(&self) -> &'static str {
+        "admit"
+    }
+
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
+        boxed!(admit(gw, call))
+    }
+}
+
+fn admit(gw: &Gateway, call: &Call) -> Next {
+    let principal = &call.ctx.principal;
+    let method = call.msg.method().unwrap_or_default();
+    let name = call.msg.param_str("name");
+    if let Err(e) = gw.identity.check_scopes(principal, method, name) {
+        tracing::info!(user = %principal.user, %method, reason = %e, "step-up needed");
+        gw.metrics.reject("auth");
+        return Next::Refuse(Refusal::Auth(e));
+    }
+    let tool = name.filter(|_| call.method == Method::ToolsCall);
+    let agent = principal.agent.as_deref().unwrap_or_default();
+    if let Err(wait) = gw
+        .limiter
+        .check_call(&principal.user, agent, tool, Instant::now())
+    {
+        gw.metrics.reject("rate-principal");
+        let who = tool.map_or_else(
+            || "this principal".to_string(),
+            |t| format!("{t} for this principal"),
+        );
+        return Next::Refuse(Refusal::Limited { who, wait });
+    }
+    Next::Continue
+}

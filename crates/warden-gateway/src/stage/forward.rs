@@ -1,0 +1,84 @@
+//! The forward stage, the last on the way in: the call goes to its upstream on a link of the
+//! pool, under the upstream's own name, and what comes back becomes the reply — one JSON
+//! message, or a stream of frames when the upstream sends anything before its reply.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream;
+use serde_json::json;
+use warden_mcp::Message;
+use warden_mcp::era::Era;
+
+use super::boxed;
+use super::relay::{Relay, Step};
+use crate::call::{Call, Next, Refusal, Reply, RequestStage, Target, TargetKind};
+use crate::gateway::Gateway;
+
+pub struct Forward;
+
+impl RequestStage for Forward {
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
+        boxed!(forward(gw, call).await)
+    }
+}
+
+/// The request as the upstream must see it: under the name the upstream knows.
+fn for_upstream(msg: &Message, target: &Target) -> Message {
+    let mut msg = msg.clone();
+    match target.kind {
+        TargetKind::Tool | TargetKind::Prompt => {
+            msg.params_mut()
+                .insert("name".into(), target.own.clone().into());
+        }
+        TargetKind::PromptCompletion => {
+            msg.params_mut().insert(
+                "ref".into(),
+                json!({ "type": "ref/prompt", "name": target.own }),
+            );
+        }
+        TargetKind::Resource | TargetKind::ResourceCompletion => {}
+    }
+    msg
+}
+
+async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
+    let Some(target) = &call.target else {
+        // Every method that reaches this stage was routed to a target.
+        let method = call.method.as_str().to_string();
+        return Next::Refuse(Refusal::MethodNotFound(method));
+    };
+    let msg = for_upstream(&call.msg, target);
+    let ctx = &call.ctx;
+    let link = match gw.pool.link(target.upstream, &ctx.principal.user, ctx.era).await {
+        Ok(link) => link,
+        Err(e) => return Next::Refuse(Refusal::Upstream(e)),
+    };
+    let exchange = link.call_with(msg, &ctx.client_capabilities, &ctx.param_headers);
+    let exchange = match exchange.await {
+        Ok(x) => x,
+        Err(e) => return Next::Refuse(Refusal::Upstream(e)),
+    };
+    call.upstream_era = Some(link.info().era);
+    let mut relay = Relay {
+        exchange,
+        era: ctx.era,
+        session: ctx.session.clone(),
+        quiet_logs: ctx.era == Era::Modern && ctx.log_level.is_none(),
+        client_id: call.id.clone(),
+        client_token: call.msg.meta().and_then(|m| m.get("progressToken")).cloned(),
+        cancel: call.life.cancel_token().clone(),
+        deadline: call.life.deadline(),
+        timeout: call.life.budget(),
+    };
+    Next::Answer(match relay.step().await {
+        Step::Reply(m) => Reply::Json(m),
+        Step::Failed(r) => Reply::Refused(r),
+        Step::Interim(first) => Reply::stream(relay.into_frames(gw.clone(), first)),
+        Step::Stop => Reply::stream(Box::pin(stream::empty())),
+    })
+}

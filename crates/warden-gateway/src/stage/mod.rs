@@ -1,0 +1,21 @@
+//! The stages of a call, each a small type behind one of the two interfaces of [`crate::call`].
+//! Their order is in [`crate::pipeline`].
+
+pub mod adapt;
+pub mod admit;
+pub mod consent;
+pub mod decide;
+pub mod forward;
+pub mod local;
+pub mod params;
+mod relay;
+pub mod route;
+
+/// Boxes a stage's future: stages are called through `dyn`, and a boxed future also keeps the
+/// future of the whole pipeline small.
+macro_rules! boxed {
+    ($body:expr) => {
+        Box::pin(async move { $body })
+    };
+}
+pub(crate) use boxed;
