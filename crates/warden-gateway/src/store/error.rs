@@ -1,13 +1,11 @@
 //! The one error of the store. Texts name what failed and where, never a key or a secret:
 //! database errors carry the database's message (a constraint, a lock), not bound values.
 
-use std::path::PathBuf;
-
 /// Why the store could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store at {} cannot be opened: {reason}", .path.display())]
-    Open { path: PathBuf, reason: String },
+    #[error("the store at {location} cannot be opened: {reason}")]
+    Open { location: String, reason: String },
     #[error(
         "the store at {location} has schema version {found}, newer than the {known} this Warden knows; run a newer Warden or restore a backup"
     )]

@@ -1,7 +1,7 @@
 //! Control state behind one interface: API keys (hashes only), revocations and grants. The
 //! embedded implementation is one SQLite file in the data directory ([`sqlite::SqliteStore`]);
-//! a scale-out implementation (PostgreSQL) is a second implementation of the same two traits
-//! that passes the same conformance tests.
+//! the scale-out one, PostgreSQL ([`postgres::PgStore`]), is a second implementation of the same
+//! two traits that passes the same conformance tests.
 //!
 //! - [`Store`] opens [`Transaction`]s and reports a [`Generation`], a change counter that every
 //!   write to cached state (keys, revocations) bumps, so a gateway notices what another process
@@ -27,6 +27,7 @@
 
 mod error;
 pub mod migrate;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 

@@ -57,8 +57,9 @@ struct Fingerprint {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let location = path.display().to_string();
         let failed = |e: &dyn std::fmt::Display| StoreError::Open {
-            path: path.to_path_buf(),
+            location: location.clone(),
             reason: e.to_string(),
         };
         if let Some(dir) = path.parent() {
@@ -74,7 +75,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| failed(&e))?;
-        migrate(&pool, &path.display().to_string()).await?;
+        migrate(&pool, &location).await?;
         Ok(SqliteStore {
             pool,
             path: path.to_path_buf(),
