@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::gateway::Gateway;
 use crate::identity::keys;
 use crate::identity::revocation::KINDS;
-use crate::store::Store;
+use crate::store::{self, Store};
 
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -42,7 +42,7 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The store, for a caller who is an administrator; any handler taking it is admin-only.
-pub struct Admin(Store);
+pub struct Admin(Arc<dyn Store>);
 
 impl FromRequestParts<Arc<Gateway>> for Admin {
     type Rejection = Response;
@@ -112,7 +112,10 @@ async fn add_revocation(
             format!("kind must be one of {KINDS:?} and value non-empty"),
         );
     }
-    match store.revoke(&body.kind, &body.value, &body.reason).await {
+    match store
+        .revoke(&body.kind, &body.value, &body.reason, store::now())
+        .await
+    {
         Ok(()) => {
             gw.identity.sync().await;
             StatusCode::CREATED.into_response()
@@ -167,7 +170,7 @@ async fn create_key(Admin(store): Admin, Json(body): Json<NewKey>) -> Response {
 }
 
 async fn revoke_key(Admin(store): Admin, Path(id): Path<String>) -> Response {
-    match store.revoke_key(&id).await {
+    match store.revoke_key(&id, store::now()).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => problem(StatusCode::NOT_FOUND, "no active key with that id or name"),
         Err(e) => failed(e),

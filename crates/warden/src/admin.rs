@@ -5,10 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use std::sync::Arc;
 use warden_gateway::Config;
 use warden_gateway::config::parse_duration;
 use warden_gateway::identity::keys;
-use warden_gateway::store::Store;
+
+use warden_gateway::store::{self, Store};
 
 #[derive(Subcommand)]
 pub enum KeysAction {
@@ -47,12 +49,12 @@ pub struct Target {
     agent: Option<String>,
 }
 
-async fn open(config: &Path) -> Result<Store, ExitCode> {
+async fn open(config: &Path) -> Result<Arc<dyn Store>, ExitCode> {
     let config = Config::load(config).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(2)
     })?;
-    Store::open(&config.storage.sqlite).await.map_err(|e| {
+    store::open(&config.storage).await.map_err(|e| {
         eprintln!("warden: {e}");
         ExitCode::FAILURE
     })
@@ -117,14 +119,16 @@ pub async fn keys(config: &Path, action: KeysAction) -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        KeysAction::Revoke { id_or_name } => match store.revoke_key(&id_or_name).await {
-            Ok(true) => {
-                println!("revoked key {id_or_name}");
-                ExitCode::SUCCESS
+        KeysAction::Revoke { id_or_name } => {
+            match store.revoke_key(&id_or_name, store::now()).await {
+                Ok(true) => {
+                    println!("revoked key {id_or_name}");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => fail(format!("no active key {id_or_name:?}")),
+                Err(e) => fail(e),
             }
-            Ok(false) => fail(format!("no active key {id_or_name:?}")),
-            Err(e) => fail(e),
-        },
+        }
     }
 }
 
@@ -142,7 +146,7 @@ pub async fn revoke(config: &Path, target: Target, reason: &str, undo: bool) -> 
     let result = if undo {
         store.unrevoke(kind, &value).await.map(|_| ())
     } else {
-        store.revoke(kind, &value, reason).await
+        store.revoke(kind, &value, reason, store::now()).await
     };
     match result {
         Ok(()) => {

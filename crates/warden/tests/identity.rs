@@ -12,6 +12,7 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{Value, json};
 use warden_gateway::devidp::{DevAlg, DevIdp, claims};
+use warden_gateway::store::now;
 
 /// Log lines of this test binary, to check what the gateway wrote.
 #[derive(Clone, Default)]
@@ -446,7 +447,10 @@ async fn revocation_cuts_off_tokens_users_agents_and_keys_on_the_next_request() 
 
     let token = s.token("alice", json!({ "jti": "tok-1" }));
     assert_eq!(s.call(&token).await.0, 200);
-    store.revoke("token", "tok-1", "leaked").await.unwrap();
+    store
+        .revoke("token", "tok-1", "leaked", now())
+        .await
+        .unwrap();
     let (status, challenge, reply) = s.call(&token).await;
     assert_eq!(status, 401, "{reply}");
     assert!(challenge.contains("revoked token"), "{challenge}");
@@ -457,7 +461,7 @@ async fn revocation_cuts_off_tokens_users_agents_and_keys_on_the_next_request() 
     );
 
     store
-        .revoke("user", "alice", "left the company")
+        .revoke("user", "alice", "left the company", now())
         .await
         .unwrap();
     assert_eq!(
@@ -478,7 +482,7 @@ async fn revocation_cuts_off_tokens_users_agents_and_keys_on_the_next_request() 
         .mint(claims("bob", "rogue-agent", &s.url, 300, json!({})));
     assert_eq!(s.call(&rogue).await.0, 200);
     store
-        .revoke("agent", "rogue-agent", "compromised")
+        .revoke("agent", "rogue-agent", "compromised", now())
         .await
         .unwrap();
     assert_eq!(
@@ -499,7 +503,7 @@ async fn revocation_cuts_off_tokens_users_agents_and_keys_on_the_next_request() 
         401,
         "API key with one byte changed"
     );
-    store.revoke_key("ci-bot").await.unwrap();
+    store.revoke_key("ci-bot", now()).await.unwrap();
     assert_eq!(s.call(&new.key).await.0, 401, "a revoked key");
 }
 

@@ -62,7 +62,7 @@ pub struct RateLimits {
 #[derive(Clone, Debug)]
 pub struct StorageConfig {
     pub dir: PathBuf,
-    /// The SQLite database (API keys, revocations).
+    /// The SQLite database (API keys, revocations, grants); see [`crate::store`].
     pub sqlite: PathBuf,
 }
 

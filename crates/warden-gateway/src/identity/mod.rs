@@ -22,7 +22,7 @@ pub use challenge::Challenge;
 pub use jwt::{Verifier, algorithm};
 
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{Generation, Store, StoreError};
 
 /// How a principal proved itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,17 +82,10 @@ pub struct Identity {
     keys: keys::ApiKeys,
     revocations: revocation::Revocations,
     cache: cache::TokenCache,
-    store: Option<Store>,
-    seen: Mutex<Option<StoreFingerprint>>,
+    store: Option<Arc<dyn Store>>,
+    seen: Mutex<Option<Generation>>,
     pub challenge: Challenge,
 }
-
-type StoreFingerprint = (
-    Option<std::time::SystemTime>,
-    u64,
-    Option<std::time::SystemTime>,
-    u64,
-);
 
 impl Identity {
     pub async fn new(config: &Config, http: reqwest::Client) -> Result<Identity, StoreError> {
@@ -114,7 +107,7 @@ impl Identity {
         });
         let needs_store = identity.api_keys || identity.oidc.is_some();
         let store = if needs_store {
-            Some(Store::open(&config.storage.sqlite).await?)
+            Some(crate::store::open(&config.storage).await?)
         } else {
             None
         };
@@ -263,7 +256,10 @@ impl Identity {
     /// Reloads API keys and revocations when the store changed (another process may write it).
     pub async fn sync(&self) {
         let Some(store) = &self.store else { return };
-        let now = store.changed();
+        let now = match store.generation().await {
+            Ok(g) => g,
+            Err(e) => return self.unreadable(&e),
+        };
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if seen.as_ref() == Some(&now) {
@@ -271,24 +267,37 @@ impl Identity {
             }
             *seen = Some(now);
         }
-        match (store.keys().await, store.revocations().await) {
-            (Ok(keys), Ok(revocations)) => {
+        match read_cached_state(&**store).await {
+            Ok((keys, revocations)) => {
                 self.keys.replace(keys);
                 if self.revocations.replace(revocations) {
                     self.cache.purge_all();
                 }
             }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "cannot read keys and revocations; refusing API keys until the store works");
-                self.keys.replace(Vec::new());
-                *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            }
+            Err(e) => self.unreadable(&e),
         }
     }
 
-    pub fn store(&self) -> Option<&Store> {
+    fn unreadable(&self, e: &StoreError) {
+        tracing::error!(error = %e, "cannot read keys and revocations; refusing API keys until the store works");
+        self.keys.replace(Vec::new());
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.store.as_ref()
     }
+}
+
+/// Keys and revocations as one snapshot (one transaction).
+async fn read_cached_state(
+    store: &dyn Store,
+) -> Result<(Vec<crate::store::StoredKey>, Vec<crate::store::Revocation>), StoreError> {
+    let mut tx = store.begin().await?;
+    let keys = tx.keys().await?;
+    let revocations = tx.revocations().await?;
+    tx.commit().await?;
+    Ok((keys, revocations))
 }
 
 /// A hex SHA-256, as stored for API keys.

@@ -1,0 +1,46 @@
+//! The SQLite schema, as the list of its migrations. Append; never edit a released step.
+
+use crate::store::migrate::Migration;
+
+/// Made before any migration runs, so that the versions applied can be read.
+pub const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "api keys and revocations",
+        // The schema from before versions were recorded; `IF NOT EXISTS` keeps such stores.
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS api_keys (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,
+                groups_json TEXT NOT NULL, scopes_json TEXT NOT NULL,
+                created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER)",
+            "CREATE TABLE IF NOT EXISTS revocations (
+                kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL,
+                created_at INTEGER NOT NULL, PRIMARY KEY (kind, value))",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "change counter",
+        statements: &[
+            "CREATE TABLE store_changes (
+                id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL)",
+            "INSERT INTO store_changes (id, generation) VALUES (1, 0)",
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "grants",
+        statements: &[
+            "CREATE TABLE grants (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL, agent TEXT, tool TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('one_call', 'standing')),
+                arguments_digest TEXT,
+                created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, consumed_at INTEGER,
+                CHECK ((kind = 'one_call') = (arguments_digest IS NOT NULL)))",
+            "CREATE INDEX grants_by_caller ON grants (user_id, tool)",
+        ],
+    },
+];

@@ -1,0 +1,149 @@
+//! What only the SQLite store does: its file, its migrations, other processes' writes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use super::SqliteStore;
+use super::schema::MIGRATIONS;
+use crate::store::{Store, StoreError};
+
+async fn raw(path: &Path) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+async fn versions(path: &Path) -> Vec<(i64, String)> {
+    let pool = raw(path).await;
+    let rows = sqlx::query("SELECT version, name FROM schema_migrations ORDER BY version")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+#[test]
+fn migrations_are_numbered_one_two_three_in_order() {
+    for (i, m) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_store_records_every_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/warden.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    drop(store);
+    let recorded = versions(&path).await;
+    let expected: Vec<_> = MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.name.to_string()))
+        .collect();
+    assert_eq!(recorded, expected);
+    SqliteStore::open(&path).await.unwrap();
+    assert_eq!(versions(&path).await, expected, "reopening applies nothing");
+}
+
+#[tokio::test]
+async fn a_store_from_before_versions_upgrades_keeping_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let old = raw(&path).await;
+    // The schema and rows as the previous Warden wrote them.
+    for statement in [
+        "CREATE TABLE IF NOT EXISTS api_keys (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,
+            groups_json TEXT NOT NULL, scopes_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER)",
+        "CREATE TABLE IF NOT EXISTS revocations (
+            kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL,
+            PRIMARY KEY (kind, value))",
+        "INSERT INTO api_keys VALUES ('k1', 'ci-bot', 'aa', '[\"bots\"]', '[]', 10, NULL, NULL)",
+        "INSERT INTO revocations VALUES ('user', 'mallory', 'left', 11)",
+    ] {
+        sqlx::query(statement).execute(&old).await.unwrap();
+    }
+    old.close().await;
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (&*keys[0].name, &keys[0].groups[..]),
+        ("ci-bot", &["bots".to_string()][..])
+    );
+    let revocations = store.revocations().await.unwrap();
+    assert_eq!(
+        (&*revocations[0].value, revocations[0].created_at),
+        ("mallory", 11)
+    );
+    let before = store.generation().await.unwrap();
+    store.revoke("user", "eve", "", 12).await.unwrap();
+    assert_ne!(store.generation().await.unwrap(), before);
+    drop(store);
+    assert_eq!(versions(&path).await.len() as i64, latest());
+}
+
+#[tokio::test]
+async fn a_store_from_a_newer_warden_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let pool = raw(&path).await;
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)",
+    )
+    .bind(latest() + 1)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let e = SqliteStore::open(&path).await.unwrap_err();
+    match &e {
+        StoreError::TooNew { found, known, .. } => {
+            assert_eq!((*found, *known), (latest() + 1, latest()));
+        }
+        other => panic!("expected TooNew, got {other}"),
+    }
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("version {}", latest() + 1)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("the {} this Warden knows", latest())),
+        "{text}"
+    );
+    assert!(text.contains(&path.display().to_string()), "{text}");
+}
+
+#[tokio::test]
+async fn another_handle_sees_each_commit_in_the_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let gateway: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let cli: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let mut seen = gateway.generation().await.unwrap();
+    for i in 0..20 {
+        cli.revoke("token", &format!("t{i}"), "", i).await.unwrap();
+        let now = gateway.generation().await.unwrap();
+        assert_ne!(now, seen, "write {i} unseen");
+        assert_eq!(gateway.generation().await.unwrap(), now);
+        seen = now;
+    }
+}
