@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::process::Command;
@@ -48,8 +49,9 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // A fast shutdown through the master, so that no worker outlives it; the master
-        // itself is killed when `service` drops.
+        // A fast shutdown through the master, which stops its workers first; killing the master
+        // at once would leave the workers running, so wait for it to exit (a few ms).
+        let workers = procs::children_of(self.service.pid);
         let _ = std::process::Command::new(&self.program)
             .arg("-p")
             .arg(&self.dir)
@@ -61,6 +63,25 @@ impl Drop for Nginx {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        for _ in 0..500 {
+            if !matches!(self.service.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Whatever worker is still there (the master was stuck) goes with a SIGKILL.
+        let left: Vec<String> = workers
+            .iter()
+            .filter(|w| procs::children_of(1).contains(w))
+            .map(u32::to_string)
+            .collect();
+        if !left.is_empty() {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .args(&left)
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
