@@ -162,6 +162,26 @@ impl HttpCaller {
     }
 }
 
+/// How many TCP connections the fixture at `addr` has accepted, counting the new one this
+/// question is asked on (a modern `resources/read` of `fixture://stats`).
+pub async fn fixture_connections(addr: SocketAddr) -> anyhow::Result<u64> {
+    let mut caller = HttpCaller::connect(addr, Era::Modern, "echo").await?;
+    let mut headers = caller.base.clone();
+    headers.insert(headers::METHOD, HeaderValue::from_static("resources/read"));
+    headers.insert(headers::NAME, HeaderValue::from_static(wire::STATS_URI));
+    let (status, _, body) = caller.post(headers, wire::stats_body()).await?;
+    ensure!(
+        status == StatusCode::OK,
+        "reading the fixture's counters: HTTP {status}"
+    );
+    wire::connections_in(&body).with_context(|| {
+        format!(
+            "the fixture's counters have no connections: {}",
+            String::from_utf8_lossy(&body)
+        )
+    })
+}
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>>;
 
 /// One `warden-fixture --stdio` child shared by many virtual clients.

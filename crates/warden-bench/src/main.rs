@@ -1,45 +1,47 @@
-//! `warden-bench`: the end-to-end load bench. In one run it drives the fixture MCP server
-//! directly and through Warden, for both protocol eras and for an HTTP and a stdio upstream,
-//! closed loop (throughput at saturation) and open loop at a fixed rate (latency without
-//! coordinated omission), and prints what Warden adds: latency, the throughput ratio, CPU time
-//! per call of Warden and of the upstream, and Warden's idle and peak memory.
+//! `warden-bench`: the end-to-end load bench. In one run it drives MCP upstreams — the fixture
+//! answering in JSON, the fixture answering every legacy call in SSE (`--sse-always`), an
+//! `rmcp` server (`rmcp-echo`), and the fixture over stdio — directly, through Warden, and,
+//! for HTTP upstreams, through the floors Warden is held against: nginx as a plain reverse
+//! proxy and `warden-relay`, a do-nothing proxy on Warden's own stack. Both protocol eras;
+//! closed loop with every client (throughput at saturation) and with one (latency without a
+//! queue), and open loop at a fixed rate (latency without coordinated omission). It prints
+//! what each proxy adds, CPU time per call of each proxy and of the upstream, Warden's idle
+//! and peak memory, and whether the issue's targets are met.
 //!
-//! Warden and the fixture run as separate processes, so `/proc` tells their CPU time and memory
+//! Every server runs as a separate process, so `/proc` tells their CPU time and memory
 //! apart; the load generator runs in this process on one thread. It only ever talks to
 //! loopback addresses, and every loop in it ends by itself. `docs/benchmarks.md` explains the
 //! method and keeps the latest figures.
 
 mod client;
 mod load;
+mod nginx;
 mod procs;
 mod report;
+mod scenario;
 mod wire;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use warden_mcp::era::Era;
 
-use crate::client::{Caller, StdioCaller, StdioMux};
-use crate::procs::{Service, Upstream};
-use crate::report::{Phase, Scenario, Transport};
+use crate::report::{Kind, Ran, Transport};
 
 #[derive(Parser)]
 #[command(
     name = "warden-bench",
     version,
-    about = "Load bench: the fixture MCP server directly and through Warden"
+    about = "Load bench: MCP upstreams directly, through Warden, nginx and a do-nothing relay"
 )]
 struct Args {
     /// Total calls per second of the open-loop phases.
     #[arg(long, default_value_t = 2000.0)]
     rate: f64,
-    /// Seconds each measured phase lasts.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds each measured phase lasts (closed loop, one client, open loop).
+    #[arg(long, default_value_t = 3.0)]
     duration: f64,
     /// Virtual clients (one connection each) in both load shapes.
     #[arg(long, default_value_t = 16)]
@@ -53,6 +55,21 @@ struct Args {
     /// Run only one upstream transport.
     #[arg(long, value_enum)]
     only: Option<Transport>,
+    /// Upstream kinds to run, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    upstream: Vec<Kind>,
+    /// Skip nginx and the relay (then the targets cannot be judged).
+    #[arg(long)]
+    no_floors: bool,
+    /// The nginx binary.
+    #[arg(long, default_value = nginx::DEFAULT_NGINX)]
+    nginx: PathBuf,
+    /// The `warden-relay` binary (default: next to this one).
+    #[arg(long)]
+    relay: Option<PathBuf>,
+    /// The `rmcp-echo` binary (default: next to this one).
+    #[arg(long)]
+    rmcp_echo: Option<PathBuf>,
     /// Which protocol era(s) to run.
     #[arg(long, value_enum, default_value_t = EraChoice::Both)]
     era: EraChoice,
@@ -75,9 +92,36 @@ enum EraChoice {
     Both,
 }
 
-struct Binaries {
-    warden: PathBuf,
-    fixture: PathBuf,
+/// The programs a run starts. The relay and `rmcp-echo` are looked for only when needed.
+pub struct Binaries {
+    pub warden: PathBuf,
+    pub fixture: PathBuf,
+    pub nginx: PathBuf,
+    relay: anyhow::Result<PathBuf>,
+    rmcp_echo: anyhow::Result<PathBuf>,
+}
+
+impl Binaries {
+    pub fn need_relay(&self) -> anyhow::Result<&PathBuf> {
+        self.relay.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))
+    }
+
+    pub fn need_rmcp_echo(&self) -> anyhow::Result<&PathBuf> {
+        self.rmcp_echo
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+    }
+}
+
+/// The run's settings that every scenario reads.
+pub struct Settings {
+    pub clients: usize,
+    pub rate: f64,
+    pub duration: Duration,
+    pub rounds: u32,
+    pub warmup: Duration,
+    pub floors: bool,
+    pub through_tool: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,29 +151,54 @@ fn binaries(args: &Args) -> anyhow::Result<Binaries> {
         let path = given.clone().unwrap_or_else(|| here.join(name));
         if !path.is_file() {
             bail!(
-                "{} not found; build it with `cargo build --release -p warden -p warden-fixture` \
-                 or pass --{}",
+                "{} not found; build it with `cargo build --release -p warden -p warden-fixture \
+                 -p warden-bench` or pass --{}",
                 path.display(),
                 name.trim_start_matches("warden-")
             );
         }
         Ok(std::fs::canonicalize(path)?)
     };
+    let nginx = args.nginx.clone();
+    let http_kinds = kinds(args).iter().any(|k| k.transport() == Transport::Http);
+    if http_kinds && !args.no_floors && !nginx.is_file() {
+        bail!(
+            "{} not found; install Debian's nginx, pass --nginx PATH or --no-floors",
+            nginx.display()
+        );
+    }
     Ok(Binaries {
         warden: pick(&args.warden, "warden")?,
         fixture: pick(&args.fixture, "warden-fixture")?,
+        nginx,
+        relay: pick(&args.relay, "warden-relay"),
+        rmcp_echo: pick(&args.rmcp_echo, "rmcp-echo"),
     })
 }
 
+/// The upstream kinds asked for, in the order they run.
+fn kinds(args: &Args) -> Vec<Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| args.upstream.is_empty() || args.upstream.contains(k))
+        .filter(|k| scenario::selected(*k, args.only))
+        .collect()
+}
+
 async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
-    let transports: Vec<Transport> = match args.only {
-        Some(t) => vec![t],
-        None => vec![Transport::Http, Transport::Stdio],
-    };
     let eras: Vec<Era> = match args.era {
         EraChoice::Legacy => vec![Era::Legacy],
         EraChoice::Modern => vec![Era::Modern],
         EraChoice::Both => vec![Era::Legacy, Era::Modern],
+    };
+    let settings = Settings {
+        clients: args.clients,
+        rate: args.rate,
+        duration: Duration::from_secs_f64(args.duration),
+        rounds: args.rounds,
+        warmup: Duration::from_secs_f64(args.warmup),
+        floors: !args.no_floors,
+        through_tool: args.through_tool.clone(),
     };
     println!(
         "warden-bench: {} clients, {:.1} s per phase in {} alternating slices after {:.1} s warm-up, \
@@ -141,207 +210,22 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         args.rate,
         procs::load_average()
     );
-    let mut scenarios = Vec::new();
-    for &transport in &transports {
+    let mut ran = Vec::new();
+    for kind in kinds(args) {
         for &era in &eras {
-            eprintln!("running {} {} ...", transport.as_str(), era.as_str());
-            let s = scenario(args, bins, transport, era)
-                .await
-                .with_context(|| {
-                    format!("{} upstream, {} era", transport.as_str(), era.as_str())
-                })?;
-            println!("{}", s.table());
-            scenarios.push(s);
+            eprintln!("running {} {} ...", kind.as_str(), era.as_str());
+            let outcome = scenario::run(&settings, bins, kind, era).await;
+            match &outcome {
+                Ran::Measured(s) => println!("{}", s.table()),
+                Ran::NotApplicable(..) => {}
+                Ran::Failed(_, _, why) => eprintln!("  failed: {why}"),
+            }
+            ran.push(outcome);
         }
     }
-    println!("{}", report::summary(&scenarios));
+    println!("{}", report::summary(&ran));
+    if ran.iter().any(|r| matches!(r, Ran::Failed(..))) {
+        bail!("some scenarios failed; see the summary");
+    }
     Ok(())
-}
-
-/// The processes whose CPU time a phase reads.
-#[derive(Clone, Copy)]
-struct Pids {
-    warden: u32,
-    fixture: u32,
-}
-
-/// The direct path of a scenario: the fixture the bench talks to itself.
-enum Direct {
-    Http(Box<Service>, SocketAddr),
-    Stdio(Arc<StdioMux>),
-}
-
-impl Direct {
-    fn pid(&self) -> u32 {
-        match self {
-            Direct::Http(service, _) => service.pid,
-            Direct::Stdio(mux) => mux.pid,
-        }
-    }
-
-    async fn caller(&self, era: Era) -> anyhow::Result<Caller> {
-        match self {
-            Direct::Http(_, addr) => Caller::http(*addr, era, "echo").await,
-            Direct::Stdio(mux) => Ok(Caller::Stdio(StdioCaller {
-                mux: Arc::clone(mux),
-                era,
-            })),
-        }
-    }
-}
-
-async fn scenario(
-    args: &Args,
-    bins: &Binaries,
-    transport: Transport,
-    era: Era,
-) -> anyhow::Result<Scenario> {
-    let (direct, upstream) = match transport {
-        Transport::Http => {
-            let (service, addr) = procs::http_fixture(&bins.fixture).await?;
-            (Direct::Http(Box::new(service), addr), Upstream::Http(addr))
-        }
-        Transport::Stdio => {
-            let mux = StdioMux::spawn(&bins.fixture, era).await?;
-            (Direct::Stdio(mux), Upstream::Stdio(bins.fixture.clone()))
-        }
-    };
-    let (mut warden, warden_addr) = procs::warden(&bins.warden, &upstream).await?;
-
-    // Startup plus one call: the idle footprint, and (for stdio) Warden's child exists.
-    let first = async {
-        let mut probe = Caller::http(warden_addr, era, &args.through_tool).await?;
-        probe.call().await
-    };
-    if let Err(e) = first.await {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        warden.check_alive("warden")?;
-        bail!(
-            "the first call through Warden failed: {e:#}\nWarden's log: {}",
-            warden.log()
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    warden.check_alive("warden")?;
-    let idle_rss = procs::memory(warden.pid, "VmRSS")?;
-
-    let direct_pids = Pids {
-        warden: warden.pid,
-        fixture: direct.pid(),
-    };
-    let warden_pids = Pids {
-        warden: warden.pid,
-        fixture: match &direct {
-            // One fixture serves both paths.
-            Direct::Http(service, _) => service.pid,
-            // Warden runs a fixture child of its own.
-            Direct::Stdio(_) => stdio_child(&warden)?,
-        },
-    };
-
-    let mut direct_callers = Vec::with_capacity(args.clients);
-    let mut warden_callers = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        direct_callers.push(direct.caller(era).await?);
-        warden_callers.push(Caller::http(warden_addr, era, &args.through_tool).await?);
-    }
-    let mut paths = [
-        Route {
-            pids: direct_pids,
-            callers: direct_callers,
-        },
-        Route {
-            pids: warden_pids,
-            callers: warden_callers,
-        },
-    ];
-
-    let warmup = Duration::from_secs_f64(args.warmup);
-    for path in &mut paths {
-        let (callers, _) = load::closed(std::mem::take(&mut path.callers), warmup).await;
-        path.callers = callers;
-    }
-    // Direct and through-Warden slices alternate, so a burst of outside activity hits both.
-    let slice = Duration::from_secs_f64(args.duration / args.rounds as f64);
-    let mut closed = [Phase::default(), Phase::default()];
-    let mut open = [Phase::default(), Phase::default()];
-    for _ in 0..args.rounds {
-        for (path, total) in paths.iter_mut().zip(&mut closed) {
-            let callers = std::mem::take(&mut path.callers);
-            let (callers, p) = phase(path.pids, load::closed(callers, slice)).await?;
-            path.callers = callers;
-            total.absorb(p);
-        }
-    }
-    for _ in 0..args.rounds {
-        for (path, total) in paths.iter_mut().zip(&mut open) {
-            let callers = std::mem::take(&mut path.callers);
-            let (callers, p) = phase(path.pids, load::open(callers, args.rate, slice)).await?;
-            path.callers = callers;
-            total.absorb(p);
-        }
-    }
-    drop(paths);
-
-    warden.check_alive("warden")?;
-    let peak_rss = procs::memory(warden.pid, "VmHWM")?;
-    let [direct_closed, warden_closed] = closed;
-    let [direct_open, warden_open] = open;
-    Ok(Scenario {
-        transport,
-        era,
-        clients: args.clients,
-        rate: args.rate,
-        direct_closed,
-        warden_closed,
-        direct_open,
-        warden_open,
-        idle_rss,
-        peak_rss,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    })
-}
-
-/// One way to the fixture and the clients that take it.
-struct Route {
-    pids: Pids,
-    callers: Vec<Caller>,
-}
-
-/// Runs one load phase and charges the CPU time each process spent during it.
-async fn phase(
-    pids: Pids,
-    load: impl Future<Output = (Vec<Caller>, load::Outcome)>,
-) -> anyhow::Result<(Vec<Caller>, Phase)> {
-    let me = std::process::id();
-    let read = || -> anyhow::Result<[std::time::Duration; 4]> {
-        Ok([
-            procs::cpu_time(pids.warden)?,
-            procs::cpu_time(pids.fixture)?,
-            procs::cpu_time(me)?,
-            procs::machine_busy()?,
-        ])
-    };
-    let before = read()?;
-    let (callers, outcome) = load.await;
-    let after = read()?;
-    let spent = |i: usize| after[i].saturating_sub(before[i]);
-    let ours = spent(0) + spent(1) + spent(2);
-    let phase = Phase {
-        outcome,
-        cpu_warden: spent(0),
-        cpu_fixture: spent(1),
-        cpu_bench: spent(2),
-        cpu_others: spent(3).saturating_sub(ours),
-    };
-    Ok((callers, phase))
-}
-
-/// The fixture child Warden started for its stdio upstream.
-fn stdio_child(warden: &Service) -> anyhow::Result<u32> {
-    match procs::children_of(warden.pid).as_slice() {
-        [one] => Ok(*one),
-        [] => bail!("warden started no stdio child"),
-        many => bail!("warden has {} children; expected one", many.len()),
-    }
 }

@@ -16,9 +16,9 @@ const TICKS_PER_SEC: u64 = 100;
 /// A child process under test.
 pub struct Service {
     pub pid: u32,
-    child: Child,
-    /// Holds Warden's config file while it runs.
-    dir: Option<tempfile::TempDir>,
+    pub(crate) child: Child,
+    /// Holds the process's config and log files while it runs.
+    pub(crate) dir: Option<tempfile::TempDir>,
 }
 
 impl Service {
@@ -30,7 +30,8 @@ impl Service {
         Ok(())
     }
 
-    /// What the process wrote to stderr so far (Warden's only; the fixture's goes to ours).
+    /// What the process wrote to `stderr.log` in its directory so far (Warden's, nginx's; the
+    /// upstreams' stderr goes to ours).
     pub fn log(&self) -> String {
         self.dir
             .as_ref()
@@ -39,17 +40,19 @@ impl Service {
     }
 }
 
-/// Starts `warden-fixture --http 127.0.0.1:0` and reads the address it announces.
-pub async fn http_fixture(fixture: &Path) -> anyhow::Result<(Service, SocketAddr)> {
-    let mut child = Command::new(fixture)
+/// Starts an HTTP MCP server that takes `--http 127.0.0.1:0` and announces
+/// `LISTENING http://ADDR/mcp` (`warden-fixture`, `rmcp-echo`), with `extra` arguments.
+pub async fn http_server(program: &Path, extra: &[&str]) -> anyhow::Result<(Service, SocketAddr)> {
+    let mut child = Command::new(program)
         .args(["--http", "127.0.0.1:0"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {}", fixture.display()))?;
-    let pid = child.id().context("the fixture exited at once")?;
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let pid = child.id().context("the upstream exited at once")?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut line = String::new();
     tokio::time::timeout(
@@ -57,13 +60,13 @@ pub async fn http_fixture(fixture: &Path) -> anyhow::Result<(Service, SocketAddr
         BufReader::new(stdout).read_line(&mut line),
     )
     .await
-    .context("the fixture did not announce its address within 10 s")??;
+    .context("the upstream did not announce its address within 10 s")??;
     let addr = line
         .trim()
         .strip_prefix("LISTENING http://")
         .and_then(|rest| rest.strip_suffix("/mcp"))
         .and_then(|a| a.parse().ok())
-        .with_context(|| format!("unexpected fixture banner {line:?}"))?;
+        .with_context(|| format!("unexpected banner {line:?} from {}", program.display()))?;
     let service = Service {
         pid,
         child,
@@ -124,14 +127,24 @@ pub async fn warden(warden: &Path, upstream: &Upstream) -> anyhow::Result<(Servi
         child,
         dir: Some(dir),
     };
+    wait_listening(&mut service, addr, "warden").await?;
+    Ok((service, addr))
+}
+
+/// Waits until `service` accepts connections on `addr`, for up to 5 s.
+pub async fn wait_listening(
+    service: &mut Service,
+    addr: SocketAddr,
+    what: &str,
+) -> anyhow::Result<()> {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok((service, addr));
+            return Ok(());
         }
-        service.check_alive("warden")?;
+        service.check_alive(what)?;
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    bail!("warden did not listen on {addr} within 5 s")
+    bail!("{what} did not listen on {addr} within 5 s")
 }
 
 fn toml_string(s: &str) -> String {
@@ -139,7 +152,7 @@ fn toml_string(s: &str) -> String {
 }
 
 /// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<SocketAddr> {
+pub fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?)
 }

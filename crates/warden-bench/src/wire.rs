@@ -38,6 +38,26 @@ pub fn call_body(era: Era, id: u64, tool: &str) -> Vec<u8> {
     serde_json::to_vec(&msg).unwrap_or_default()
 }
 
+/// A modern `resources/read` of the fixture's counters, as one line of JSON.
+pub fn stats_body() -> Vec<u8> {
+    let msg = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "resources/read",
+        "params": { "uri": STATS_URI, "_meta": modern_meta() },
+    });
+    serde_json::to_vec(&msg).unwrap_or_default()
+}
+
+/// The fixture's resource of counters.
+pub const STATS_URI: &str = "fixture://stats";
+
+/// The `connections` counter from a JSON reply to [`stats_body`].
+pub fn connections_in(reply: &[u8]) -> Option<u64> {
+    let reply: Value = serde_json::from_slice(reply).ok()?;
+    let text = reply["result"]["contents"][0]["text"].as_str()?;
+    let stats: Value = serde_json::from_str(text).ok()?;
+    stats["connections"].as_u64()
+}
+
 /// The legacy opening request.
 pub fn initialize_body(id: u64) -> Vec<u8> {
     let msg = json!({
@@ -73,6 +93,20 @@ pub fn is_echo_reply(body: &[u8]) -> bool {
     contains(body, b"\"result\"")
         && contains(body, ECHO_TEXT.as_bytes())
         && !contains(body, b"\"isError\":true")
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_read_from_the_counters_resource() {
+        let reply = json!({ "jsonrpc": "2.0", "id": 1, "result": { "contents": [
+            { "uri": STATS_URI, "text": "{\"connections\":7,\"toolCalls\":3}" } ] } });
+        assert_eq!(connections_in(reply.to_string().as_bytes()), Some(7));
+        assert_eq!(connections_in(b"{}"), None);
+        assert!(String::from_utf8(stats_body()).unwrap().contains(STATS_URI));
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

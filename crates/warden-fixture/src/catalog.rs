@@ -113,7 +113,7 @@ impl Catalog {
                 },
                 {
                     "uri": STATS_URI, "name": "stats", "title": "Fixture counters",
-                    "description": "Calls served and slow calls started, completed and cancelled.",
+                    "description": "TCP connections accepted, calls served, and slow calls started, completed and cancelled.",
                     "mimeType": "application/json"
                 }
             ]),

@@ -12,12 +12,15 @@
 //!   `pid`, `ask` / `sample` / `roots` (elicitation, sampling and roots through the client),
 //!   `toggle_extra` (adds or removes the tool `extra` and announces the change);
 //! - resources `fixture://readme`, `fixture://data.json`, `fixture://stats` (counters a test
-//!   can read, e.g. how many `slow` calls were cancelled) and the template
+//!   can read, e.g. how many `slow` calls were cancelled or how many TCP connections the
+//!   HTTP listener accepted) and the template
 //!   `fixture://items/{id}`; the prompt `greeting`; completions for both.
 //!
 //! Choices where the specification leaves room:
 //! - a request answers in plain JSON unless it produced a message before its response
-//!   (progress, a log message, a legacy request to the client); then it answers in SSE;
+//!   (progress, a log message, a legacy request to the client); then it answers in SSE.
+//!   With [`Options::sse_always`] every legacy request answers in SSE, as the official
+//!   TypeScript SDK and `rmcp` do;
 //! - modern: closing a response stream (or the connection) cancels the call; legacy: a
 //!   disconnect does not, only `notifications/cancelled` or DELETE of the session does;
 //! - `lookup_customer.customer_id` carries `x-mcp-header: CustomerId`, so modern HTTP calls
@@ -51,7 +54,7 @@ use std::sync::Arc;
 pub use http::MCP_PATH;
 pub use state::Options;
 
-use state::Fixture;
+use state::{Fixture, Stats};
 
 /// Serves Streamable HTTP on `listener` (path [`MCP_PATH`]) with default options, until
 /// the listener fails.
@@ -65,11 +68,14 @@ pub async fn serve_http_with(
     options: Options,
 ) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
+    let fx = Arc::new(Fixture::new(options));
+    let counted = Arc::clone(&fx);
+    let listener = listener.tap_io(move |tcp| {
+        Stats::bump(&counted.stats.connections);
         // Small SSE events must not wait for Nagle; failing to set it only costs latency.
         let _ = tcp.set_nodelay(true);
     });
-    let app = http::router(Arc::new(Fixture::new(options)));
+    let app = http::router(fx);
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //!
 //! `--stdio` serves stdin/stdout; otherwise it serves HTTP on `--http ADDR` (default
 //! `127.0.0.1:0`) and prints exactly one line, `LISTENING http://ADDR/mcp`, once bound.
+//! `--page-size N` pages `tools/list`; `--sse-always` answers every legacy HTTP request as a
+//! chunked SSE stream of one event, like the official TypeScript SDK and `rmcp`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -26,6 +28,11 @@ struct Args {
     /// Tools per `tools/list` page (default: all on one page).
     #[arg(long, value_name = "N")]
     page_size: Option<NonZeroUsize>,
+    /// Answer every legacy request (not notifications, which get 202) as a chunked
+    /// `text/event-stream` with the reply as its one event, as the official TypeScript SDK
+    /// and `rmcp` do; without it a request answers in JSON unless it sends interim messages.
+    #[arg(long)]
+    sse_always: bool,
 }
 
 #[tokio::main]
@@ -33,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let options = Options {
         page_size: args.page_size,
+        sse_always: args.sse_always,
     };
     if args.stdio {
         return warden_fixture::serve_stdio_with(options).await;

@@ -16,6 +16,11 @@ use crate::session::Sessions;
 pub struct Options {
     /// Page size of `tools/list`; `None` puts every tool on one page.
     pub page_size: Option<NonZeroUsize>,
+    /// Answer every legacy HTTP request (notifications still get 202) with a chunked
+    /// `text/event-stream` that carries the reply as its one event and then ends, as servers
+    /// built with the official TypeScript SDK or `rmcp` do; otherwise a request answers in
+    /// plain JSON unless it sends something before its reply.
+    pub sse_always: bool,
 }
 
 /// Something that changed and that listeners (legacy GET streams, modern
@@ -28,6 +33,8 @@ pub(crate) enum Change {
 /// Counters a test can read through the `fixture://stats` resource.
 #[derive(Default)]
 pub(crate) struct Stats {
+    /// TCP connections accepted by the HTTP listener (stdio: none).
+    pub connections: AtomicU64,
     pub tool_calls: AtomicU64,
     pub slow_started: AtomicU64,
     pub slow_completed: AtomicU64,
@@ -42,6 +49,7 @@ impl Stats {
     pub(crate) fn to_json(&self) -> Value {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         json!({
+            "connections": get(&self.connections),
             "toolCalls": get(&self.tool_calls),
             "slowStarted": get(&self.slow_started),
             "slowCompleted": get(&self.slow_completed),

@@ -758,6 +758,7 @@ async fn resources_prompts_and_completions() {
 async fn tools_list_pages_when_asked() {
     let url = start_with(Options {
         page_size: NonZeroUsize::new(5),
+        ..Options::default()
     })
     .await;
     let client = Modern::new(&url);

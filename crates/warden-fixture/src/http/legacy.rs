@@ -3,6 +3,7 @@
 //! DELETE ends it. The fixture's own requests to the client travel on the stream of the
 //! call that needs them, and the client's replies arrive as POSTs.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -70,7 +71,11 @@ async fn initialize(fx: Arc<Fixture>, msg: Message) -> Response {
     let (outbox, _nothing_is_sent) = mpsc::unbounded_channel();
     let ex = Exchange::legacy(&msg, conversation.clone(), outbox);
     let response = dispatch::respond(&fx, &msg, &ex).await;
-    let mut http = json(StatusCode::OK, &response);
+    let mut http = if fx.options.sse_always {
+        stream::one_event(&response)
+    } else {
+        json(StatusCode::OK, &response)
+    };
     if response.result().is_some() {
         let session_id = Sessions::new_id();
         // Hex digits are always a valid header value.
@@ -85,9 +90,10 @@ async fn initialize(fx: Arc<Fixture>, msg: Message) -> Response {
 async fn call(fx: Arc<Fixture>, conversation: Arc<Conversation>, msg: Message) -> Response {
     let (outbox, rx) = mpsc::unbounded_channel();
     let ex = Exchange::legacy(&msg, conversation.clone(), outbox);
+    let sse_always = fx.options.sse_always;
     if msg.method() != Some("tools/call") {
         let call = async move { Some(dispatch::respond(&fx, &msg, &ex).await) };
-        return stream::answer(Era::Legacy, rx, call).await;
+        return answer(sse_always, rx, call).await;
     }
     // In the legacy era a disconnect is not a cancellation: the call runs on its own task,
     // and only `notifications/cancelled` or the end of the session stops it.
@@ -100,7 +106,21 @@ async fn call(fx: Arc<Fixture>, conversation: Arc<Conversation>, msg: Message) -
             response = dispatch::respond(&fx, &msg, &ex) => Some(response),
         }
     });
-    stream::answer(Era::Legacy, rx, async move { task.await.ok().flatten() }).await
+    answer(sse_always, rx, async move { task.await.ok().flatten() }).await
+}
+
+/// A legacy request's answer: always an SSE stream when so configured, otherwise JSON unless
+/// the call sends something before its reply.
+async fn answer(
+    sse_always: bool,
+    outbox: mpsc::UnboundedReceiver<Message>,
+    call: impl Future<Output = Option<Message>> + Send + 'static,
+) -> Response {
+    if sse_always {
+        stream::streamed(outbox, call)
+    } else {
+        stream::answer(Era::Legacy, outbox, call).await
+    }
 }
 
 /// GET: the session's stream of messages that belong to no request (here, list changes).

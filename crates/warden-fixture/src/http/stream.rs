@@ -4,7 +4,9 @@
 //! otherwise with an SSE stream: the messages it produced, in order, then its response.
 //! The call runs inside the response body, so when a client closes the stream the call is
 //! dropped — the modern era's cancellation. (Legacy calls that must survive a disconnect
-//! are spawned by the caller, and only their outcome is awaited here.)
+//! are spawned by the caller, and only their outcome is awaited here.) With
+//! [`Options::sse_always`](crate::Options::sse_always), legacy requests skip the choice and
+//! always stream ([`streamed`], [`one_event`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -71,6 +73,29 @@ pub(crate) async fn answer(
         last: None,
     };
     sse_response(rest.into_body())
+}
+
+/// An SSE stream from the start: whatever `call` sends, then its response, then the end.
+/// The body is chunked, so the reply goes out as one event followed by the last chunk.
+pub(crate) fn streamed(
+    outbox: mpsc::UnboundedReceiver<Message>,
+    call: impl Future<Output = Option<Message>> + Send + 'static,
+) -> Response {
+    let stream = CallStream {
+        first: None,
+        outbox,
+        call: Some(Box::pin(call)),
+        last: None,
+    };
+    sse_response(stream.into_body())
+}
+
+/// A reply already at hand as a chunked SSE stream of one event.
+pub(crate) fn one_event(msg: &Message) -> Response {
+    let event = event(msg);
+    sse_response(Body::from_stream(futures::stream::once(
+        async move { event },
+    )))
 }
 
 /// The rest of a streamed call: a first message already taken, the call's outbox, the call

@@ -27,6 +27,7 @@ pub async fn fixture_http(page_size: Option<usize>) -> String {
     let addr = listener.local_addr().unwrap();
     let options = warden_fixture::Options {
         page_size: page_size.and_then(std::num::NonZeroUsize::new),
+        ..Default::default()
     };
     tokio::spawn(warden_fixture::serve_http_with(listener, options));
     format!("http://{addr}/mcp")

@@ -1,0 +1,317 @@
+//! One scenario: an upstream kind in one era, measured directly and through each proxy in
+//! front of it (Warden, and for HTTP upstreams nginx and the do-nothing relay), every path in
+//! every load shape, in alternating slices so that a burst of outside activity hits all alike.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use warden_mcp::era::Era;
+
+use crate::client::{self, Caller, StdioCaller, StdioMux};
+use crate::nginx::{self, Nginx};
+use crate::procs::{self, Service, Upstream};
+use crate::report::{Kind, Path, PathResult, Phase, Ran, Scenario, Transport};
+use crate::{Binaries, Settings, load};
+
+/// The processes whose CPU time a phase reads.
+#[derive(Clone)]
+struct Pids {
+    /// The path's proxy: nothing for direct, nginx's master and workers.
+    proxy: Vec<u32>,
+    upstream: u32,
+}
+
+/// How the bench reaches a path: over HTTP, or sharing a stdio pipe.
+enum Entry {
+    Http(SocketAddr, String),
+    Stdio(Arc<StdioMux>),
+}
+
+impl Entry {
+    async fn caller(&self, era: Era) -> anyhow::Result<Caller> {
+        match self {
+            Entry::Http(addr, tool) => Caller::http(*addr, era, tool).await,
+            Entry::Stdio(mux) => Ok(Caller::Stdio(StdioCaller {
+                mux: Arc::clone(mux),
+                era,
+            })),
+        }
+    }
+}
+
+/// One way to the upstream, the clients that take it, and what it measured so far.
+struct Route {
+    pids: Pids,
+    callers: Vec<Caller>,
+    result: PathResult,
+}
+
+/// What keeps a scenario's processes alive until it ends.
+#[derive(Default)]
+struct Keep {
+    upstream: Option<Service>,
+    nginx: Option<Nginx>,
+    relay: Option<Service>,
+}
+
+/// Runs one scenario; a scenario that does not apply, or whose processes fail, is reported
+/// as such instead of ending the run.
+pub async fn run(settings: &Settings, bins: &Binaries, kind: Kind, era: Era) -> Ran {
+    if kind == Kind::FixtureSse && era == Era::Modern {
+        return Ran::NotApplicable(
+            kind,
+            era,
+            "--sse-always changes only legacy answers; modern calls are fixture-json modern".into(),
+        );
+    }
+    match measure(settings, bins, kind, era).await {
+        Ok(ran) => ran,
+        Err(e) => Ran::Failed(kind, era, format!("{e:#}")),
+    }
+}
+
+async fn measure(
+    settings: &Settings,
+    bins: &Binaries,
+    kind: Kind,
+    era: Era,
+) -> anyhow::Result<Ran> {
+    let mut keep = Keep::default();
+    let (direct, upstream, upstream_pid) = match kind {
+        Kind::Stdio => {
+            let mux = StdioMux::spawn(&bins.fixture, era).await?;
+            let pid = mux.pid;
+            (
+                Entry::Stdio(mux),
+                Upstream::Stdio(bins.fixture.clone()),
+                pid,
+            )
+        }
+        _ => {
+            let (program, extra): (_, &[&str]) = match kind {
+                Kind::FixtureSse => (&bins.fixture, &["--sse-always"]),
+                Kind::Rmcp => (bins.need_rmcp_echo()?, &[]),
+                _ => (&bins.fixture, &[]),
+            };
+            let (service, addr) = procs::http_server(program, extra).await?;
+            let pid = service.pid;
+            keep.upstream = Some(service);
+            (Entry::Http(addr, "echo".into()), Upstream::Http(addr), pid)
+        }
+    };
+    if let Err(e) = probe(&direct, era).await {
+        if era == Era::Modern && kind == Kind::Rmcp {
+            let why = format!("rmcp-echo does not answer a modern call directly: {e:#}");
+            return Ok(Ran::NotApplicable(kind, era, why));
+        }
+        bail!("the first direct call failed: {e:#}");
+    }
+
+    let (mut warden, warden_addr) = procs::warden(&bins.warden, &upstream).await?;
+    let through_warden = Entry::Http(warden_addr, settings.through_tool.clone());
+    // Startup plus one call: the idle footprint, and (for stdio) Warden's child exists.
+    if let Err(e) = probe(&through_warden, era).await {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        warden.check_alive("warden")?;
+        bail!(
+            "the first call through Warden failed: {e:#}\nWarden's log: {}",
+            warden.log()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    warden.check_alive("warden")?;
+    let idle_rss = procs::memory(warden.pid, "VmRSS")?;
+    let warden_upstream = match kind {
+        // Warden runs a fixture child of its own.
+        Kind::Stdio => stdio_child(&warden)?,
+        _ => upstream_pid,
+    };
+
+    let mut entries = vec![
+        (
+            Path::Direct,
+            direct,
+            Pids {
+                proxy: Vec::new(),
+                upstream: upstream_pid,
+            },
+        ),
+        (
+            Path::Warden,
+            through_warden,
+            Pids {
+                proxy: vec![warden.pid],
+                upstream: warden_upstream,
+            },
+        ),
+    ];
+    if let (Upstream::Http(addr), true) = (&upstream, settings.floors) {
+        let (ngx, ngx_addr) = nginx::start(&bins.nginx, *addr).await?;
+        let entry = Entry::Http(ngx_addr, "echo".into());
+        if let Err(e) = probe(&entry, era).await {
+            bail!(
+                "the first call through nginx failed: {e:#}\nnginx's log: {}",
+                ngx.service.log()
+            );
+        }
+        let pids = Pids {
+            proxy: ngx.pids(),
+            upstream: upstream_pid,
+        };
+        entries.insert(1, (Path::Nginx, entry, pids));
+        keep.nginx = Some(ngx);
+        let (relay, relay_addr) = procs::warden(bins.need_relay()?, &upstream).await?;
+        let entry = Entry::Http(relay_addr, "echo".into());
+        probe(&entry, era)
+            .await
+            .map_err(|e| e.context("the first call through the relay"))?;
+        let pids = Pids {
+            proxy: vec![relay.pid],
+            upstream: upstream_pid,
+        };
+        entries.insert(2, (Path::Relay, entry, pids));
+        keep.relay = Some(relay);
+    }
+
+    let mut routes = Vec::with_capacity(entries.len());
+    for (path, entry, pids) in &entries {
+        let mut callers = Vec::with_capacity(settings.clients);
+        for _ in 0..settings.clients {
+            callers.push(entry.caller(era).await?);
+        }
+        routes.push(Route {
+            pids: pids.clone(),
+            callers,
+            result: PathResult {
+                path: *path,
+                closed: Phase::default(),
+                single: Phase::default(),
+                open: Phase::default(),
+                upstream_connections: kind.counts_connections().then_some(0),
+            },
+        });
+    }
+    let counter = match (&upstream, kind.counts_connections()) {
+        (Upstream::Http(addr), true) => Some(*addr),
+        _ => None,
+    };
+
+    for route in &mut routes {
+        let callers = std::mem::take(&mut route.callers);
+        route.callers = load::closed(callers, settings.warmup).await.0;
+    }
+    let slice = settings.duration / settings.rounds;
+    for _ in 0..settings.rounds {
+        for route in &mut routes {
+            let callers = std::mem::take(&mut route.callers);
+            let (callers, p) = slice_of(route, counter, load::closed(callers, slice)).await?;
+            route.callers = callers;
+            route.result.closed.absorb(p);
+        }
+    }
+    for _ in 0..settings.rounds {
+        for route in &mut routes {
+            let mut callers = std::mem::take(&mut route.callers);
+            let rest = callers.split_off(1);
+            let (one, p) = slice_of(route, counter, load::closed(callers, slice)).await?;
+            route.callers = one.into_iter().chain(rest).collect();
+            route.result.single.absorb(p);
+        }
+    }
+    for _ in 0..settings.rounds {
+        for route in &mut routes {
+            let callers = std::mem::take(&mut route.callers);
+            let shape = load::open(callers, settings.rate, slice);
+            let (callers, p) = slice_of(route, counter, shape).await?;
+            route.callers = callers;
+            route.result.open.absorb(p);
+        }
+    }
+
+    warden.check_alive("warden")?;
+    let peak_rss = procs::memory(warden.pid, "VmHWM")?;
+    drop(keep);
+    Ok(Ran::Measured(Box::new(Scenario {
+        kind,
+        era,
+        clients: settings.clients,
+        rate: settings.rate,
+        paths: routes.into_iter().map(|r| r.result).collect(),
+        idle_rss,
+        peak_rss,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    })))
+}
+
+/// One call on a fresh client of `entry`: the path works before it is measured.
+async fn probe(entry: &Entry, era: Era) -> anyhow::Result<()> {
+    let mut caller = entry.caller(era).await?;
+    tokio::time::timeout(Duration::from_secs(10), caller.call())
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within 10 s"))?
+}
+
+/// Runs one slice of a load phase on `route`, charging the CPU time each process spent and,
+/// when `counter` names a fixture, the TCP connections it accepted meanwhile.
+async fn slice_of(
+    route: &mut Route,
+    counter: Option<SocketAddr>,
+    load: impl Future<Output = (Vec<Caller>, load::Outcome)>,
+) -> anyhow::Result<(Vec<Caller>, Phase)> {
+    let before_conns = match counter {
+        Some(addr) => Some(client::fixture_connections(addr).await?),
+        None => None,
+    };
+    let me = std::process::id();
+    let pids = &route.pids;
+    let read = || -> anyhow::Result<[Duration; 4]> {
+        let mut proxy = Duration::ZERO;
+        for pid in &pids.proxy {
+            proxy += procs::cpu_time(*pid)?;
+        }
+        Ok([
+            proxy,
+            procs::cpu_time(pids.upstream)?,
+            procs::cpu_time(me)?,
+            procs::machine_busy()?,
+        ])
+    };
+    let before = read()?;
+    let (callers, outcome) = load.await;
+    let after = read()?;
+    if let (Some(before), Some(addr)) = (before_conns, counter) {
+        // The second question came on a connection of its own.
+        let opened = client::fixture_connections(addr)
+            .await?
+            .saturating_sub(before + 1);
+        if let Some(n) = route.result.upstream_connections.as_mut() {
+            *n += opened;
+        }
+    }
+    let spent = |i: usize| after[i].saturating_sub(before[i]);
+    let ours = spent(0) + spent(1) + spent(2);
+    let phase = Phase {
+        outcome,
+        cpu_proxy: spent(0),
+        cpu_upstream: spent(1),
+        cpu_bench: spent(2),
+        cpu_others: spent(3).saturating_sub(ours),
+    };
+    Ok((callers, phase))
+}
+
+/// The fixture child Warden started for its stdio upstream.
+fn stdio_child(warden: &Service) -> anyhow::Result<u32> {
+    match procs::children_of(warden.pid).as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("warden started no stdio child"),
+        many => bail!("warden has {} children; expected one", many.len()),
+    }
+}
+
+/// Whether a kind's transport is among those asked for.
+pub fn selected(kind: Kind, only: Option<Transport>) -> bool {
+    only.is_none_or(|t| t == kind.transport())
+}
