@@ -1,6 +1,8 @@
-//! The MCP Inspector CLI (`@modelcontextprotocol/inspector`), run exactly as the banner of
-//! `warden dev` tells users to (`--cli URL --transport http --method ...`), connects to Warden,
-//! lists the tools of both reference servers and calls them.
+//! The MCP Inspector CLI (`@modelcontextprotocol/inspector`, pinned here and in the banner of
+//! `warden dev`), on Node 22 with the arguments the banner prints (`--cli URL --transport http
+//! --method ...`), connects to Warden, lists the tools of both reference servers and calls them.
+//! The banner's own text is run as printed, on the system's Node, by
+//! `crates/warden/tests/dev_inspector.rs`.
 
 use std::path::Path;
 use std::time::Duration;

@@ -13,6 +13,10 @@ use warden_gateway::devidp::{DevIdp, claims};
 const DEMO_USER: &str = "demo-user";
 const DEMO_AGENT: &str = "demo-agent";
 const TOKEN_TTL: i64 = 12 * 3600;
+/// The MCP Inspector the banner's commands run, pinned: unpinned, `npx` on Node 20 picks 0.15.0,
+/// the newest release without a Node 22 requirement, whose CLI cannot send an `Authorization`
+/// header. 2.12.0 (the version `interop/` tests on Node 22) runs its CLI on Node 20 as well.
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 /// The development identity provider, on a free loopback port.
 async fn bind_idp() -> std::io::Result<DevIdp> {
@@ -147,11 +151,11 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
              MCP URL: {url}\n\
              Token: {token}\n\
              (a bearer token for {DEMO_USER}, acting through {DEMO_AGENT}, valid 12 hours, signed by the development identity provider at {issuer})\n\n\
-             Connect the MCP Inspector:\n\
+             Try it with the MCP Inspector's CLI (Node.js 20 or newer; the first run downloads it):\n\
              \x20 export WARDEN_TOKEN={token}\n\
-             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/list\n\
-             \x20 npx @modelcontextprotocol/inspector --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
-             or open the Inspector UI (npx @modelcontextprotocol/inspector), choose Streamable HTTP, paste the URL and add the header Authorization: Bearer <token>.\n\n\
+             \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/list\n\
+             \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
+             (on Node 20 npm warns once that the Inspector wants Node 22: its CLI works all the same)\n\n\
              Demo tools: demo__echo (free to use), demo__transfer_funds (will need consent),\n\
              \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret).\n\
              Press Ctrl-C to stop.\n"
