@@ -93,6 +93,19 @@ pub async fn warden(config_toml: &str) -> Result<Running> {
     Ok(warden_gateway::start_on(listener, config).await?)
 }
 
+/// Warden as [`warden`] does, with `stage` as its waiting stage (where consent holds calls).
+pub async fn warden_with_stage(
+    config_toml: &str,
+    stage: std::sync::Arc<dyn warden_gateway::call::RequestStage>,
+) -> Result<Running> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, config_toml)?;
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(warden_gateway::start_with(listener, config, Some(stage)).await?)
+}
+
 /// A config listening on a random loopback port (so the public URL, and the audience derived
 /// from it, name the port actually bound) with the given `[identity]` body and `[upstreams.*]`.
 pub fn config_with_identity(identity: &str, upstreams: &str) -> String {

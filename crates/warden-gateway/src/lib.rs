@@ -28,6 +28,7 @@ pub mod server;
 pub mod session;
 pub mod stage;
 pub mod store;
+pub mod testing;
 pub mod transport;
 pub mod upstream;
 

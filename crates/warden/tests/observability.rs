@@ -65,7 +65,7 @@ async fn health_and_metrics_report_what_happened() {
         3.0
     );
     assert_eq!(
-        value(r#"warden_requests_total{method="tools/call",server="",tool="",outcome="ok"}"#),
+        value(r#"warden_requests_total{method="tools/call",server="",tool="",outcome="unknown"}"#),
         1.0
     );
     assert_eq!(

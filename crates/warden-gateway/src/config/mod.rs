@@ -119,7 +119,8 @@ pub enum Isolation {
 
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
-    pub url: String,
+    /// Parsed once, at load, into what the upstream client uses.
+    pub url: crate::upstream::Target,
     pub headers: BTreeMap<String, String>,
     pub era: EraPreference,
     pub isolation: Isolation,

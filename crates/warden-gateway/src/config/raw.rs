@@ -296,13 +296,17 @@ pub(super) fn upstream(
             idle_timeout: duration_text(check, at, raw.idle_timeout.as_deref(), 600),
         }),
         (None, Some(url)) => {
-            if let Err(why) = crate::upstream::Target::parse(url) {
-                check.err(
-                    at,
-                    format!("upstream {name:?}: url {url:?} is not usable: {why}"),
-                    "write the server's full MCP endpoint, like \"http://127.0.0.1:9000/mcp\"",
-                );
-            }
+            let target = match crate::upstream::Target::parse(url) {
+                Ok(target) => target,
+                Err(why) => {
+                    check.err(
+                        at,
+                        format!("upstream {name:?}: url {url:?} is not usable: {why}"),
+                        "write the server's full MCP endpoint, like \"http://127.0.0.1:9000/mcp\"",
+                    );
+                    return None;
+                }
+            };
             let era = match raw.era.as_deref() {
                 None | Some("auto") => EraPreference::Auto,
                 Some("legacy") => EraPreference::Legacy,
@@ -317,7 +321,7 @@ pub(super) fn upstream(
                 }
             };
             Transport::Http(HttpConfig {
-                url: url.clone(),
+                url: target,
                 headers: raw.headers.clone(),
                 era,
                 isolation: isolation(check, Isolation::Shared),

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use warden_mcp::Method;
+use warden_mcp::{Message, Method};
 
 use super::boxed;
 use crate::call::{Call, Next, Refusal, RequestStage};
 use crate::gateway::Gateway;
+use crate::identity::Principal;
 
 pub struct Admit;
 
@@ -20,20 +21,24 @@ impl RequestStage for Admit {
     }
 
     fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(admit(gw, call))
+        boxed!(match admit(gw, &call.ctx.principal, &call.msg) {
+            Ok(()) => Next::Continue,
+            Err(r) => Next::Refuse(r),
+        })
     }
 }
 
-fn admit(gw: &Gateway, call: &Call) -> Next {
-    let principal = &call.ctx.principal;
-    let method = call.msg.method().unwrap_or_default();
-    let name = call.msg.param_str("name");
+/// Whether `principal` may send request `msg` now. Also asked of `initialize`, which opens a
+/// session rather than making a call.
+pub fn admit(gw: &Gateway, principal: &Principal, msg: &Message) -> Result<(), Refusal> {
+    let method = msg.method().unwrap_or_default();
+    let name = msg.param_str("name");
     if let Err(e) = gw.identity.check_scopes(principal, method, name) {
         tracing::info!(user = %principal.user, %method, reason = %e, "step-up needed");
         gw.metrics.reject("auth");
-        return Next::Refuse(Refusal::Auth(e));
+        return Err(Refusal::Auth(e));
     }
-    let tool = name.filter(|_| call.method == Method::ToolsCall);
+    let tool = name.filter(|_| method == Method::ToolsCall.as_str());
     let agent = principal.agent.as_deref().unwrap_or_default();
     if let Err(wait) = gw
         .limiter
@@ -44,7 +49,7 @@ fn admit(gw: &Gateway, call: &Call) -> Next {
             || "this principal".to_string(),
             |t| format!("{t} for this principal"),
         );
-        return Next::Refuse(Refusal::Limited { who, wait });
+        return Err(Refusal::Limited { who, wait });
     }
-    Next::Continue
+    Ok(())
 }

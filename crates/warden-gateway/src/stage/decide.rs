@@ -66,6 +66,10 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
     let decision = gw.policies.decide(&question);
     gw.metrics.decision(&decision.outcome);
     if decision.outcome == Outcome::Deny {
+        if gw.catalog.knows(target.name_kind(), &target.exposed) {
+            call.life
+                .label(&gw.pool.config(target.upstream).name, &target.own);
+        }
         let p = &call.ctx.principal;
         tracing::info!(user = %p.user, agent = ?p.agent, target = %target.exposed, policies = ?decision.policies, "denied by policy");
         return Next::Refuse(hidden(target, true));
@@ -79,6 +83,9 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         if !known {
             return Next::Refuse(hidden(target, false));
         }
+        // Only names an upstream listed become metrics labels: a client can send any name.
+        call.life
+            .label(&gw.pool.config(target.upstream).name, &target.own);
     }
     if let Outcome::Consent(rule) = decision.outcome {
         call.consent = Some(Consent {

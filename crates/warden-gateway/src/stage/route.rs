@@ -59,11 +59,7 @@ async fn route(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     };
     match target {
         Ok(target) => {
-            let config = gw.pool.config(target.upstream);
-            if target.kind != TargetKind::Resource {
-                call.life.label(&config.name, &target.own);
-            }
-            call.life.set_budget(config.timeout);
+            call.life.set_budget(gw.pool.config(target.upstream).timeout);
             call.target = Some(target);
             Next::Continue
         }

@@ -28,6 +28,10 @@ pub(super) async fn post_legacy(
     peer: SocketAddr,
 ) -> Response {
     if msg.method() == Some("initialize") && msg.is_request() {
+        if let Err(r) = crate::stage::admit::admit(gw, &principal, &msg) {
+            // Counted by the admission itself.
+            return r.render(gw, Era::Legacy, msg.id().as_ref()).into_response();
+        }
         return initialize(gw, msg, principal);
     }
     let refuse = |r: Refusal| r.respond(gw, Era::Legacy, msg.id().as_ref());

@@ -46,6 +46,8 @@ pub enum ClientError {
 /// Where requests go: scheme, host and port of one upstream URL, and its path.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The URL as configured.
+    url: String,
     host: String,
     port: u16,
     tls: bool,
@@ -77,12 +79,18 @@ impl Target {
             .parse()
             .map_err(|e| format!("{e}"))?;
         Ok(Target {
+            url: url.to_string(),
             host: host.to_string(),
             port,
             tls,
             authority: HeaderValue::from_str(authority.as_str()).map_err(|e| format!("{e}"))?,
             path,
         })
+    }
+
+    /// The URL as configured.
+    pub fn as_str(&self) -> &str {
+        &self.url
     }
 
     /// A request to the target's URL with `headers` (and `Host`).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::client::{Client, Target};
+use super::client::Client;
 use super::http::HttpLink;
 use super::stdio::StdioLink;
 use super::{Link, Notice, UpstreamError};
@@ -78,7 +78,7 @@ impl Pool {
                 // would carry the call, and later the injected credentials, elsewhere) and no
                 // proxy from the environment is used.
                 client: match &c.transport {
-                    Transport::Http(h) => Target::parse(&h.url).ok().map(Client::new),
+                    Transport::Http(h) => Some(Client::new(h.url.clone())),
                     Transport::Stdio(_) => None,
                 },
                 slots: Mutex::default(),
@@ -199,7 +199,7 @@ impl Pool {
                 }
                 None => Err(UpstreamError::Handshake(
                     upstream.name.to_string(),
-                    format!("the url {:?} is not usable", h.url),
+                    format!("the url {:?} is not usable", h.url.as_str()),
                 )),
             },
         };
