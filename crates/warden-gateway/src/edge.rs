@@ -8,8 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{HOST, ORIGIN};
 
-use crate::gateway::Gateway;
 use crate::call::Refusal;
+use crate::gateway::Gateway;
 use warden_mcp::era::Era;
 
 pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {

@@ -14,7 +14,6 @@ use crate::catalog::{NameKind, decode_cursor, encode_cursor};
 use crate::gateway::Gateway;
 use crate::stage::adapt;
 use crate::stage::decide::ask;
-use crate::upstream::UpstreamEvent;
 
 /// The shape of a list method's result (`tools/list` for anything else).
 fn shape(method: Method) -> ListShape {
@@ -25,7 +24,13 @@ fn shape(method: Method) -> ListShape {
 }
 
 impl Gateway {
-    pub(crate) async fn list(&self, ctx: &CallCtx, id: &Id, method: Method, msg: &Message) -> Reply {
+    pub(crate) async fn list(
+        &self,
+        ctx: &CallCtx,
+        id: &Id,
+        method: Method,
+        msg: &Message,
+    ) -> Reply {
         let (mut index, mut cursor) = match msg.param_str("cursor") {
             None => (0, None),
             Some(c) => match decode_cursor(c) {
@@ -119,19 +124,11 @@ impl Gateway {
             )
             .await
             .ok()?;
-        let reply = loop {
-            match tokio::time::timeout(self.pool.config(index).timeout, exchange.next()).await {
-                Ok(Some(UpstreamEvent::Done(m))) => break m,
-                Ok(Some(UpstreamEvent::Request(r))) => {
-                    r.refuse("Warden lists on its own behalf and cannot relay this")
-                        .await
-                }
-                Ok(Some(UpstreamEvent::Notification(_))) => {}
-                Ok(Some(UpstreamEvent::Failed(_)) | None) | Err(_) => {
-                    tracing::warn!(upstream = %name, "upstream did not answer {method}; left out");
-                    return None;
-                }
-            }
+        let limit = self.pool.config(index).timeout;
+        let refusal = "Warden lists on its own behalf and cannot relay this";
+        let Ok(Ok(reply)) = tokio::time::timeout(limit, exchange.reply(refusal)).await else {
+            tracing::warn!(upstream = %name, "upstream did not answer {method}; left out");
+            return None;
         };
         let Some(result) = reply.result() else {
             tracing::warn!(upstream = %name, error = ?reply.rpc_error(), "upstream refused {method}; left out");
@@ -222,15 +219,10 @@ impl Gateway {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            let reply = loop {
-                match exchange.next().await {
-                    Some(UpstreamEvent::Done(m)) => break m,
-                    Some(UpstreamEvent::Request(r)) => r.refuse("not during a tool listing").await,
-                    Some(UpstreamEvent::Notification(_)) => {}
-                    Some(UpstreamEvent::Failed(e)) => return Err(e.to_string()),
-                    None => return Err("the upstream went away".into()),
-                }
-            };
+            let reply = exchange
+                .reply("not during a tool listing")
+                .await
+                .map_err(|e| e.to_string())?;
             let result = reply
                 .result()
                 .ok_or_else(|| format!("tools/list failed: {:?}", reply.rpc_error()))?;

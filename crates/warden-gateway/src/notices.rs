@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use warden_mcp::{Id, Message};
 
+use crate::call::{CallCtx, Frame, Reply, Stream};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
-use crate::call::{CallCtx, Frame, Reply, Stream};
 use crate::upstream::Notice;
 
 /// Which notices a modern listener asked for.
@@ -126,7 +126,9 @@ impl Gateway {
                 Some((msg, (rx, filter)))
             }
         });
-        let frames = stream::once(async move { ack }).chain(rest).map(Frame::Interim);
+        let frames = stream::once(async move { ack })
+            .chain(rest)
+            .map(Frame::Interim);
         Reply::Stream(Stream {
             frames: frames.boxed(),
             keepalive: true,

@@ -14,10 +14,10 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use warden_mcp::Message;
 
 use crate::call::life::outcome_of;
+use crate::call::refusal::status_of;
 use crate::call::{
     Call, End, Frame, Held, Next, Refusal, Reply, ReplyStage, RequestStage, Verdict,
 };
-use crate::call::refusal::status_of;
 use crate::gateway::Gateway;
 use crate::stage::adapt::AdaptEra;
 use crate::stage::admit::Admit;
@@ -152,7 +152,11 @@ async fn finish(
 
 /// An interim message through the reply stages: `None` when a stage withholds it. A refusal of
 /// an interim message ends the call with that refusal.
-async fn interim(gw: &Gateway, call: &mut Call, message: Message) -> Option<Result<Message, Message>> {
+async fn interim(
+    gw: &Gateway,
+    call: &mut Call,
+    message: Message,
+) -> Option<Result<Message, Message>> {
     let mut frame = Frame::Interim(message);
     for stage in REPLY_STAGES {
         match stage.see(call, &mut frame).await {

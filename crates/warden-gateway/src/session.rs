@@ -113,7 +113,6 @@ impl Session {
             None => false,
         }
     }
-
 }
 
 /// A request sent to a client and not answered yet.

@@ -95,10 +95,7 @@ impl RequestStage for Waiting {
     }
 
     fn run<'a>(&'a self, _gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        let held = call
-            .target
-            .as_ref()
-            .is_some_and(|t| t.exposed == self.tool);
+        let held = call.target.as_ref().is_some_and(|t| t.exposed == self.tool);
         if !held {
             return Box::pin(std::future::ready(Next::Continue));
         }
@@ -107,9 +104,11 @@ impl RequestStage for Waiting {
             waits: self.waits.clone(),
             resumed: false,
         }));
-        let session = call.ctx.session.clone().filter(|s| {
-            self.ask && call.ctx.era == Era::Legacy && s.declares("elicitation")
-        });
+        let session = call
+            .ctx
+            .session
+            .clone()
+            .filter(|s| self.ask && call.ctx.era == Era::Legacy && s.declares("elicitation"));
         let (waits, mut released) = (self.waits.clone(), self.released.subscribe());
         let resume = move |guard: Arc<Mutex<Guard>>| {
             if let Ok(mut g) = guard.lock() {

@@ -42,7 +42,11 @@ const TABLE: &[(Method, &str, Eras)] = &[
     (Method::ToolsList, "tools/list", Eras::Both),
     (Method::PromptsList, "prompts/list", Eras::Both),
     (Method::ResourcesList, "resources/list", Eras::Both),
-    (Method::TemplatesList, "resources/templates/list", Eras::Both),
+    (
+        Method::TemplatesList,
+        "resources/templates/list",
+        Eras::Both,
+    ),
     (Method::ToolsCall, "tools/call", Eras::Both),
     (Method::PromptsGet, "prompts/get", Eras::Both),
     (Method::ResourcesRead, "resources/read", Eras::Both),
@@ -139,6 +143,9 @@ mod tests {
     fn lists_and_reads_are_cacheable() {
         assert!(Method::TemplatesList.is_cacheable() && Method::ResourcesRead.is_cacheable());
         assert!(!Method::ToolsCall.is_cacheable());
-        assert_eq!(Method::TemplatesList.list().map(|s| s.key), Some("resourceTemplates"));
+        assert_eq!(
+            Method::TemplatesList.list().map(|s| s.key),
+            Some("resourceTemplates")
+        );
     }
 }

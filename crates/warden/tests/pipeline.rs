@@ -68,14 +68,20 @@ async fn the_metrics_outcome_of_unknown_denied_and_failed_calls_is_not_ok() {
     );
     let w = warden_with("", "test_user = \"tester\"", &rest).await;
     let client = Legacy::connect(&w.mcp_url()).await;
-    assert_eq!(client.tool("fx__echo", json!({ "text": "x" })).await.text(), "x");
+    assert_eq!(
+        client.tool("fx__echo", json!({ "text": "x" })).await.text(),
+        "x"
+    );
     let unknown = client.tool("fx__nosuch", json!({})).await;
     let denied = client.tool("fx__add", json!({ "a": 1, "b": 2 })).await;
     // A denied tool answers exactly like an unknown one...
     assert_eq!(unknown.error_code(), Some(-32602));
     assert_eq!(denied.error_code(), Some(-32602));
     assert_eq!(
-        unknown.reply()["error"]["message"].as_str().unwrap().replace("nosuch", "add"),
+        unknown.reply()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("nosuch", "add"),
         denied.reply()["error"]["message"]
     );
 
@@ -89,18 +95,27 @@ async fn the_metrics_outcome_of_unknown_denied_and_failed_calls_is_not_ok() {
             .sum::<f64>()
     };
     assert_eq!(
-        count(&text, r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="ok"}"#),
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="ok"}"#
+        ),
         1.0,
         "{text}"
     );
     assert_eq!(
-        count(&text, r#"warden_requests_total{method="tools/call",server="",tool="",outcome="unknown"}"#),
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="",tool="",outcome="unknown"}"#
+        ),
         1.0,
         "{text}"
     );
     // Names a client made up (or may not see) are not labels of their own.
     assert_eq!(
-        count(&text, r#"warden_requests_total{method="tools/call",server="",tool="",outcome="denied"}"#),
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="",tool="",outcome="denied"}"#
+        ),
         1.0,
         "{text}"
     );
@@ -112,17 +127,28 @@ async fn an_upstream_error_is_counted_as_one() {
     // The catalog knows a tool once listed; then the upstream goes away.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let fixture = tokio::spawn(warden_fixture::serve_http_with(listener, Default::default()));
+    let fixture = tokio::spawn(warden_fixture::serve_http_with(
+        listener,
+        Default::default(),
+    ));
     let w = warden("", &http_upstream("fx", &format!("http://{addr}/mcp"), "")).await;
     let answer = modern(&w.mcp_url(), "tools/list", json!({})).await;
     assert!(answer.reply()["result"]["tools"].is_array(), "{answer:?}");
     fixture.abort();
     let _ = fixture.await;
-    let failed = modern(&w.mcp_url(), "tools/call", json!({ "name": "fx__echo", "arguments": { "text": "x" } })).await;
+    let failed = modern(
+        &w.mcp_url(),
+        "tools/call",
+        json!({ "name": "fx__echo", "arguments": { "text": "x" } }),
+    )
+    .await;
     assert_eq!(failed.error_code(), Some(-32050), "{failed:?}");
     let text = metrics(&w).await;
     assert_eq!(
-        count(&text, r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="upstream_error"}"#),
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="upstream_error"}"#
+        ),
         1.0,
         "{text}"
     );
@@ -136,10 +162,20 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
     let client = Legacy::connect(&w.mcp_url()).await;
     let body = json!({ "jsonrpc": "2.0", "id": 41, "method": "tools/call",
         "params": { "name": "fx__echo", "arguments": { "text": "held" } } });
-    let response = client.request().body(body.to_string()).send().await.unwrap();
+    let response = client
+        .request()
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
     // A held call is answered with a stream at once.
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     until(&mut waits, |w| w.waiting == 1).await;
 
     // The session is idle far longer than its timeout while the call waits, and the reaper
@@ -151,7 +187,11 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
         }
     })
     .await;
-    assert_eq!(w.gateway.sessions.len(), 1, "a session with a call in flight was reaped");
+    assert_eq!(
+        w.gateway.sessions.len(),
+        1,
+        "a session with a call in flight was reaped"
+    );
 
     let cancel = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",
         "params": { "requestId": 41, "reason": "the user changed their mind" } });
@@ -159,10 +199,17 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
     until(&mut waits, |w| w.abandoned == 1 && w.waiting == 0).await;
     // The stream ends without a reply.
     let rest: Vec<Value> = within(Duration::from_secs(10), events(response).collect()).await;
-    assert!(rest.iter().all(|m| m.get("result").is_none() && m.get("error").is_none()), "{rest:?}");
+    assert!(
+        rest.iter()
+            .all(|m| m.get("result").is_none() && m.get("error").is_none()),
+        "{rest:?}"
+    );
     let text = metrics(&w).await;
     assert_eq!(
-        count(&text, r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="cancelled"}"#),
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="cancelled"}"#
+        ),
         1.0,
         "{text}"
     );
@@ -181,8 +228,15 @@ async fn a_held_modern_call_ends_when_the_client_closes_its_stream() {
     let mut waits = stage.watch();
     let w = warden_waiting(stage.clone(), "").await;
     let http = reqwest::Client::new();
-    let body = modern_body(7, "tools/call", json!({ "name": "fx__echo", "arguments": { "text": "held" } }));
-    let response = modern_request(&http, &w.mcp_url(), &body).send().await.unwrap();
+    let body = modern_body(
+        7,
+        "tools/call",
+        json!({ "name": "fx__echo", "arguments": { "text": "held" } }),
+    );
+    let response = modern_request(&http, &w.mcp_url(), &body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     until(&mut waits, |w| w.waiting == 1).await;
     drop(response);
@@ -190,7 +244,10 @@ async fn a_held_modern_call_ends_when_the_client_closes_its_stream() {
     until(&mut waits, |w| w.abandoned == 1 && w.waiting == 0).await;
     let text = metrics(&w).await;
     assert_eq!(
-        count(&text, r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="client_gone"}"#),
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="client_gone"}"#
+        ),
         1.0,
         "{text}"
     );
@@ -203,9 +260,15 @@ async fn a_released_call_goes_on_to_its_upstream_in_both_eras() {
     let w = warden_waiting(stage.clone(), "").await;
     let url = w.mcp_url();
     let client = Legacy::connect(&url).await;
-    let legacy = tokio::spawn(async move { client.tool("fx__echo", json!({ "text": "legacy" })).await });
+    let legacy =
+        tokio::spawn(async move { client.tool("fx__echo", json!({ "text": "legacy" })).await });
     let modern_call = tokio::spawn(async move {
-        modern(&url, "tools/call", json!({ "name": "fx__echo", "arguments": { "text": "modern" } })).await
+        modern(
+            &url,
+            "tools/call",
+            json!({ "name": "fx__echo", "arguments": { "text": "modern" } }),
+        )
+        .await
     });
     until(&mut waits, |w| w.waiting == 2).await;
     stage.release();
@@ -218,7 +281,12 @@ async fn a_released_call_goes_on_to_its_upstream_in_both_eras() {
     assert_eq!(modern_call.reply()["result"]["resultType"], "complete");
     until(&mut waits, |w| w.resumed == 2).await;
     // Calls to other tools never wait.
-    let other = modern(&w.mcp_url(), "tools/call", json!({ "name": "fx__add", "arguments": { "a": 2, "b": 3 } })).await;
+    let other = modern(
+        &w.mcp_url(),
+        "tools/call",
+        json!({ "name": "fx__add", "arguments": { "a": 2, "b": 3 } }),
+    )
+    .await;
     assert!(other.reply()["result"].is_object(), "{other:?}");
 }
 
@@ -251,9 +319,18 @@ async fn connections_to_an_upstream_that_answers_in_sse_are_reused() {
     for worker in workers {
         within(Duration::from_secs(60), worker).await.unwrap();
     }
-    let stats = fixture_stats(&client.call("resources/read", json!({ "uri": "fixture://stats" })).await);
-    let accepted = stats["connections"].as_u64().expect("the fixture counts connections");
+    let stats = fixture_stats(
+        &client
+            .call("resources/read", json!({ "uri": "fixture://stats" }))
+            .await,
+    );
+    let accepted = stats["connections"]
+        .as_u64()
+        .expect("the fixture counts connections");
     // 200 calls at concurrency 8: at most 8 connections carry them; the session's GET stream,
     // which the upstream holds open for notifications, is one more.
-    assert!(accepted <= 8 + 1, "the fixture accepted {accepted} connections: {stats}");
+    assert!(
+        accepted <= 8 + 1,
+        "the fixture accepted {accepted} connections: {stats}"
+    );
 }

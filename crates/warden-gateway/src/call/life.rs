@@ -61,7 +61,12 @@ const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
 impl Lifetime {
     /// Starts a call's lifetime. A call of a legacy session is registered with it at once, so a
     /// cancel finds it wherever it waits, and the session is not reaped while it is in flight.
-    pub fn begin(gw: &Arc<Gateway>, method: Method, session: Option<Arc<Session>>, id: &Id) -> Self {
+    pub fn begin(
+        gw: &Arc<Gateway>,
+        method: Method,
+        session: Option<Arc<Session>>,
+        id: &Id,
+    ) -> Self {
         let started = Instant::now();
         let (cancel, session) = match session {
             Some(s) => (s.begin_call(id.clone()), Some((s, id.clone()))),

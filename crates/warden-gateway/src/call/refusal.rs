@@ -50,7 +50,9 @@ pub enum Refusal {
     Session(SessionProblem),
     #[error("MCP-Protocol-Version {0} is not supported")]
     LegacyVersion(String),
-    #[error("{0} is not part of 2026-07-28, which has no sessions (use subscriptions/listen for notifications)")]
+    #[error(
+        "{0} is not part of 2026-07-28, which has no sessions (use subscriptions/listen for notifications)"
+    )]
     NoSessionsInModern(&'static str),
     #[error("in 2026-07-28 clients do not send responses")]
     ResponseInModern,
@@ -90,7 +92,9 @@ pub enum Refusal {
     Upstream(UpstreamError),
     #[error("the upstream did not answer within {0:?}")]
     UpstreamTimeout(Duration),
-    #[error("the upstream asked for input in the 2026-07-28 way (InputRequiredResult), which a 2025 session cannot answer; connect with a 2026-07-28 client")]
+    #[error(
+        "the upstream asked for input in the 2026-07-28 way (InputRequiredResult), which a 2025 session cannot answer; connect with a 2026-07-28 client"
+    )]
     InputAcrossEras,
 }
 
@@ -170,7 +174,12 @@ impl Refusal {
             Refusal::NotAcceptable(_) => {
                 (S::NOT_ACCEPTABLE, codes::INVALID_REQUEST, None, "refused")
             }
-            Refusal::TooLarge(_) => (S::PAYLOAD_TOO_LARGE, codes::INVALID_REQUEST, None, "refused"),
+            Refusal::TooLarge(_) => (
+                S::PAYLOAD_TOO_LARGE,
+                codes::INVALID_REQUEST,
+                None,
+                "refused",
+            ),
             Refusal::Unreadable | Refusal::ResponseInModern | Refusal::StrayResponse => {
                 (S::BAD_REQUEST, codes::INVALID_REQUEST, None, "refused")
             }
@@ -187,9 +196,12 @@ impl Refusal {
                 Some(json!({ "supported": SUPPORTED_VERSIONS, "requested": v })),
                 "refused",
             ),
-            Refusal::NoSessionsInModern(_) => {
-                (S::METHOD_NOT_ALLOWED, codes::INVALID_REQUEST, None, "refused")
-            }
+            Refusal::NoSessionsInModern(_) => (
+                S::METHOD_NOT_ALLOWED,
+                codes::INVALID_REQUEST,
+                None,
+                "refused",
+            ),
             Refusal::HeaderMismatch(_) => (S::OK, codes::HEADER_MISMATCH, None, "refused"),
             Refusal::MissingMeta(_) => (S::BAD_REQUEST, codes::INVALID_PARAMS, None, "refused"),
             Refusal::ModernVersion(v) => (

@@ -18,8 +18,10 @@ impl ReplyStage for AdaptEra {
 
     fn see<'a>(&'a self, call: &'a Call, frame: &'a mut Frame) -> BoxFuture<'a, Verdict> {
         let verdict = match frame {
-            Frame::Final(msg) => reply_for_client(call.method, call.ctx.era, call.upstream_era, msg)
-                .map_or(Verdict::Pass, Verdict::Refuse),
+            Frame::Final(msg) => {
+                reply_for_client(call.method, call.ctx.era, call.upstream_era, msg)
+                    .map_or(Verdict::Pass, Verdict::Refuse)
+            }
             Frame::Interim(_) => Verdict::Pass,
         };
         Box::pin(std::future::ready(verdict))
@@ -51,10 +53,9 @@ pub fn reply_for_client(
                 Refusal::ResourceNotFound(uri.and_then(Value::as_str).unwrap_or_default().into())
             })
         }
-        Era::Legacy if upstream == Some(Era::Modern) => {
-            (reply.result_type().as_deref() == Some("input_required"))
-                .then_some(Refusal::InputAcrossEras)
-        }
+        Era::Legacy if upstream == Some(Era::Modern) => (reply.result_type().as_deref()
+            == Some("input_required"))
+        .then_some(Refusal::InputAcrossEras),
         Era::Legacy => None,
     }
 }

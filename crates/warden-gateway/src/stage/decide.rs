@@ -44,7 +44,14 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         return Next::Continue;
     };
     let action = action(call.method, target.kind);
-    let question = ask(gw, &call.ctx, action, target.upstream, &target.own, call.arguments());
+    let question = ask(
+        gw,
+        &call.ctx,
+        action,
+        target.upstream,
+        &target.own,
+        call.arguments(),
+    );
     // A prompt's completion is offered wherever the prompt is visible; a resource's only where
     // policy allows completing it outright (there is nobody to ask for consent mid-typing).
     match target.kind {

@@ -54,7 +54,11 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     };
     let msg = for_upstream(&call.msg, target);
     let ctx = &call.ctx;
-    let link = match gw.pool.link(target.upstream, &ctx.principal.user, ctx.era).await {
+    let link = match gw
+        .pool
+        .link(target.upstream, &ctx.principal.user, ctx.era)
+        .await
+    {
         Ok(link) => link,
         Err(e) => return Next::Refuse(Refusal::Upstream(e)),
     };
@@ -70,7 +74,11 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         session: ctx.session.clone(),
         quiet_logs: ctx.era == Era::Modern && ctx.log_level.is_none(),
         client_id: call.id.clone(),
-        client_token: call.msg.meta().and_then(|m| m.get("progressToken")).cloned(),
+        client_token: call
+            .msg
+            .meta()
+            .and_then(|m| m.get("progressToken"))
+            .cloned(),
         cancel: call.life.cancel_token().clone(),
         deadline: call.life.deadline(),
         timeout: call.life.budget(),

@@ -7,7 +7,6 @@ use warden_mcp::{Id, Message};
 
 use crate::call::{Call, Next, Refusal, Reply};
 use crate::gateway::Gateway;
-use crate::upstream::UpstreamEvent;
 
 const INSTRUCTIONS: &str =
     "Warden gateway: tools, prompts and resources of several MCP servers behind one endpoint.";
@@ -47,11 +46,7 @@ pub async fn set_level(gw: &Gateway, call: &Call) -> Next {
         }
         let request = Message::request(Id::Int(0), "logging/setLevel", json!({ "level": level }));
         if let Ok(mut x) = link.call(request, &ctx.client_capabilities).await {
-            while let Some(e) = x.next().await {
-                if matches!(e, UpstreamEvent::Done(_) | UpstreamEvent::Failed(_)) {
-                    break;
-                }
-            }
+            let _ = x.reply("not while setting the log level").await;
         }
     }
     Next::Answer(Reply::result(&call.id, json!({})))

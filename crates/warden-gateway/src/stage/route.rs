@@ -59,7 +59,8 @@ async fn route(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     };
     match target {
         Ok(target) => {
-            call.life.set_budget(gw.pool.config(target.upstream).timeout);
+            call.life
+                .set_budget(gw.pool.config(target.upstream).timeout);
             call.target = Some(target);
             Next::Continue
         }

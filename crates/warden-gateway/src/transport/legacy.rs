@@ -10,11 +10,11 @@ use futures::stream::{self, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde_json::{Value, json};
 use warden_mcp::era::{self, Era, LATEST_LEGACY};
-use warden_mcp::{Id, Kind, Message, headers};
+use warden_mcp::{Id, Kind, Message, Method, headers};
 
 use super::{accepts, authenticate, header, respond, sse_response};
 use crate::call::refusal::json_response;
-use crate::call::{Call, CallCtx, Refusal};
+use crate::call::{Call, CallCtx, End, Lifetime, Refusal};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::notices::{for_legacy_session, next_for};
@@ -81,8 +81,10 @@ pub(super) async fn post_legacy(
     }
 }
 
-fn initialize(gw: &Gateway, msg: Message, principal: Arc<Principal>) -> Response {
+fn initialize(gw: &Arc<Gateway>, msg: Message, principal: Arc<Principal>) -> Response {
     let id = msg.id().unwrap_or(Id::Int(0));
+    // Not a call of the pipeline, but counted like one.
+    let mut life = Lifetime::begin(gw, Method::Initialize, None, &id);
     let params = msg.params().cloned().unwrap_or_default();
     let requested = params
         .get("protocolVersion")
@@ -105,6 +107,7 @@ fn initialize(gw: &Gateway, msg: Message, principal: Arc<Principal>) -> Response
         .sessions
         .create(principal, version.to_string(), capabilities, client_info);
     let result = gw.initialize_result(version);
+    life.end(End::Answered { outcome: "ok" });
     let mut r = json_response(StatusCode::OK, &Message::response(&id, result));
     if let Ok(v) = HeaderValue::from_str(&session.id) {
         r.headers_mut().insert(headers::SESSION_ID, v);

@@ -137,6 +137,20 @@ impl Exchange {
         event
     }
 
+    /// Reads the call to its reply on Warden's own behalf: notifications are dropped, and a
+    /// server request is refused with `refusal` (there is no client to ask).
+    pub async fn reply(&mut self, refusal: &str) -> Result<Message, super::UpstreamError> {
+        loop {
+            match self.next().await {
+                Some(UpstreamEvent::Done(m)) => return Ok(m),
+                Some(UpstreamEvent::Failed(e)) => return Err(e),
+                Some(UpstreamEvent::Request(r)) => r.refuse(refusal).await,
+                Some(UpstreamEvent::Notification(_)) => {}
+                None => return Err(super::UpstreamError::LinkClosed),
+            }
+        }
+    }
+
     /// Cancels the call upstream now (legacy `notifications/cancelled`, or closing the stream).
     pub fn cancel(&mut self, reason: &str) {
         if !self.finished {

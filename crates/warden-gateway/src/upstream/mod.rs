@@ -14,10 +14,10 @@ mod stdio;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use warden_mcp::Message;
 use warden_mcp::era::{
     Era, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN_VERSION,
 };
-use warden_mcp::Message;
 
 pub use client::Target;
 pub use exchange::{Exchange, ServerRequest, UpstreamEvent};
