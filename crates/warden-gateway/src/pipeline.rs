@@ -102,8 +102,8 @@ async fn walk(gw: &Arc<Gateway>, call: &mut Call, from: usize) -> Walk {
 async fn answer(gw: Arc<Gateway>, mut call: Call, reply: Reply) -> Answer {
     match reply {
         Reply::Json(message) => {
+            let message = finish(&gw, &mut call, message, None).await;
             let status = status_of(&message, call.ctx.era);
-            let (message, _) = finish(&gw, &mut call, message, None).await;
             Answer::Json {
                 status,
                 message,
@@ -113,7 +113,7 @@ async fn answer(gw: Arc<Gateway>, mut call: Call, reply: Reply) -> Answer {
         Reply::Refused(refusal) => {
             let rendered = refusal.render(&gw, call.ctx.era, Some(&call.id));
             let outcome = Some(rendered.outcome);
-            let (message, _) = finish(&gw, &mut call, rendered.message, outcome).await;
+            let message = finish(&gw, &mut call, rendered.message, outcome).await;
             Answer::Json {
                 status: rendered.status,
                 message,
@@ -134,7 +134,7 @@ async fn finish(
     call: &mut Call,
     message: Message,
     mut outcome: Option<&'static str>,
-) -> (Message, &'static str) {
+) -> Message {
     let mut frame = Frame::Final(message);
     for stage in REPLY_STAGES {
         if let Verdict::Refuse(r) = stage.see(call, &mut frame).await {
@@ -147,7 +147,7 @@ async fn finish(
     let message = frame.into_message();
     let outcome = outcome.unwrap_or_else(|| outcome_of(&message));
     call.life.end(End::Answered { outcome });
-    (message, outcome)
+    message
 }
 
 /// An interim message through the reply stages: `None` when a stage withholds it. A refusal of
@@ -165,7 +165,7 @@ async fn interim(
             Verdict::Refuse(r) => {
                 let rendered = r.render(gw, call.ctx.era, Some(&call.id));
                 let outcome = Some(rendered.outcome);
-                return Some(Err(finish(gw, call, rendered.message, outcome).await.0));
+                return Some(Err(finish(gw, call, rendered.message, outcome).await));
             }
         }
     }
@@ -189,24 +189,24 @@ fn outgoing(
                     Some(Ok(m)) => return Some((m, Some((gw, call, frames)))),
                     Some(Err(last)) => return Some((last, None)),
                 },
-                Frame::Final(m) => return Some((finish(&gw, &mut call, m, None).await.0, None)),
+                Frame::Final(m) => return Some((finish(&gw, &mut call, m, None).await, None)),
             }
         }
     })
     .boxed()
 }
 
+/// A call waiting in a stage; it goes on from stage `next` when it resumes.
+struct HeldCall {
+    gw: Arc<Gateway>,
+    call: Call,
+    held: BoxStream<'static, Held>,
+    next: usize,
+}
+
 /// What a held call's stream is doing.
-// The state lives inside the stream, which is boxed once.
-#[allow(clippy::large_enum_variant)]
 enum Holding {
-    /// Waiting in a stage; the call goes on from stage `next` when it resumes.
-    Held {
-        gw: Arc<Gateway>,
-        call: Call,
-        held: BoxStream<'static, Held>,
-        next: usize,
-    },
+    Held(Box<HeldCall>),
     /// Resumed: the rest of the reply.
     Rest(BoxStream<'static, Message>),
 }
@@ -220,77 +220,56 @@ fn hold(
     held: BoxStream<'static, Held>,
     next: usize,
 ) -> BoxStream<'static, Message> {
-    let start = Holding::Held {
+    let start = Holding::Held(Box::new(HeldCall {
         gw,
         call,
         held,
         next,
-    };
+    }));
     stream::unfold(Some(start), |state| async move {
         let mut state = state?;
         loop {
-            let (gw, mut call, mut held, next) = match state {
+            let mut h = match state {
                 Holding::Rest(mut rest) => {
                     let m = rest.next().await?;
                     return Some((m, Some(Holding::Rest(rest))));
                 }
-                Holding::Held {
-                    gw,
-                    call,
-                    held,
-                    next,
-                } => (gw, call, held, next),
+                Holding::Held(h) => h,
             };
             let event = tokio::select! {
-                e = held.next() => e,
-                () = call.life.cancel_token().cancelled() => {
-                    call.life.end(End::Cancelled);
+                e = h.held.next() => e,
+                () = h.call.life.cancel_token().cancelled() => {
+                    h.call.life.end(End::Cancelled);
                     return None;
                 }
             };
             let reply = match event {
                 // A hold that ends without resuming ends the call as if it were cancelled.
                 None => return None,
-                Some(Held::Interim(m)) => {
-                    match interim(&gw, &mut call, m).await {
-                        None => {}
-                        Some(Ok(m)) => {
-                            let state = Holding::Held {
-                                gw,
-                                call,
-                                held,
-                                next,
-                            };
-                            return Some((m, Some(state)));
-                        }
-                        Some(Err(last)) => return Some((last, None)),
+                Some(Held::Interim(m)) => match interim(&h.gw, &mut h.call, m).await {
+                    None => {
+                        state = Holding::Held(h);
+                        continue;
                     }
-                    state = Holding::Held {
-                        gw,
-                        call,
-                        held,
-                        next,
-                    };
-                    continue;
-                }
+                    Some(Ok(m)) => return Some((m, Some(Holding::Held(h)))),
+                    Some(Err(last)) => return Some((last, None)),
+                },
                 Some(Held::Refuse(r)) => Reply::Refused(r),
                 Some(Held::Resume) => {
-                    drop(held);
-                    call.life.restart_budget();
-                    match walk(&gw, &mut call, next).await {
+                    // The stage's wait is over: let go of it before the call goes on.
+                    h.held = Box::pin(stream::empty());
+                    h.call.life.restart_budget();
+                    match walk(&h.gw, &mut h.call, h.next).await {
                         Walk::Reply(reply) => reply,
                         Walk::Hold(held, next) => {
-                            state = Holding::Held {
-                                gw,
-                                call,
-                                held,
-                                next,
-                            };
+                            (h.held, h.next) = (held, next);
+                            state = Holding::Held(h);
                             continue;
                         }
                     }
                 }
             };
+            let HeldCall { gw, call, .. } = *h;
             match answer(gw, call, reply).await {
                 Answer::Json { message, .. } => return Some((message, None)),
                 Answer::Stream { messages, .. } => state = Holding::Rest(messages),
