@@ -62,6 +62,10 @@ pub struct Decision {
     /// Ids of the determining policies (`@id`, or `file:line`), in the order the precedence
     /// names them; empty for a default deny.
     pub policies: Vec<String>,
+    /// For consent: the groups that `@approvers` of the matching consent permits name, sorted
+    /// and without repeats. When any is named, a member of one of them approves and the caller
+    /// cannot approve their own call (the strictest policy wins, as for the rule).
+    pub approvers: Vec<String>,
     /// Evaluation errors met on the way, as `policy id: message`.
     pub errors: Vec<String>,
 }
@@ -72,6 +76,7 @@ impl Decision {
             outcome: Outcome::Deny,
             reason: Reason::InvalidRequest,
             policies: Vec::new(),
+            approvers: Vec::new(),
             errors: vec![message],
         }
     }
@@ -96,6 +101,7 @@ impl Decision {
             outcome,
             reason,
             policies,
+            approvers: Vec::new(),
             errors,
         };
 
@@ -142,11 +148,22 @@ impl Decision {
         // Stable: equally strict policies keep their load order.
         consent.sort_by(|a, b| a.0.strictness(&b.0));
         match consent.first() {
-            Some(&(rule, _)) => decided(
-                Outcome::Consent(rule),
-                Reason::ConsentRequired,
-                ids(&mut consent.into_iter().map(|(_, i)| i)),
-            ),
+            Some(&(rule, _)) => {
+                let mut approvers: Vec<String> = consent
+                    .iter()
+                    .filter_map(|&(_, i)| metas[i].approvers.clone())
+                    .collect();
+                approvers.sort();
+                approvers.dedup();
+                Decision {
+                    approvers,
+                    ..decided(
+                        Outcome::Consent(rule),
+                        Reason::ConsentRequired,
+                        ids(&mut consent.into_iter().map(|(_, i)| i)),
+                    )
+                }
+            }
             None => decided(Outcome::Deny, Reason::NoPermit, Vec::new()),
         }
     }
@@ -162,9 +179,13 @@ impl Decision {
         let named = self.policies.join(", ");
         let why = match self.reason {
             Reason::Permitted => format!("permitted by {named}"),
-            Reason::ConsentRequired => {
+            Reason::ConsentRequired if self.approvers.is_empty() => {
                 format!("permitted only after the user approves (consent), by {named}")
             }
+            Reason::ConsentRequired => format!(
+                "permitted only after a member of {} approves (four eyes: not the caller), by {named}",
+                self.approvers.join(" or ")
+            ),
             Reason::Forbidden => format!("forbidden by {named}; a forbid always wins"),
             Reason::ForbidFailed => format!(
                 "forbid {named} could not be evaluated, so the request is denied (fail closed)"

@@ -72,8 +72,11 @@
 //!
 //! A permit carrying `@consent("once")` (approve this one call, bound to its arguments) or
 //! `@consent("<duration>")` (`"90s"`, `"15m"`, `"1h30m"`, `"7d"`: approve this tool for that
-//! long) yields [`Outcome::Consent`] instead of allow; see [`ConsentRule`]. Other annotations:
-//! `@id("…")` names a policy (otherwise its id is `file:line`); any other annotation is free text.
+//! long) yields [`Outcome::Consent`] instead of allow; see [`ConsentRule`]. A consent permit may
+//! add `@approvers("finance-managers")`: then a member of that group approves and the caller
+//! cannot approve their own call (four eyes); the groups are in [`Decision::approvers`]. Other
+//! annotations: `@id("…")` names a policy (otherwise its id is `file:line`); any other
+//! annotation is free text.
 //!
 //! # Precedence
 //!

@@ -38,6 +38,9 @@ pub(crate) struct PolicyMeta {
     pub column: usize,
     pub forbid: bool,
     pub consent: Option<ConsentRule>,
+    /// `@approvers("group")` on a consent permit: a member of this group approves, never the
+    /// caller (four eyes).
+    pub approvers: Option<String>,
 }
 
 /// A validated policy set and the validator's warnings (for lint).
@@ -172,6 +175,18 @@ fn parse_statement(
         }
         Some(value) => Some(ConsentRule::parse(value).map_err(here)?),
     };
+    let approvers = match policy.annotation("approvers") {
+        None => None,
+        Some(_) if consent.is_none() => {
+            return Err(here(
+                "@approvers belongs on a permit with @consent: it names who approves".into(),
+            ));
+        }
+        Some(group) if group.trim().is_empty() => {
+            return Err(here("@approvers must name a group".into()));
+        }
+        Some(group) => Some(group.trim().to_owned()),
+    };
     // The JSON form (one more parse of the text) serves the literal check and `Reads`.
     let reads = match policy.to_json() {
         Ok(json) => {
@@ -191,6 +206,7 @@ fn parse_statement(
             column,
             forbid,
             consent,
+            approvers,
         },
     })
 }

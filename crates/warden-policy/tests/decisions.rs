@@ -487,3 +487,35 @@ fn a_request_debug_shows_no_argument_values() {
     assert!(!text.contains("sk-live-123"), "{text}");
     assert!(text.contains("arguments: Some(\"<1 field>\")"), "{text}");
 }
+
+#[test]
+fn approvers_of_the_matching_consent_permits_are_named() {
+    let engine = engine(
+        r#"
+@id("transfer-four-eyes")
+@consent("once")
+@approvers("finance-managers")
+permit (principal, action == Action::"call_tool", resource == Tool::"bank.transfer");
+
+@id("transfer-ops")
+@consent("15m")
+@approvers("ops-leads")
+permit (principal in Group::"ops", action == Action::"call_tool", resource == Tool::"bank.transfer");
+
+@id("restart-self")
+@consent("15m")
+permit (principal, action == Action::"call_tool", resource == Tool::"ops.restart");
+"#,
+    );
+    let d = call("bank.transfer").decide(&engine);
+    assert_eq!(d.outcome, Outcome::Consent(ConsentRule::Once));
+    assert_eq!(d.approvers, ["finance-managers"]);
+    assert!(d.explain().contains("finance-managers"), "{}", d.explain());
+    // Every matching consent permit's group may approve; the rule is still the strictest.
+    let d = call("bank.transfer").groups(&["ops"]).decide(&engine);
+    assert_eq!(d.outcome, Outcome::Consent(ConsentRule::Once));
+    assert_eq!(d.approvers, ["finance-managers", "ops-leads"]);
+    let d = call("ops.restart").decide(&engine);
+    assert!(d.approvers.is_empty());
+    assert!(call("git.status").decide(&engine).approvers.is_empty());
+}

@@ -91,6 +91,17 @@ fn consent_annotations_are_checked() {
     assert!(message.contains("@consent must be"), "{message}");
     let (_, _, message) = only("@consent(\"once\")\nforbid (principal, action, resource);");
     assert!(message.contains("permit"), "{message}");
+    let (_, _, message) = only("@approvers(\"finance\")\npermit (principal, action, resource);");
+    assert!(
+        message.contains("@approvers belongs on a permit with @consent"),
+        "{message}"
+    );
+    let (_, _, message) =
+        only("@consent(\"once\")\n@approvers(\" \")\npermit (principal, action, resource);");
+    assert!(
+        message.contains("@approvers must name a group"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -125,12 +125,6 @@ pub async fn writes_to_cached_state_change_the_generation(store: Arc<dyn Store>)
         after_revoke,
         "nothing lifted"
     );
-    store.insert_grant(&one_call("g1", NOW + 60)).await.unwrap();
-    assert_eq!(
-        store.generation().await.unwrap(),
-        after_revoke,
-        "grants are not cached"
-    );
 }
 
 pub async fn a_transaction_commits_all_or_nothing(store: Arc<dyn Store>) {
@@ -285,6 +279,168 @@ pub async fn live_grants_are_those_of_the_caller_unused_and_unexpired(store: Arc
     assert_eq!(ids(live), ["g1"]);
 }
 
+fn consent(id: &str, expires_at: i64) -> ConsentRequest {
+    ConsentRequest {
+        id: id.into(),
+        user: "alice".into(),
+        agent: Some("claude".into()),
+        server: "files".into(),
+        tool: "files.delete".into(),
+        method: "tools/call".into(),
+        arguments: r#"{"path":"/tmp/x"}"#.into(),
+        arguments_digest: "ab".repeat(32),
+        policies: vec!["delete-once".into()],
+        max_seconds: None,
+        approvers: vec!["finance-managers".into()],
+        created_at: NOW,
+        expires_at,
+        state: ConsentState::Pending,
+        decided_by: None,
+        decided_at: None,
+        grant_id: None,
+    }
+}
+
+pub async fn consent_requests_round_trip(store: Arc<dyn Store>) {
+    let asked = consent("c1", NOW + 600);
+    store.insert_consent(&asked).await.unwrap();
+    assert_eq!(store.consent("c1").await.unwrap(), Some(asked.clone()));
+    assert_eq!(store.consent("c2").await.unwrap(), None);
+    assert!(
+        store.insert_consent(&asked).await.is_err(),
+        "ids are unique"
+    );
+    let mut other = consent("c3", NOW + 600);
+    other.user = "bob".into();
+    store.insert_consent(&other).await.unwrap();
+    store
+        .insert_consent(&consent("old", NOW - 1))
+        .await
+        .unwrap();
+    let pending = store.pending_consents("alice", NOW).await.unwrap();
+    assert_eq!(pending, [asked]);
+}
+
+pub async fn a_consent_answered_concurrently_is_decided_once_with_one_grant(store: Arc<dyn Store>) {
+    const ANSWERS: usize = 16;
+    store
+        .insert_consent(&consent("c1", NOW + 600))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(ANSWERS));
+    let tasks: Vec<_> = (0..ANSWERS)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let answer = if i % 2 == 0 {
+                    ConsentAnswer::Approve(one_call(&format!("g{i}"), NOW + 600))
+                } else {
+                    ConsentAnswer::Deny
+                };
+                store
+                    .decide_consent("c1", &answer, "carol", NOW)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let decided = outcomes
+        .iter()
+        .filter(|o| **o == DecideOutcome::Decided)
+        .count();
+    assert_eq!(decided, 1, "{outcomes:?}");
+    let after = store.consent("c1").await.unwrap().unwrap();
+    assert_eq!(after.decided_by.as_deref(), Some("carol"));
+    let grants = store.grants(None, NOW).await.unwrap();
+    match after.state {
+        ConsentState::Approved => {
+            assert_eq!(grants.len(), 1, "exactly the winner's grant");
+            assert_eq!(after.grant_id.as_deref(), Some(grants[0].id.as_str()));
+        }
+        ConsentState::Denied => assert!(grants.is_empty(), "{grants:?}"),
+        ConsentState::Pending => panic!("still pending"),
+    }
+    assert_eq!(
+        store
+            .decide_consent("c1", &ConsentAnswer::Deny, "dave", NOW)
+            .await
+            .unwrap(),
+        DecideOutcome::AlreadyDecided
+    );
+}
+
+pub async fn an_expired_or_unknown_consent_cannot_be_decided(store: Arc<dyn Store>) {
+    store.insert_consent(&consent("c1", NOW)).await.unwrap();
+    let approve = ConsentAnswer::Approve(one_call("g1", NOW + 600));
+    assert_eq!(
+        store
+            .decide_consent("c1", &approve, "alice", NOW)
+            .await
+            .unwrap(),
+        DecideOutcome::Expired
+    );
+    assert_eq!(
+        store
+            .decide_consent("nope", &approve, "alice", NOW)
+            .await
+            .unwrap(),
+        DecideOutcome::NotFound
+    );
+    assert!(
+        store.grants(None, NOW - 1).await.unwrap().is_empty(),
+        "no grant was made"
+    );
+}
+
+pub async fn grants_are_listed_per_user_and_ended_ones_purged(store: Arc<dyn Store>) {
+    store.insert_grant(&one_call("g1", NOW + 60)).await.unwrap();
+    let mut bobs = grant("g2", GrantKind::Standing, NOW + 60);
+    bobs.user = "bob".into();
+    store.insert_grant(&bobs).await.unwrap();
+    store
+        .insert_grant(&one_call("gone", NOW - 5))
+        .await
+        .unwrap();
+    store
+        .insert_consent(&consent("c-old", NOW - 5))
+        .await
+        .unwrap();
+    store
+        .insert_consent(&consent("c-live", NOW + 60))
+        .await
+        .unwrap();
+    let ids = |v: Vec<Grant>| v.into_iter().map(|g| g.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.grants(None, NOW).await.unwrap()), ["g1", "g2"]);
+    assert_eq!(ids(store.grants(Some("bob"), NOW).await.unwrap()), ["g2"]);
+    // Revoking is consuming: the grant ends now.
+    assert_eq!(
+        store.consume_grant("g2", NOW).await.unwrap(),
+        ConsumeOutcome::Consumed
+    );
+    assert_eq!(ids(store.grants(None, NOW).await.unwrap()), ["g1"]);
+    assert_eq!(
+        store.purge_ended(NOW).await.unwrap(),
+        2,
+        "the expired grant and consent"
+    );
+    assert!(store.consent("c-live").await.unwrap().is_some());
+    assert!(store.consent("c-old").await.unwrap().is_none());
+}
+
+pub async fn grant_writes_change_the_generation(store: Arc<dyn Store>) {
+    let start = store.generation().await.unwrap();
+    store.insert_grant(&one_call("g1", NOW + 60)).await.unwrap();
+    let inserted = store.generation().await.unwrap();
+    assert_ne!(inserted, start);
+    store.consume_grant("g1", NOW).await.unwrap();
+    assert_ne!(store.generation().await.unwrap(), inserted);
+}
+
 /// One test per check above, each with a fresh store from `$fresh` (an async fn returning a
 /// guard to keep alive and the store, or `None` when the backend is not available here).
 macro_rules! conformance {
@@ -299,6 +455,11 @@ macro_rules! conformance {
             an_expired_or_unknown_grant_cannot_be_consumed,
             a_rolled_back_consumption_leaves_the_grant_usable,
             live_grants_are_those_of_the_caller_unused_and_unexpired,
+            consent_requests_round_trip,
+            a_consent_answered_concurrently_is_decided_once_with_one_grant,
+            an_expired_or_unknown_consent_cannot_be_decided,
+            grants_are_listed_per_user_and_ended_ones_purged,
+            grant_writes_change_the_generation,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {

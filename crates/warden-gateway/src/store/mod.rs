@@ -1,10 +1,11 @@
-//! Control state behind one interface: API keys (hashes only), revocations and grants. The
+//! Control state behind one interface: API keys (hashes only), revocations, grants and consent
+//! requests. The
 //! embedded implementation is one SQLite file in the data directory ([`sqlite::SqliteStore`]);
 //! the scale-out one, PostgreSQL ([`postgres::PgStore`]), is a second implementation of the same
 //! two traits that passes the same conformance tests.
 //!
 //! - [`Store`] opens [`Transaction`]s and reports a [`Generation`], a change counter that every
-//!   write to cached state (keys, revocations) bumps, so a gateway notices what another process
+//!   write to cached state (keys, revocations, grants) bumps, so a gateway notices what another process
 //!   (the `warden` CLI, another gateway) committed and reloads.
 //! - [`Transaction`] holds every operation; all of them commit together or, if the transaction
 //!   is dropped or an operation fails, none does. `impl dyn Store` offers each operation as a
@@ -12,7 +13,9 @@
 //! - [`Transaction::consume_grant`] is the atomic compare-and-consume: one conditional `UPDATE`
 //!   whose `WHERE` says "not consumed yet and not expired", so of any number of concurrent
 //!   consumers exactly one sees a row change. This holds under SQLite's single writer and under
-//!   PostgreSQL's row locks at `READ COMMITTED` alike.
+//!   PostgreSQL's row locks at `READ COMMITTED` alike. [`Transaction::decide_consent`] is the
+//!   same kind of statement for a consent request: one answer decides it, and only an approval
+//!   that decided it inserts its grant.
 //! - The schema is versioned ([`migrate`]): migrations run in order, in one transaction, when a
 //!   store opens; a store written by a newer Warden is refused.
 //!
@@ -25,6 +28,7 @@
 //! What it must never do: put a key, a key hash or a secret in an error or a `Debug` output, or
 //! let two consumers both consume one grant.
 
+mod consents;
 mod error;
 pub mod migrate;
 pub mod postgres;
@@ -40,7 +44,10 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 
 pub use error::StoreError;
-pub use records::{ConsumeOutcome, Generation, Grant, GrantKind, Revocation, StoredKey};
+pub use records::{
+    ConsentAnswer, ConsentRequest, ConsentState, ConsumeOutcome, DecideOutcome, Generation, Grant,
+    GrantKind, Revocation, StoredKey,
+};
 
 use crate::config::StorageConfig;
 
@@ -53,7 +60,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn begin(&self) -> StoreFuture<'_, Box<dyn Transaction>>;
 
     /// The change counter of cached state: it differs from the last value whenever any process
-    /// committed a change to keys or revocations since. Cheap enough to ask on every request.
+    /// committed a change to keys, revocations or grants since. Cheap enough to ask on every request.
     fn generation(&self) -> StoreFuture<'_, Generation>;
 }
 
@@ -93,6 +100,31 @@ pub trait Transaction: Send {
     /// Uses grant `id` once at `now`: of all consumers of one grant, exactly one is told
     /// [`ConsumeOutcome::Consumed`]. Consuming a standing grant ends it early.
     fn consume_grant<'a>(&'a mut self, id: &'a str, now: i64) -> StoreFuture<'a, ConsumeOutcome>;
+    /// Grants neither consumed nor expired at `now`, of `user` or of everyone, oldest first.
+    fn grants<'a>(&'a mut self, user: Option<&'a str>, now: i64) -> StoreFuture<'a, Vec<Grant>>;
+
+    /// Adds a consent request; fails when its id is taken.
+    fn insert_consent<'a>(&'a mut self, consent: &'a ConsentRequest) -> StoreFuture<'a, ()>;
+    /// A consent request by id, whatever its state.
+    fn consent<'a>(&'a mut self, id: &'a str) -> StoreFuture<'a, Option<ConsentRequest>>;
+    /// The pending, unexpired requests of `user`, oldest first.
+    fn pending_consents<'a>(
+        &'a mut self,
+        user: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Vec<ConsentRequest>>;
+    /// Answers a pending request at `now`, as `by`: of all answers to one request, exactly one
+    /// is told [`DecideOutcome::Decided`]. An approval inserts its grant in the same statement
+    /// group, so a request is approved exactly when its grant exists.
+    fn decide_consent<'a>(
+        &'a mut self,
+        id: &'a str,
+        answer: &'a ConsentAnswer,
+        by: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, DecideOutcome>;
+    /// Deletes grants and consent requests that ended before `before`; returns how many.
+    fn purge_ended(&mut self, before: i64) -> StoreFuture<'_, u64>;
 
     /// Makes every operation of the transaction durable, or none of them.
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()>;
@@ -175,6 +207,57 @@ impl dyn Store {
         let outcome = tx.consume_grant(id, now).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    pub async fn grants(&self, user: Option<&str>, now: i64) -> Result<Vec<Grant>, StoreError> {
+        let mut tx = self.begin().await?;
+        let list = tx.grants(user, now).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn insert_consent(&self, consent: &ConsentRequest) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.insert_consent(consent).await?;
+        tx.commit().await
+    }
+
+    pub async fn consent(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
+        let mut tx = self.begin().await?;
+        let found = tx.consent(id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    pub async fn pending_consents(
+        &self,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<ConsentRequest>, StoreError> {
+        let mut tx = self.begin().await?;
+        let list = tx.pending_consents(user, now).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn decide_consent(
+        &self,
+        id: &str,
+        answer: &ConsentAnswer,
+        by: &str,
+        now: i64,
+    ) -> Result<DecideOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = tx.decide_consent(id, answer, by, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn purge_ended(&self, before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = tx.purge_ended(before).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 }
 

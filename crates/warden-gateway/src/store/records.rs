@@ -81,3 +81,84 @@ pub enum ConsumeOutcome {
 /// The change counter of cached state (keys, revocations): compare two for equality.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Generation(pub i64);
+
+/// Where a consent request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentState {
+    /// Waiting for a person.
+    Pending,
+    /// Approved: `grant_id` names the grant that lets the call through.
+    Approved,
+    Denied,
+}
+
+impl ConsentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentState::Pending => "pending",
+            ConsentState::Approved => "approved",
+            ConsentState::Denied => "denied",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ConsentState> {
+        match text {
+            "pending" => Some(ConsentState::Pending),
+            "approved" => Some(ConsentState::Approved),
+            "denied" => Some(ConsentState::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// A call that policy lets through only once a person approves it: what the consent page shows
+/// and what its decision is bound to. The id is the single-use secret in the page's link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRequest {
+    pub id: String,
+    pub user: String,
+    pub agent: Option<String>,
+    /// The upstream's configured name.
+    pub server: String,
+    /// The routed name, `server.tool` (the key of grants).
+    pub tool: String,
+    /// `tools/call`, `prompts/get` or `resources/read`.
+    pub method: String,
+    /// The call's arguments as canonical JSON (see `crate::consent::canonical`).
+    pub arguments: String,
+    /// Hex SHA-256 of `arguments`.
+    pub arguments_digest: String,
+    /// Ids of the policies that asked for consent.
+    pub policies: Vec<String>,
+    /// `once`, or the longest standing grant the policy allows, in seconds.
+    pub max_seconds: Option<i64>,
+    /// Groups whose members approve instead of the caller (four eyes); empty: the caller does.
+    pub approvers: Vec<String>,
+    pub created_at: i64,
+    /// The request can be decided until this second.
+    pub expires_at: i64,
+    pub state: ConsentState,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub grant_id: Option<String>,
+}
+
+/// A person's answer on the consent page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsentAnswer {
+    /// Approved with this grant, which the same transaction inserts.
+    Approve(Grant),
+    Deny,
+}
+
+/// What [`Transaction::decide_consent`](super::Transaction::decide_consent) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecideOutcome {
+    /// This answer decided the request; no other answer ever will.
+    Decided,
+    /// Someone answered before.
+    AlreadyDecided,
+    /// The request expired undecided.
+    Expired,
+    NotFound,
+}

@@ -4,8 +4,10 @@
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row};
 
+use crate::store::consents::consent_ops;
 use crate::store::{
-    ConsumeOutcome, Grant, GrantKind, Revocation, StoreError, StoreFuture, StoredKey, Transaction,
+    ConsentAnswer, ConsentRequest, ConsumeOutcome, DecideOutcome, Grant, GrantKind, Revocation,
+    StoreError, StoreFuture, StoredKey, Transaction,
 };
 
 pub struct PgTransaction {
@@ -80,6 +82,32 @@ fn grant(row: &PgRow) -> Result<Grant, StoreError> {
         consumed_at: row.try_get(8)?,
     })
 }
+
+/// Inserts a grant and bumps the change counter, so every gateway's grant cache reloads.
+async fn insert_grant(conn: &mut PgConnection, grant: &Grant) -> Result<(), StoreError> {
+    let (kind, digest) = match &grant.kind {
+        GrantKind::OneCall { arguments_digest } => ("one_call", Some(arguments_digest)),
+        GrantKind::Standing => ("standing", None),
+    };
+    sqlx::query(
+                "INSERT INTO grants (id, user_id, agent, tool, kind, arguments_digest, created_at, expires_at, consumed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&grant.id)
+            .bind(&grant.user)
+            .bind(&grant.agent)
+            .bind(&grant.tool)
+            .bind(kind)
+            .bind(digest)
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .bind(grant.consumed_at)
+            .execute(&mut *conn)
+            .await?;
+    bump(conn).await
+}
+
+consent_ops!(PgConnection, grant, insert_grant);
 
 impl Transaction for PgTransaction {
     fn keys(&mut self) -> StoreFuture<'_, Vec<StoredKey>> {
@@ -181,28 +209,7 @@ impl Transaction for PgTransaction {
     }
 
     fn insert_grant<'a>(&'a mut self, grant: &'a Grant) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let (kind, digest) = match &grant.kind {
-                GrantKind::OneCall { arguments_digest } => ("one_call", Some(arguments_digest)),
-                GrantKind::Standing => ("standing", None),
-            };
-            sqlx::query(
-                "INSERT INTO grants (id, user_id, agent, tool, kind, arguments_digest, created_at, expires_at, consumed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&grant.id)
-            .bind(&grant.user)
-            .bind(&grant.agent)
-            .bind(&grant.tool)
-            .bind(kind)
-            .bind(digest)
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
-            .bind(grant.consumed_at)
-            .execute(&mut *self.tx)
-            .await?;
-            Ok(())
-        })
+        Box::pin(insert_grant(&mut self.tx, grant))
     }
 
     fn live_grants<'a>(
@@ -242,6 +249,7 @@ impl Transaction for PgTransaction {
             .execute(&mut *self.tx)
             .await?;
             if done.rows_affected() == 1 {
+                bump(&mut self.tx).await?;
                 return Ok(ConsumeOutcome::Consumed);
             }
             // Nothing changed; say why. This read decides nothing.
@@ -257,6 +265,40 @@ impl Transaction for PgTransaction {
                 _ => ConsumeOutcome::NotFound,
             })
         })
+    }
+
+    fn grants<'a>(&'a mut self, user: Option<&'a str>, now: i64) -> StoreFuture<'a, Vec<Grant>> {
+        Box::pin(grants(&mut self.tx, user, now))
+    }
+
+    fn insert_consent<'a>(&'a mut self, consent: &'a ConsentRequest) -> StoreFuture<'a, ()> {
+        Box::pin(insert_consent(&mut self.tx, consent))
+    }
+
+    fn consent<'a>(&'a mut self, id: &'a str) -> StoreFuture<'a, Option<ConsentRequest>> {
+        Box::pin(consent(&mut self.tx, id))
+    }
+
+    fn pending_consents<'a>(
+        &'a mut self,
+        user: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Vec<ConsentRequest>> {
+        Box::pin(pending_consents(&mut self.tx, user, now))
+    }
+
+    fn decide_consent<'a>(
+        &'a mut self,
+        id: &'a str,
+        answer: &'a ConsentAnswer,
+        by: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, DecideOutcome> {
+        Box::pin(decide_consent(&mut self.tx, id, answer, by, now))
+    }
+
+    fn purge_ended(&mut self, before: i64) -> StoreFuture<'_, u64> {
+        Box::pin(purge_ended(&mut self.tx, before))
     }
 
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()> {

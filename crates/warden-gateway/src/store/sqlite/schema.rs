@@ -43,4 +43,20 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX grants_by_caller ON grants (user_id, tool)",
         ],
     },
+    Migration {
+        version: 4,
+        name: "consent requests",
+        statements: &[
+            "CREATE TABLE consents (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL, agent TEXT, server TEXT NOT NULL,
+                tool TEXT NOT NULL, method TEXT NOT NULL, arguments TEXT NOT NULL,
+                arguments_digest TEXT NOT NULL, policies_json TEXT NOT NULL, max_seconds INTEGER,
+                approvers_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied')),
+                decided_by TEXT, decided_at INTEGER, grant_id TEXT,
+                CHECK ((state = 'approved') = (grant_id IS NOT NULL)))",
+            "CREATE INDEX consents_by_user ON consents (user_id, state)",
+        ],
+    },
 ];
