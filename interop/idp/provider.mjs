@@ -13,6 +13,8 @@
 //   clients         confidential client-credentials clients,
 //                   default [{ "client_id": "agent-ci", "client_secret": "agent-ci-secret" }]
 //   users           accounts for the login page, default alice and bob with their `groups`
+//   webClients      confidential authorization-code clients (Warden's consent page), each
+//                   {"client_id", "client_secret", "redirect_uris"}; their ID tokens carry `groups`
 //
 // Test routes on the same port (loopback only, JSON in and out):
 //   POST /test-admin/rotate  {"keep": false, "accessTokenAlg": "..."}  new signing keys; the old
@@ -39,6 +41,7 @@ const config = {
   accessTokenAlg: "RS256",
   accessTokenTTL: 600,
   clients: [{ client_id: "agent-ci", client_secret: "agent-ci-secret" }],
+  webClients: [],
   users: {
     alice: { groups: ["engineering", "finance"] },
     bob: { groups: ["engineering"] },
@@ -82,6 +85,9 @@ function makeProvider(issuer, keys) {
     cookies: { keys: cookieKeys },
     // Resource scopes must also be provider scopes: MCP clients register with `scope`.
     scopes: ["openid", "offline_access", ...config.scopes],
+    // The groups claim rides with `openid`, so ID tokens carry it (for approver groups).
+    claims: { openid: ["sub", "groups"] },
+    conformIdTokenClaims: false,
     responseTypes: ["code"], // OAuth 2.1: no implicit or hybrid flows
     clients: [
       ...config.clients.map(({ client_id, client_secret }) => ({
@@ -90,6 +96,14 @@ function makeProvider(issuer, keys) {
         grant_types: ["client_credentials"],
         response_types: [],
         redirect_uris: [],
+        token_endpoint_auth_method: "client_secret_basic",
+      })),
+      ...config.webClients.map(({ client_id, client_secret, redirect_uris }) => ({
+        client_id,
+        client_secret,
+        redirect_uris,
+        grant_types: ["authorization_code"],
+        response_types: ["code"],
         token_endpoint_auth_method: "client_secret_basic",
       })),
       {

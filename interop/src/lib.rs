@@ -93,6 +93,15 @@ pub async fn warden(config_toml: &str) -> Result<Running> {
     Ok(warden_gateway::start_on(listener, config).await?)
 }
 
+/// Starts Warden in this process on `listener` (bound by the caller, who needed its port first).
+pub async fn warden_on(listener: tokio::net::TcpListener, config_toml: &str) -> Result<Running> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, config_toml)?;
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(warden_gateway::start_on(listener, config).await?)
+}
+
 /// Warden as [`warden`] does, with `stage` as its waiting stage (where consent holds calls).
 pub async fn warden_with_stage(
     config_toml: &str,

@@ -1,5 +1,6 @@
 //! The edge guard, a layer in front of every route: `Host` must be one of ours and a present
-//! `Origin` must be allowed (DNS-rebinding defence), before any body is read.
+//! `Origin` must be allowed (DNS-rebinding defence), before any body is read. Navigations to the
+//! consent page (`GET /consent/…`) are exempt from the `Origin` check only.
 
 use std::sync::Arc;
 
@@ -37,13 +38,22 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
     {
         return Refusal::HostNotAllowed.respond(&gw, Era::Legacy, None);
     }
-    if let Some(origin) = request.headers().get(ORIGIN) {
+    // The consent page's links are followed from other sites' pages (the identity provider
+    // redirects back, a chat client opens them), and browsers then send `Origin: null` or
+    // none: a navigation cannot be a rebinding attack's read. Its form posts are checked.
+    let navigation =
+        request.method() == http::Method::GET && request.uri().path().starts_with("/consent/");
+    if let Some(origin) = request.headers().get(ORIGIN).filter(|_| !navigation) {
         let origin = origin.to_str().unwrap_or_default();
-        if !origin_allowed(
-            origin,
-            &server.allowed_origins,
-            server.listen.ip().is_loopback(),
-        ) {
+        // The gateway's own origin (its consent page's forms) is always allowed.
+        let own = origin.eq_ignore_ascii_case(gw.consents.origin());
+        if !own
+            && !origin_allowed(
+                origin,
+                &server.allowed_origins,
+                server.listen.ip().is_loopback(),
+            )
+        {
             return Refusal::OriginNotAllowed.respond(&gw, Era::Legacy, None);
         }
     }

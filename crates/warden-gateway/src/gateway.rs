@@ -22,6 +22,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     pub limiter: crate::ratelimit::Limiter,
     pub policies: crate::policy::Policies,
+    /// Consent requests, grants and the consent page's sign-in.
+    pub consents: crate::consent::Consents,
     /// A stage that holds calls, installed by tests in the consent stage's place
     /// ([`crate::server::start_with`]); `None` in a gateway that serves.
     pub waiting: Option<Arc<dyn crate::call::RequestStage>>,
@@ -52,8 +54,11 @@ impl Gateway {
             .tcp_nodelay(true)
             .build()
             .unwrap_or_default();
+        let identity = Identity::new(&config, http.clone()).await?;
+        let consents = crate::consent::Consents::new(&config, identity.store().cloned(), http);
         let gateway = Arc::new(Gateway {
-            identity: Identity::new(&config, http).await?,
+            identity,
+            consents,
             sessions: Sessions::new(config.server.session_idle_timeout),
             pool: Pool::new(&config.upstreams, notices.clone()),
             catalog: Catalog::new(&config.server.name_separator, prefixes),
@@ -104,10 +109,15 @@ fn housekeeping_period(config: &Config) -> Duration {
     (shortest / 2).clamp(Duration::from_millis(50), Duration::from_secs(5))
 }
 
-/// Ends idle sessions and closes idle upstream links, while the gateway lives.
+/// How often ended grants and consent requests are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Ends idle sessions and closes idle upstream links, and deletes ended grants, while the
+/// gateway lives.
 fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>, period: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
+        let mut purge = std::time::Instant::now();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -115,6 +125,10 @@ fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>, period: Duration) {
             g.sessions.end_idle();
             g.limiter.forget_full(std::time::Instant::now());
             g.pool.close_idle().await;
+            if purge.elapsed() >= PURGE_EVERY {
+                purge = std::time::Instant::now();
+                g.consents.purge().await;
+            }
         }
     });
 }

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod call;
 pub mod catalog;
 pub mod config;
+pub mod consent;
 pub mod devidp;
 pub mod edge;
 pub mod gateway;

@@ -255,6 +255,7 @@ fn hold(
                     Some(Err(last)) => return Some((last, None)),
                 },
                 Some(Held::Refuse(r)) => Reply::Refused(r),
+                Some(Held::Answer(m)) => Reply::Json(m),
                 Some(Held::Resume) => {
                     // The stage's wait is over: let go of it before the call goes on.
                     h.held = Box::pin(stream::empty());

@@ -33,6 +33,9 @@ pub mod codes {
     pub const LIMITED: i64 = -32052;
     /// Gateway-specific: policy allows the call only once the user approves it.
     pub const CONSENT_REQUIRED: i64 = -32053;
+    /// Gateway-specific: a person declined the call on the consent page, or the request for
+    /// consent expired undecided; the call did not run.
+    pub const CONSENT_DENIED: i64 = -32054;
 }
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.

@@ -96,6 +96,8 @@ pub struct Call {
 pub struct Consent {
     pub rule: warden_policy::ConsentRule,
     pub policies: Vec<String>,
+    /// Groups whose members approve instead of the caller (`@approvers`); empty: the caller.
+    pub approvers: Vec<String>,
 }
 
 impl Call {
@@ -205,6 +207,9 @@ pub enum Held {
     Resume,
     /// The wait ended the call with this refusal.
     Refuse(Refusal),
+    /// The wait ended the call with this answer (a 2026-07-28 `input_required` that asks the
+    /// client to come back, say); no later stage runs.
+    Answer(Message),
 }
 
 /// A stage on the way in. It runs once per call, in the order of [`crate::pipeline`].

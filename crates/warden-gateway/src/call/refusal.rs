@@ -88,6 +88,32 @@ pub enum Refusal {
         rule: ConsentRule,
         policies: Vec<String>,
     },
+    /// Consent is needed and asked for: the person opens `url` (the consent page). A legacy
+    /// client that declared URL elicitation gets it as `-32042` (`elicitation` is its id);
+    /// other clients as `-32053` with the link in the text.
+    #[error("approval required: open {url} to approve {name}, then call it again")]
+    ConsentLink {
+        name: String,
+        url: String,
+        elicitation: Option<String>,
+    },
+    #[error("{name} did not run: {by} declined it on the consent page")]
+    ConsentDenied { name: String, by: String },
+    #[error(
+        "{name} did not run: nobody approved it before the request for consent expired; call it again for a new one"
+    )]
+    ConsentExpired { name: String },
+    #[error("{name} did not run: the approval was declined in the client")]
+    ConsentDeclined { name: String },
+    /// A `requestState` that Warden cannot open, or that belongs to another call or caller.
+    #[error("requestState is not valid for this call: {0}")]
+    ConsentState(&'static str),
+    /// Too many consent requests or held calls.
+    #[error("{0}")]
+    ConsentBusy(String),
+    /// Consent is needed but cannot be asked for (no sign-in configured, the store failing).
+    #[error("approval required for {name}, but it cannot be asked for: {why}")]
+    ConsentUnavailable { name: String, why: String },
     #[error("{0}")]
     Upstream(UpstreamError),
     #[error("the upstream did not answer within {0:?}")]
@@ -114,6 +140,11 @@ fn consent_scope(rule: &ConsentRule, name: &str) -> String {
         ConsentRule::Once => "this call".to_string(),
         ConsentRule::For(d) => format!("{name} for {}s", d.as_secs()),
     }
+}
+
+/// What the consent link says to the person who sees it in their client.
+pub fn consent_message(name: &str) -> String {
+    format!("Warden needs your approval before {name} runs. Open the link to review and decide.")
 }
 
 fn session_text(p: &SessionProblem) -> &'static str {
@@ -225,6 +256,46 @@ impl Refusal {
                 S::OK,
                 codes::CONSENT_REQUIRED,
                 Some(json!({ "policies": policies, "name": name })),
+                "consent_required",
+            ),
+            Refusal::ConsentLink {
+                name,
+                url,
+                elicitation: Some(elicitation),
+            } if era == Era::Legacy => {
+                let data = json!({ "elicitations": [{
+                    "mode": "url",
+                    "elicitationId": elicitation,
+                    "url": url,
+                    "message": consent_message(name),
+                }] });
+                (
+                    S::OK,
+                    codes::URL_ELICITATION_REQUIRED,
+                    Some(data),
+                    "consent_required",
+                )
+            }
+            Refusal::ConsentLink { name, url, .. } => (
+                S::OK,
+                codes::CONSENT_REQUIRED,
+                Some(json!({ "name": name, "url": url })),
+                "consent_required",
+            ),
+            Refusal::ConsentDenied { name, .. }
+            | Refusal::ConsentExpired { name }
+            | Refusal::ConsentDeclined { name } => (
+                S::OK,
+                codes::CONSENT_DENIED,
+                Some(json!({ "name": name })),
+                "consent_denied",
+            ),
+            Refusal::ConsentState(_) => (S::OK, codes::INVALID_PARAMS, None, "invalid_params"),
+            Refusal::ConsentBusy(_) => (S::OK, codes::LIMITED, None, "limited"),
+            Refusal::ConsentUnavailable { name, .. } => (
+                S::OK,
+                codes::CONSENT_REQUIRED,
+                Some(json!({ "name": name })),
                 "consent_required",
             ),
             Refusal::Upstream(_) => (S::OK, codes::UPSTREAM_UNAVAILABLE, None, "upstream_error"),

@@ -27,6 +27,41 @@ pub struct Config {
     pub storage: StorageConfig,
     pub rate_limits: RateLimits,
     pub policy: PolicyConfig,
+    pub consent: ConsentConfig,
+}
+
+/// `[consent]`: how a call that needs a person's approval waits for it.
+#[derive(Clone, Debug)]
+pub struct ConsentConfig {
+    /// How approvers sign in on the consent page; without it, calls that need consent are
+    /// refused with a message saying so.
+    pub sign_in: Option<ConsentSignIn>,
+    /// How long a consent request can be decided.
+    pub ttl: Duration,
+    /// How long one request of a client is held waiting for the decision (under the SDK
+    /// clients' 60-second timeout).
+    pub hold: Duration,
+    pub max_pending_per_user: usize,
+    /// Calls held at once, over all users.
+    pub max_held: usize,
+}
+
+/// Warden's consent page as an OpenID client of the organisation's provider.
+#[derive(Clone)]
+pub struct ConsentSignIn {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for ConsentSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentSignIn")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `[policy]`: where the Cedar policies are and how they are read.

@@ -25,6 +25,19 @@ struct RawConfig {
     #[serde(default)]
     rate_limits: RawRateLimits,
     policy: Option<Spanned<RawPolicy>>,
+    consent: Option<Spanned<RawConsent>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsent {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    issuer: Option<String>,
+    ttl: Option<String>,
+    hold: Option<String>,
+    max_pending_per_user: Option<usize>,
+    max_held: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -140,6 +153,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let storage = storage(&mut check, raw.storage, path);
     let rate_limits = rate_limits(&mut check, raw.rate_limits);
     let policy = policy(&mut check, raw.policy, path);
+    let consent = consent(&mut check, raw.consent, &identity);
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -178,6 +192,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             storage,
             rate_limits,
             policy,
+            consent,
         })
     } else {
         Err(ConfigErrors(check.errors))
@@ -428,6 +443,65 @@ fn policy(check: &mut Check, raw: Option<Spanned<RawPolicy>>, file: &Path) -> Po
         dir,
         utc_offset_minutes,
         reload_every: duration_text(check, at, raw.reload_every.as_deref(), 1),
+    }
+}
+
+fn consent(
+    check: &mut Check,
+    raw: Option<Spanned<RawConsent>>,
+    identity: &IdentityConfig,
+) -> ConsentConfig {
+    let at = raw.as_ref().map_or(0, |r| r.span().start);
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let ttl = duration_text(check, at, raw.ttl.as_deref(), 600);
+    let hold = duration_text(check, at, raw.hold.as_deref(), 50);
+    if hold.is_zero() || hold >= Duration::from_secs(60) {
+        check.err(
+            at,
+            format!(
+                "consent.hold = {:?} must be between 1s and 59s",
+                raw.hold.unwrap_or_default()
+            ),
+            "keep it under the SDK clients' 60-second request timeout, like \"50s\"",
+        );
+    }
+    let sign_in = match (raw.client_id, raw.client_secret) {
+        (Some(client_id), Some(client_secret)) => {
+            let issuer = raw
+                .issuer
+                .or_else(|| identity.oidc.as_ref().map(|o| o.issuer.clone()));
+            match issuer {
+                Some(issuer) => Some(ConsentSignIn {
+                    issuer,
+                    client_id,
+                    client_secret,
+                }),
+                None => {
+                    check.err(
+                        at,
+                        "consent needs an OpenID issuer to sign approvers in",
+                        "set consent.issuer, or identity.issuer for both",
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+        _ => {
+            check.err(
+                at,
+                "consent.client_id and consent.client_secret go together",
+                "register Warden's consent page at the identity provider and set both",
+            );
+            None
+        }
+    };
+    ConsentConfig {
+        sign_in,
+        ttl,
+        hold,
+        max_pending_per_user: raw.max_pending_per_user.unwrap_or(20),
+        max_held: raw.max_held.unwrap_or(1000),
     }
 }
 

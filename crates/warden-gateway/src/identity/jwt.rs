@@ -58,6 +58,15 @@ impl Verifier {
 
     /// Verifies a token; returns the principal and the id of the key that signed it.
     pub async fn verify(&self, token: &str) -> Result<(Principal, Option<String>), AuthError> {
+        let (principal, kid, _) = self.verify_claims(token).await?;
+        Ok((principal, kid))
+    }
+
+    /// [`Verifier::verify`], also returning the token's claims (an ID token's `nonce`, say).
+    pub async fn verify_claims(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Option<String>, Map<String, Value>), AuthError> {
         let header = self.check_header(token)?;
         let alg_name = header
             .get("alg")
@@ -90,7 +99,7 @@ impl Verifier {
         {
             return Err(invalid("issued in the future"));
         }
-        Ok((self.principal(&claims)?, key.kid.clone()))
+        Ok((self.principal(&claims)?, key.kid.clone(), claims))
     }
 
     /// The header's own checks, before any key is looked up.

@@ -105,7 +105,8 @@ impl Identity {
                 method: AuthMethod::TestProfile,
             })
         });
-        let needs_store = identity.api_keys || identity.oidc.is_some();
+        let needs_store =
+            identity.api_keys || identity.oidc.is_some() || config.consent.sign_in.is_some();
         let store = if needs_store {
             Some(crate::store::open(&config.storage).await?)
         } else {

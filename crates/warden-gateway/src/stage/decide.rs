@@ -98,6 +98,7 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         call.consent = Some(Consent {
             rule,
             policies: decision.policies,
+            approvers: decision.approvers,
         });
     }
     Next::Continue

@@ -51,6 +51,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(|| async { "ready" }))
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes())
+        .merge(crate::consent::page::routes())
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
             crate::edge::guard,
