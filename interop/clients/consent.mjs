@@ -11,7 +11,8 @@
 //     "person": { "user", "decision": "once" | "for" | "deny", "minutes",
 //                 "when": "asked" (as the client is asked) | "retry" (only before a retry)
 //                        | { "afterMs": N } (that long after the client is asked),
-//                 "screenshots": folder for consent-desktop.png and consent-phone.png } }
+//                 "screenshots": folder for consent-desktop.png and consent-phone.png,
+//                 "visitors": [{ "user", "decision": null }] open the link first, in order } }
 // Prints one JSON line: { calls: [...], elicitations: [...], approvals: [...] }.
 
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
@@ -33,7 +34,20 @@ guard(async () => {
   const approved = new Map(); // link -> promise of the browser's answer
   const answer = (link) => {
     if (!approved.has(link)) {
-      approved.set(link, approve(link, person).then((r) => (approvals.push(r), r), (e) => (approvals.push({ fatal: String(e?.message ?? e) }), null)));
+      const visit = async (who) => {
+        try {
+          const r = { user: who.user, ...(await approve(link, who)) };
+          approvals.push(r);
+          return r;
+        } catch (e) {
+          approvals.push({ user: who.user, fatal: String(e?.message ?? e) });
+          return null;
+        }
+      };
+      approved.set(link, (async () => {
+        for (const visitor of person.visitors ?? []) await visit(visitor);
+        return visit(person);
+      })());
     }
     return approved.get(link);
   };

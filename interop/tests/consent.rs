@@ -152,3 +152,164 @@ async fn a_legacy_call_waits_for_approval_in_the_browser_and_returns_its_real_re
     }
     let _ = Duration::ZERO;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_without_elicitation()
+{
+    let world = World::start("50s").await;
+    let add = json!({ "name": "fx__add", "arguments": { "a": 2, "b": 3 }, "retry": true });
+    let report = world
+        .run(
+            "alice",
+            json!({
+                "client": "v1-plain",
+                "calls": [add],
+                "person": { "user": "alice", "decision": "for", "minutes": 15, "when": "retry" },
+            }),
+        )
+        .await;
+    let call = &report["calls"][0];
+    // Without elicitation the first answer is a tool error whose text holds the link...
+    assert_eq!(call["first"]["isError"], true, "{report}");
+    assert!(
+        call["first"]["text"].as_str().unwrap().contains("/consent/"),
+        "{report}"
+    );
+    // ...and the retry after approval returns the real result.
+    assert_eq!(call["isError"], false, "{report}");
+    assert_eq!(call["text"], "5", "{report}");
+    assert_eq!(report["approvals"][0]["title"], "Approved", "{report}");
+
+    // Other arguments, other calls: the tool is approved for a while, no one is asked.
+    let more: Vec<Value> = (0..3)
+        .map(|i| json!({ "name": "fx__add", "arguments": { "a": i, "b": 1 } }))
+        .collect();
+    let report = world
+        .run("alice", json!({ "client": "v1-plain", "calls": more }))
+        .await;
+    for (i, call) in report["calls"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(call["text"], (i + 1).to_string(), "{report}");
+    }
+    // Not for another user.
+    let report = world
+        .run("bob", json!({ "client": "v1-plain", "calls": [{ "name": "fx__add", "arguments": { "a": 1, "b": 1 } }] }))
+        .await;
+    assert_eq!(report["calls"][0]["isError"], true, "{report}");
+
+    // Fifteen minutes later (on Warden's clock) the grant has expired: asked again.
+    world
+        .gateway
+        .gateway
+        .consents
+        .clock
+        .advance(Duration::from_secs(15 * 60 + 1));
+    let report = world
+        .run("alice", json!({ "client": "v1-plain", "calls": [{ "name": "fx__add", "arguments": { "a": 1, "b": 1 } }] }))
+        .await;
+    assert_eq!(report["calls"][0]["isError"], true, "{report}");
+    assert!(
+        report["calls"][0]["text"].as_str().unwrap().contains("/consent/"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_hold_a_legacy_call_gets_32042_and_its_retry_after_approval_succeeds() {
+    let world = World::start("2s").await;
+    // Default request options: no progress, the client's own 60 s timer.
+    let call = json!({ "name": "fx__transfer_funds", "arguments": { "to": "Ann", "amount": 7 }, "retry": true });
+    let report = world
+        .run(
+            "alice",
+            json!({
+                "client": "v1",
+                "calls": [call],
+                "person": { "user": "alice", "decision": "once", "when": "retry" },
+            }),
+        )
+        .await;
+    let call = &report["calls"][0];
+    let first = &call["first"];
+    assert_eq!(first["code"], -32042, "{report}");
+    let link = first["data"]["elicitations"][0]["url"].as_str().unwrap();
+    assert_eq!(link, report["elicitations"][0]["url"], "the same link");
+    assert_eq!(call["isError"], false, "{report}");
+    assert_eq!(call["text"], "transferred 7 to Ann", "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_client_waits_through_input_required_rounds_and_gets_its_result() {
+    let world = World::start("2s").await;
+    let report = world
+        .run(
+            "alice",
+            json!({
+                "client": "v2",
+                "calls": [{ "name": "fx__transfer_funds", "arguments": { "to": "Cy", "amount": 3 } }],
+                // Approved after more than one hold period: the client is asked again meanwhile.
+                "person": { "user": "alice", "decision": "once", "when": { "afterMs": 3500 } },
+            }),
+        )
+        .await;
+    assert_eq!(report["era"], "modern", "{report}");
+    let call = &report["calls"][0];
+    assert_eq!(call["isError"], false, "{report}");
+    assert_eq!(call["text"], "transferred 3 to Cy", "{report}");
+    let asked = report["elicitations"].as_array().unwrap();
+    assert!(asked.len() >= 2, "asked again after a hold: {report}");
+    assert!(asked.iter().all(|e| e["url"] == asked[0]["url"]), "one link: {report}");
+    assert!(asked[0].get("elicitationId").is_none(), "{report}");
+    assert!(call["ms"].as_u64().unwrap() >= 3500, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denial_ends_the_held_call_with_a_clear_message() {
+    let world = World::start("50s").await;
+    let report = world
+        .run(
+            "alice",
+            json!({
+                "client": "v1",
+                "calls": [transfer(99)],
+                "person": { "user": "alice", "decision": "deny", "when": "asked" },
+            }),
+        )
+        .await;
+    let call = &report["calls"][0];
+    assert_eq!(call["code"], -32054, "{report}");
+    assert!(
+        call["error"].as_str().unwrap().contains("alice declined it on the consent page"),
+        "{report}"
+    );
+    assert_eq!(report["approvals"][0]["title"], "Declined", "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_eyes_the_caller_cannot_approve_a_member_of_the_approver_group_can() {
+    let world = World::start("50s").await;
+    let report = world
+        .run(
+            "alice",
+            json!({
+                "client": "v1",
+                "calls": [{ "name": "fx__delete_records", "arguments": { "table": "invoices" }, "progress": true }],
+                "person": {
+                    "user": "carol", "decision": "once", "when": "asked",
+                    "visitors": [{ "user": "alice", "decision": null }, { "user": "bob", "decision": null }],
+                },
+            }),
+        )
+        .await;
+    let visits = report["approvals"].as_array().unwrap();
+    assert_eq!(visits.len(), 3, "{report}");
+    for refused in &visits[..2] {
+        assert_eq!(refused["status"], 403, "{report}");
+        assert_eq!(refused["title"], "Not yours to decide", "{report}");
+        assert!(!refused["text"].as_str().unwrap().contains("invoices"), "no details shown: {report}");
+    }
+    assert_eq!(visits[2]["user"], "carol");
+    assert_eq!(visits[2]["title"], "Approved once", "{report}");
+    let call = &report["calls"][0];
+    assert_eq!(call["isError"], false, "{report}");
+    assert!(call["text"].as_str().unwrap().contains("invoices"), "{report}");
+}
