@@ -8,6 +8,8 @@
 // `decision: null` only opens the page (to see who may see it). Set `tamper` to
 // "no-csrf" | "bad-csrf" to post the form without or with a wrong CSRF token.
 
+import { pathToFileURL } from "node:url";
+
 import { launchBrowser } from "./login.mjs";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -48,16 +50,13 @@ export async function approve(url, { user, decision = "once", minutes, screensho
     }
     if (!asking || !decision) return { ...(await describe(page, asking ? "ask" : "message", status)), trail };
     if (tamper) {
-      // Post the form as another site would: the CSRF token missing or wrong.
-      const result = await page.evaluate(async ({ tamper, decision }) => {
-        const form = document.querySelector("form.choices");
-        const body = new URLSearchParams();
-        if (tamper === "bad-csrf") body.set("csrf", "x".repeat(22));
-        body.set("decision", decision);
-        const r = await fetch(form.action, { method: "POST", body, credentials: "include" });
-        return { status: r.status, text: await r.text() };
-      }, { tamper, decision });
-      return { page: "message", status: result.status, text: result.text, url: page.url() };
+      // The form as a forger would send it: the CSRF token missing or wrong (the page's CSP
+      // refuses scripts' own requests, so the form itself is changed and sent).
+      await page.evaluate((tamper) => {
+        const csrf = document.querySelector("form.choices input[name=csrf]");
+        if (tamper === "no-csrf") csrf.remove();
+        else csrf.value = "x".repeat(22);
+      }, tamper);
     }
     if (decision === "for" && minutes !== undefined) await page.fill("input[name=minutes]", String(minutes));
     const button = page.locator(`form.choices button[value=${decision}]`);
@@ -76,4 +75,16 @@ async function describe(page, kind, status) {
     text: (await page.locator("main").innerText().catch(() => "")).trim(),
     url: page.url(),
   };
+}
+
+// As a script: node idp/approve.mjs CONSENT_URL OPTIONS_JSON → one JSON line (or {"fatal"}).
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [url, options = "{}"] = process.argv.slice(2);
+  approve(url, JSON.parse(options)).then(
+    (r) => process.stdout.write(JSON.stringify(r) + "\n"),
+    (e) => {
+      process.stdout.write(JSON.stringify({ fatal: String(e?.message ?? e) }) + "\n");
+      process.exit(1);
+    },
+  );
 }

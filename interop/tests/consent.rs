@@ -172,7 +172,10 @@ async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_wi
     // Without elicitation the first answer is a tool error whose text holds the link...
     assert_eq!(call["first"]["isError"], true, "{report}");
     assert!(
-        call["first"]["text"].as_str().unwrap().contains("/consent/"),
+        call["first"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("/consent/"),
         "{report}"
     );
     // ...and the retry after approval returns the real result.
@@ -208,7 +211,10 @@ async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_wi
         .await;
     assert_eq!(report["calls"][0]["isError"], true, "{report}");
     assert!(
-        report["calls"][0]["text"].as_str().unwrap().contains("/consent/"),
+        report["calls"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("/consent/"),
         "{report}"
     );
 }
@@ -257,7 +263,10 @@ async fn a_2026_client_waits_through_input_required_rounds_and_gets_its_result()
     assert_eq!(call["text"], "transferred 3 to Cy", "{report}");
     let asked = report["elicitations"].as_array().unwrap();
     assert!(asked.len() >= 2, "asked again after a hold: {report}");
-    assert!(asked.iter().all(|e| e["url"] == asked[0]["url"]), "one link: {report}");
+    assert!(
+        asked.iter().all(|e| e["url"] == asked[0]["url"]),
+        "one link: {report}"
+    );
     assert!(asked[0].get("elicitationId").is_none(), "{report}");
     assert!(call["ms"].as_u64().unwrap() >= 3500, "{report}");
 }
@@ -278,7 +287,10 @@ async fn a_denial_ends_the_held_call_with_a_clear_message() {
     let call = &report["calls"][0];
     assert_eq!(call["code"], -32054, "{report}");
     assert!(
-        call["error"].as_str().unwrap().contains("alice declined it on the consent page"),
+        call["error"]
+            .as_str()
+            .unwrap()
+            .contains("alice declined it on the consent page"),
         "{report}"
     );
     assert_eq!(report["approvals"][0]["title"], "Declined", "{report}");
@@ -305,11 +317,280 @@ async fn four_eyes_the_caller_cannot_approve_a_member_of_the_approver_group_can(
     for refused in &visits[..2] {
         assert_eq!(refused["status"], 403, "{report}");
         assert_eq!(refused["title"], "Not yours to decide", "{report}");
-        assert!(!refused["text"].as_str().unwrap().contains("invoices"), "no details shown: {report}");
+        assert!(
+            !refused["text"].as_str().unwrap().contains("invoices"),
+            "no details shown: {report}"
+        );
     }
     assert_eq!(visits[2]["user"], "carol");
     assert_eq!(visits[2]["title"], "Approved once", "{report}");
     let call = &report["calls"][0];
     assert_eq!(call["isError"], false, "{report}");
-    assert!(call["text"].as_str().unwrap().contains("invoices"), "{report}");
+    assert!(
+        call["text"].as_str().unwrap().contains("invoices"),
+        "{report}"
+    );
+}
+
+impl World {
+    /// A person at the consent page (`idp/approve.mjs`), outside any client.
+    async fn visit(&self, link: &str, options: Value) -> Value {
+        let options = options.to_string();
+        let out = run_node(
+            &["idp/approve.mjs", link, &options],
+            &[],
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("the browser runs");
+        let line = out
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .expect("a line");
+        serde_json::from_str(line).expect("JSON")
+    }
+
+    /// One 2026-07-28 `tools/call` by `token`, with URL elicitation declared and `extra` merged
+    /// into its params; the answer's last JSON-RPC message (a held call answers as SSE).
+    async fn modern_call(&self, token: &str, id: u64, arguments: Value, extra: Value) -> Value {
+        let mut params = json!({
+            "name": "fx__transfer_funds",
+            "arguments": arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": { "elicitation": { "url": {} } },
+            },
+        });
+        if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params });
+        let response = http_client()
+            .post(self.gateway.mcp_url())
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "fx__transfer_funds")
+            .json(&body)
+            .send()
+            .await
+            .expect("Warden answers");
+        let text = response.text().await.expect("body");
+        let last = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .last()
+            .map(str::trim)
+            .unwrap_or(text.as_str());
+        serde_json::from_str(last).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    }
+}
+
+fn error_text(answer: &Value) -> String {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_states_that_are_tampered_moved_foreign_replayed_or_expired_are_refused() {
+    let world = World::start("5s").await;
+    let (alice, bob) = (world.token("alice").await, world.token("bob").await);
+    let args = json!({ "to": "Dee", "amount": 1 });
+    let first = world.modern_call(&alice, 1, args.clone(), json!({})).await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let state = first["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with = |s: &str| json!({ "requestState": s, "inputResponses": { "warden-consent": { "action": "accept" } } });
+
+    // Changed by one character.
+    let mut tampered = state.clone().into_bytes();
+    let at = tampered.len() - 5;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let answer = world
+        .modern_call(&alice, 2, args.clone(), with(&tampered))
+        .await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(error_text(&answer).contains("changed"), "{answer}");
+    // Moved to a call with other arguments.
+    let other = json!({ "to": "Dee", "amount": 1000 });
+    let answer = world
+        .modern_call(&alice, 3, other.clone(), with(&state))
+        .await;
+    assert!(error_text(&answer).contains("another call"), "{answer}");
+    // Used by another user.
+    let answer = world.modern_call(&bob, 4, args.clone(), with(&state)).await;
+    assert!(error_text(&answer).contains("another caller"), "{answer}");
+    // Bob cannot open Alice's link either.
+    let seen = world
+        .visit(&link, json!({ "user": "bob", "decision": null }))
+        .await;
+    assert_eq!(seen["status"], 403, "{seen}");
+
+    // Approved once: of two concurrent retries with the state, exactly one runs.
+    let approved = world
+        .visit(&link, json!({ "user": "alice", "decision": "once" }))
+        .await;
+    assert_eq!(approved["title"], "Approved once", "{approved}");
+    let (a, b) = tokio::join!(
+        world.modern_call(&alice, 5, args.clone(), with(&state)),
+        world.modern_call(&alice, 6, args.clone(), with(&state)),
+    );
+    let ran: Vec<&Value> = [&a, &b]
+        .into_iter()
+        .filter(|r| r["result"]["content"][0]["text"] == "transferred 1 to Dee")
+        .collect();
+    assert_eq!(ran.len(), 1, "{a}\n{b}");
+    let refused = if ran[0] == &a { &b } else { &a };
+    assert!(error_text(refused).contains("already used"), "{refused}");
+    // Replayed after use.
+    let answer = world
+        .modern_call(&alice, 7, args.clone(), with(&state))
+        .await;
+    assert!(error_text(&answer).contains("already used"), "{answer}");
+    // The approval was for those arguments only.
+    let answer = world.modern_call(&alice, 8, other, json!({})).await;
+    assert_eq!(answer["result"]["resultType"], "input_required", "{answer}");
+
+    // A state whose request expired undecided.
+    let fresh = world
+        .modern_call(&alice, 9, json!({ "to": "Eve", "amount": 2 }), json!({}))
+        .await;
+    let expired = fresh["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    world
+        .gateway
+        .gateway
+        .consents
+        .clock
+        .advance(Duration::from_secs(11 * 60));
+    let answer = world
+        .modern_call(
+            &alice,
+            10,
+            json!({ "to": "Eve", "amount": 2 }),
+            with(&expired),
+        )
+        .await;
+    assert!(error_text(&answer).contains("expired"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consent_page_refuses_forged_forms_frames_redirects_and_expired_requests() {
+    let world = World::start("5s").await;
+    let alice = world.token("alice").await;
+    let first = world
+        .modern_call(&alice, 1, json!({ "to": "Fay", "amount": 5 }), json!({}))
+        .await;
+    let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let origin = link.split("/consent/").next().unwrap().to_string();
+
+    // Forms posted without, or with a wrong, CSRF token decide nothing.
+    for tamper in ["no-csrf", "bad-csrf"] {
+        let seen = world
+            .visit(
+                &link,
+                json!({ "user": "alice", "decision": "once", "tamper": tamper }),
+            )
+            .await;
+        assert_eq!(seen["status"], 403, "{tamper}: {seen}");
+        assert!(
+            seen["text"]
+                .as_str()
+                .unwrap()
+                .contains("Nothing was decided"),
+            "{seen}"
+        );
+    }
+    let id = link.rsplit('/').next().unwrap();
+    let request = world
+        .gateway
+        .gateway
+        .consents
+        .request(id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.state, warden_gateway::store::ConsentState::Pending);
+
+    // Not in a frame, no referrer to other sites; a signed-out visit goes to the provider only.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    for url in [
+        link.clone(),
+        format!("{link}?next=javascript:alert(1)"),
+        format!("{link}?redirect_uri=https://evil.example/"),
+    ] {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{url}");
+        let h = r.headers();
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        let to = h["location"].to_str().unwrap();
+        assert!(to.starts_with(&format!("{}/auth?", world.issuer)), "{to}");
+        assert!(!to.contains("evil") && !to.contains("javascript"), "{to}");
+        assert!(
+            h["set-cookie"]
+                .to_str()
+                .unwrap()
+                .starts_with("__Host-warden-signin=")
+        );
+    }
+    for (path, status) in [
+        ("/consent/javascript:alert(1)", 404),
+        ("/consent/callback?code=x&state=y", 400),
+        (
+            "/consent/callback?code=x&state=y&redirect_uri=https://evil.example/",
+            400,
+        ),
+    ] {
+        let r = http.get(format!("{origin}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        assert!(r.headers().get("location").is_none(), "{path}");
+    }
+    // A form from another site (its own Origin) is refused at the edge.
+    let forged = http
+        .post(&link)
+        .header("origin", "https://evil.example")
+        .form(&[("decision", "once")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    // Expired: the page says so and cannot be used.
+    world
+        .gateway
+        .gateway
+        .consents
+        .clock
+        .advance(Duration::from_secs(11 * 60));
+    let seen = world
+        .visit(&link, json!({ "user": "alice", "decision": "once" }))
+        .await;
+    assert_eq!(seen["status"], 410, "{seen}");
+    assert_eq!(seen["title"], "This request has expired", "{seen}");
 }
