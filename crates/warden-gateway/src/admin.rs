@@ -5,6 +5,8 @@
 //!   `DELETE /admin/revocations/{kind}/{value}`
 //! - `GET /admin/keys`, `POST /admin/keys {name, groups, scopes, expires_in_secs}` (the answer
 //!   holds the key, shown this once), `DELETE /admin/keys/{id_or_name}`
+//! - `GET /admin/grants[?user=U]` (live grants made on the consent page),
+//!   `DELETE /admin/grants/{id}` (ends one now)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +37,54 @@ pub fn routes() -> Router<Arc<Gateway>> {
         )
         .route("/admin/keys", get(list_keys).post(create_key))
         .route("/admin/keys/{id}", delete(revoke_key))
+        .route("/admin/grants", get(list_grants))
+        .route("/admin/grants/{id}", delete(revoke_grant))
+}
+
+/// A grant as the admin API and `warden grants list` show it.
+pub fn grant_json(g: &store::Grant) -> serde_json::Value {
+    let (kind, digest) = match &g.kind {
+        store::GrantKind::OneCall { arguments_digest } => ("one_call", Some(arguments_digest)),
+        store::GrantKind::Standing => ("standing", None),
+    };
+    json!({
+        "id": g.id, "user": g.user, "agent": g.agent, "tool": g.tool, "kind": kind,
+        "arguments_digest": digest, "created_at": g.created_at, "expires_at": g.expires_at,
+    })
+}
+
+#[derive(Deserialize)]
+struct GrantFilter {
+    user: Option<String>,
+}
+
+async fn list_grants(
+    State(gw): State<Arc<Gateway>>,
+    Admin(store): Admin,
+    axum::extract::Query(filter): axum::extract::Query<GrantFilter>,
+) -> Response {
+    match store
+        .grants(filter.user.as_deref(), gw.consents.clock.now())
+        .await
+    {
+        Ok(list) => Json(list.iter().map(grant_json).collect::<Vec<_>>()).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn revoke_grant(
+    State(gw): State<Arc<Gateway>>,
+    Admin(store): Admin,
+    Path(id): Path<String>,
+) -> Response {
+    match store.consume_grant(&id, gw.consents.clock.now()).await {
+        Ok(store::ConsumeOutcome::Consumed) => {
+            tracing::info!(event = "grant.revoked", grant = %id, "grant revoked by an administrator");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(_) => problem(StatusCode::NOT_FOUND, format!("no live grant {id:?}")),
+        Err(e) => failed(e),
+    }
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {

@@ -1,4 +1,4 @@
-//! `warden keys` and `warden revoke`: write the store the gateway reads; a running gateway sees
+//! `warden keys`, `warden revoke` and `warden grants`: write the store the gateway reads; a running gateway sees
 //! the change on the next request it authenticates.
 
 use std::path::Path;
@@ -32,6 +32,70 @@ pub enum KeysAction {
     List,
     /// Revoke a key by id or name.
     Revoke { id_or_name: String },
+}
+
+#[derive(Subcommand)]
+pub enum GrantsAction {
+    /// List live grants (made on the consent page), of one user or of everyone.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a grant now.
+    Revoke { id: String },
+}
+
+pub async fn grants(config: &Path, action: GrantsAction) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match action {
+        GrantsAction::List { user, json } => {
+            match store.grants(user.as_deref(), store::now()).await {
+                Ok(list) if json => {
+                    for g in &list {
+                        println!("{}", warden_gateway::admin::grant_json(g));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Ok(list) => {
+                    println!(
+                        "{:<24} {:<16} {:<16} {:<28} {:<9} expires",
+                        "id", "user", "agent", "tool", "kind"
+                    );
+                    for g in list {
+                        let kind = match g.kind {
+                            store::GrantKind::Standing => "for-a-while",
+                            store::GrantKind::OneCall { .. } => "one-call",
+                        };
+                        println!(
+                            "{:<24} {:<16} {:<16} {:<28} {:<9} {}",
+                            g.id,
+                            g.user,
+                            g.agent.as_deref().unwrap_or("-"),
+                            g.tool,
+                            kind,
+                            g.expires_at
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        GrantsAction::Revoke { id } => match store.consume_grant(&id, store::now()).await {
+            Ok(store::ConsumeOutcome::Consumed) => {
+                println!("revoked grant {id}");
+                ExitCode::SUCCESS
+            }
+            Ok(_) => fail(format!("no live grant {id:?}")),
+            Err(e) => fail(e),
+        },
+    }
 }
 
 /// What to revoke: exactly one.

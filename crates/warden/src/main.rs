@@ -62,6 +62,13 @@ enum Command {
         #[arg(long)]
         undo: bool,
     },
+    /// List or revoke grants made on the consent page.
+    Grants {
+        #[arg(long, short, default_value = "warden.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: admin::GrantsAction,
+    },
     /// List revocations.
     Revocations {
         #[arg(long, short, default_value = "warden.toml")]
@@ -149,6 +156,7 @@ async fn run(command: Command) -> ExitCode {
         }
         Command::Dev { data_dir, listen } => dev::run(data_dir, listen).await,
         Command::Keys { config, action } => admin::keys(&config, action).await,
+        Command::Grants { config, action } => admin::grants(&config, action).await,
         Command::Revoke {
             config,
             target,

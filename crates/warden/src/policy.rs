@@ -81,12 +81,12 @@ pub async fn run(config: &Path, action: PolicyAction) -> ExitCode {
         Err(code) => return code,
     };
     match action {
-        PolicyAction::Test(args) => test(&config, &engine, &args),
+        PolicyAction::Test(args) => test(&config, &engine, &args).await,
         PolicyAction::Lint => lint(config, &engine).await,
     }
 }
 
-fn test(config: &Config, engine: &PolicyEngine, a: &TestArgs) -> ExitCode {
+async fn test(config: &Config, engine: &PolicyEngine, a: &TestArgs) -> ExitCode {
     let Some((server, tool)) = split_tool(config, &a.tool) else {
         eprintln!(
             "warden: {:?} names no configured upstream; write it as server__tool or server.tool",
@@ -133,7 +133,57 @@ fn test(config: &Config, engine: &PolicyEngine, a: &TestArgs) -> ExitCode {
     };
     println!("{verdict}: {} calling Tool::\"{server}.{tool}\"", a.user);
     println!("{}", decision.explain());
+    if matches!(decision.outcome, Outcome::Consent(_)) {
+        println!(
+            "{}",
+            explain_grants(config, a, &format!("{server}.{tool}"), &arguments).await
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// Whether a grant made on the consent page lets this call through without asking.
+async fn explain_grants(config: &Config, a: &TestArgs, tool: &str, arguments: &Value) -> String {
+    use warden_gateway::consent::canonical;
+    use warden_gateway::store::{self, GrantKind};
+    let store = match store::open(&config.storage).await {
+        Ok(s) => s,
+        Err(e) => return format!("grants: cannot read the store ({e})"),
+    };
+    let now = store::now();
+    let grants = match store
+        .live_grants(&a.user, a.agent.as_deref(), tool, now)
+        .await
+    {
+        Ok(g) => g,
+        Err(e) => return format!("grants: cannot read the store ({e})"),
+    };
+    let digest = canonical::digest(&canonical::canonical(Some(arguments)));
+    let covering = grants.iter().find(|g| match &g.kind {
+        GrantKind::Standing => true,
+        GrantKind::OneCall { arguments_digest } => *arguments_digest == digest,
+    });
+    match covering {
+        Some(g) => {
+            let what = match g.kind {
+                GrantKind::Standing => {
+                    format!("grant {} allows {tool} for this user and agent", g.id)
+                }
+                GrantKind::OneCall { .. } => format!(
+                    "one-call grant {} allows exactly these arguments once",
+                    g.id
+                ),
+            };
+            format!(
+                "covered: {what}, for {} more seconds; the call goes through without asking",
+                g.expires_at - now
+            )
+        }
+        None => format!(
+            "not covered by a grant ({} live for this user, agent and tool; arguments digest {digest}): the user is asked on the consent page",
+            grants.len()
+        ),
+    }
 }
 
 async fn lint(config: Config, engine: &PolicyEngine) -> ExitCode {

@@ -479,3 +479,104 @@ when { context.arguments has amount && context.arguments.amount > 1000 };
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_are_explained_by_policy_test_listed_and_revoked_from_the_cli() {
+    use warden_gateway::consent::canonical;
+    use warden_gateway::store::{self, Grant, GrantKind};
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("consent.cedar"),
+        "@id(\"transfer-once\")\n@consent(\"once\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.transfer_funds\");\n\
+         @id(\"add-hour\")\n@consent(\"1h\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.add\");\n",
+    )
+    .unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[identity]\ntest_user = \"me\"\n{}",
+            stdio_upstream("fx", "")
+        ),
+    )
+    .unwrap();
+    let loaded = warden_gateway::Config::load(&config).unwrap();
+    let db = store::open(&loaded.storage).await.unwrap();
+    let now = store::now();
+    let args = serde_json::json!({ "to": "Bob", "amount": 10 });
+    let grant = |id: &str, tool: &str, kind| Grant {
+        id: id.into(),
+        user: "alice".into(),
+        agent: Some("claude".into()),
+        tool: tool.into(),
+        kind,
+        created_at: now,
+        expires_at: now + 600,
+        consumed_at: None,
+    };
+    let digest = canonical::digest(&canonical::canonical(Some(&args)));
+    db.insert_grant(&grant(
+        "g-once",
+        "fx.transfer_funds",
+        GrantKind::OneCall {
+            arguments_digest: digest,
+        },
+    ))
+    .await
+    .unwrap();
+    db.insert_grant(&grant("g-hour", "fx.add", GrantKind::Standing))
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let out = warden_cmd()
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let test = |tool: &str, call: &str| {
+        run(&[
+            "policy", "test", "--user", "alice", "--agent", "claude", "--tool", tool, "--args",
+            call,
+        ])
+    };
+    let (_, out) = test("fx__transfer_funds", r#"{"amount": 10, "to": "Bob"}"#);
+    assert!(
+        out.starts_with("CONSENT") && out.contains("one-call grant g-once"),
+        "{out}"
+    );
+    let (_, out) = test("fx__transfer_funds", r#"{"amount": 11, "to": "Bob"}"#);
+    assert!(
+        out.contains("not covered by a grant") && out.contains("consent page"),
+        "{out}"
+    );
+    let (_, out) = test("fx__add", r#"{"a": 1, "b": 2}"#);
+    assert!(out.contains("grant g-hour allows fx.add"), "{out}");
+
+    let (code, out) = run(&["grants", "list"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("g-once") && out.contains("one-call") && out.contains("g-hour"),
+        "{out}"
+    );
+    let (_, out) = run(&["grants", "list", "--user", "bob", "--json"]);
+    assert!(out.trim().is_empty(), "{out}");
+    let (code, out) = run(&["grants", "revoke", "g-hour"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&["grants", "revoke", "g-hour"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no live grant"), "{out}");
+    let (_, out) = run(&["grants", "list", "--json"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("\"id\":\"g-once\""), "{out}");
+    let (_, out) = test("fx__add", r#"{"a": 1, "b": 2}"#);
+    assert!(out.contains("not covered"), "{out}");
+}
