@@ -15,7 +15,8 @@ struct World {
     _idp: Peer,
     _data: tempfile::TempDir,
     issuer: String,
-    gateway: warden_gateway::Running,
+    config: String,
+    gateway: Option<warden_gateway::Running>,
 }
 
 const CONSENT_CLIENT: &str = "warden-consent";
@@ -72,14 +73,34 @@ impl World {
             _idp: idp,
             _data: data,
             issuer,
-            gateway,
+            config,
+            gateway: Some(gateway),
         }
+    }
+
+    fn gw(&self) -> &warden_gateway::Running {
+        self.gateway.as_ref().expect("warden runs")
+    }
+
+    /// Stops Warden and starts it again on the same data directory, on a new port.
+    async fn restart(&mut self) {
+        if let Some(old) = self.gateway.take() {
+            old.stop().await.expect("warden stops");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        self.gateway = Some(
+            warden_on(listener, &self.config)
+                .await
+                .expect("warden starts again"),
+        );
     }
 
     async fn token(&self, user: &str) -> String {
         mint_token(
             &self.issuer,
-            json!({ "sub": user, "resource": self.gateway.mcp_url(), "scope": "mcp:tools" }),
+            json!({ "sub": user, "resource": self.gw().mcp_url(), "scope": "mcp:tools" }),
         )
         .await
         .expect("token")
@@ -88,7 +109,7 @@ impl World {
     /// Runs `clients/consent.mjs` for `user` with the rest of the plan.
     async fn run(&self, user: &str, mut plan: Value) -> Value {
         plan["token"] = self.token(user).await.into();
-        let report = run_client("consent.mjs", &self.gateway.mcp_url(), &plan)
+        let report = run_client("consent.mjs", &self.gw().mcp_url(), &plan)
             .await
             .expect("the consent client runs");
         assert!(report.get("fatal").is_none(), "the client failed: {report}");
@@ -109,15 +130,13 @@ fn transfer(amount: u64) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_legacy_call_waits_for_approval_in_the_browser_and_returns_its_real_result() {
     let world = World::start("5s").await;
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("consent-screenshots");
-    std::fs::create_dir_all(&shots).expect("screenshot folder");
     let report = world
         .run(
             "alice",
             json!({
                 "client": "v1",
                 "calls": [transfer(10), transfer(10)],
-                "person": { "user": "alice", "decision": "once", "when": "asked", "screenshots": shots },
+                "person": { "user": "alice", "decision": "once", "when": "asked" },
             }),
         )
         .await;
@@ -135,7 +154,7 @@ async fn a_legacy_call_waits_for_approval_in_the_browser_and_returns_its_real_re
         assert!(
             e["url"].as_str().unwrap().starts_with(&format!(
                 "{}/consent/",
-                world.gateway.mcp_url().trim_end_matches("/mcp")
+                world.gw().mcp_url().trim_end_matches("/mcp")
             )),
             "{e}"
         );
@@ -146,17 +165,15 @@ async fn a_legacy_call_waits_for_approval_in_the_browser_and_returns_its_real_re
         approvals.iter().all(|a| a["title"] == "Approved once"),
         "{report}"
     );
-    for shot in ["consent-desktop.png", "consent-phone.png"] {
-        let bytes = std::fs::read(shots.join(shot)).expect("screenshot kept");
-        assert!(bytes.starts_with(b"\x89PNG"), "{shot} is a PNG");
-    }
-    let _ = Duration::ZERO;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_without_elicitation()
 {
     let world = World::start("50s").await;
+    // The page of this test (both choices offered) is the one docs/consent.md shows.
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("consent-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
     let add = json!({ "name": "fx__add", "arguments": { "a": 2, "b": 3 }, "retry": true });
     let report = world
         .run(
@@ -164,7 +181,7 @@ async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_wi
             json!({
                 "client": "v1-plain",
                 "calls": [add],
-                "person": { "user": "alice", "decision": "for", "minutes": 15, "when": "retry" },
+                "person": { "user": "alice", "decision": "for", "minutes": 15, "when": "retry", "screenshots": shots },
             }),
         )
         .await;
@@ -182,6 +199,10 @@ async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_wi
     assert_eq!(call["isError"], false, "{report}");
     assert_eq!(call["text"], "5", "{report}");
     assert_eq!(report["approvals"][0]["title"], "Approved", "{report}");
+    for shot in ["consent-desktop.png", "consent-phone.png"] {
+        let bytes = std::fs::read(shots.join(shot)).expect("screenshot kept");
+        assert!(bytes.starts_with(b"\x89PNG"), "{shot} is a PNG");
+    }
 
     // Other arguments, other calls: the tool is approved for a while, no one is asked.
     let more: Vec<Value> = (0..3)
@@ -201,7 +222,7 @@ async fn a_grant_for_a_while_lets_calls_through_until_it_expires_for_a_client_wi
 
     // Fifteen minutes later (on Warden's clock) the grant has expired: asked again.
     world
-        .gateway
+        .gw()
         .gateway
         .consents
         .clock
@@ -351,28 +372,36 @@ impl World {
         serde_json::from_str(line).expect("JSON")
     }
 
-    /// One 2026-07-28 `tools/call` by `token`, with URL elicitation declared and `extra` merged
-    /// into its params; the answer's last JSON-RPC message (a held call answers as SSE).
+    /// One 2026-07-28 `tools/call` of `fx__transfer_funds` by `token`, with URL elicitation
+    /// declared and `extra` merged into its params; the answer's last JSON-RPC message.
     async fn modern_call(&self, token: &str, id: u64, arguments: Value, extra: Value) -> Value {
-        let mut params = json!({
-            "name": "fx__transfer_funds",
-            "arguments": arguments,
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": { "elicitation": { "url": {} } },
-            },
-        });
+        let mut params = json!({ "name": "fx__transfer_funds", "arguments": arguments });
         if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());
         }
-        let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params });
+        self.modern(token, id, "tools/call", params).await
+    }
+
+    /// One 2026-07-28 request of `method` by `token` with URL elicitation declared; the answer's
+    /// last JSON-RPC message (a held call answers as SSE).
+    async fn modern(&self, token: &str, id: u64, method: &str, mut params: Value) -> Value {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": { "elicitation": { "url": {} } },
+        });
+        let name = params["name"]
+            .as_str()
+            .or(params["uri"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
         let response = http_client()
-            .post(self.gateway.mcp_url())
+            .post(self.gw().mcp_url())
             .bearer_auth(token)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "fx__transfer_funds")
+            .header("mcp-method", method)
+            .header("mcp-name", name)
             .json(&body)
             .send()
             .await
@@ -471,7 +500,7 @@ async fn request_states_that_are_tampered_moved_foreign_replayed_or_expired_are_
         .unwrap()
         .to_string();
     world
-        .gateway
+        .gw()
         .gateway
         .consents
         .clock
@@ -519,7 +548,7 @@ async fn the_consent_page_refuses_forged_forms_frames_redirects_and_expired_requ
     }
     let id = link.rsplit('/').next().unwrap();
     let request = world
-        .gateway
+        .gw()
         .gateway
         .consents
         .request(id)
@@ -583,7 +612,7 @@ async fn the_consent_page_refuses_forged_forms_frames_redirects_and_expired_requ
 
     // Expired: the page says so and cannot be used.
     world
-        .gateway
+        .gw()
         .gateway
         .consents
         .clock
@@ -593,4 +622,122 @@ async fn the_consent_page_refuses_forged_forms_frames_redirects_and_expired_requ
         .await;
     assert_eq!(seen["status"], 410, "{seen}");
     assert_eq!(seen["title"], "This request has expired", "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompts_and_resources_ask_too_and_return_their_real_content_once_approved() {
+    let world = World::start("5s").await;
+    let alice = world.token("alice").await;
+    let asks = [
+        (
+            "prompts/get",
+            json!({ "name": "fx__greeting", "arguments": { "name": "Ada" } }),
+        ),
+        ("resources/read", json!({ "uri": "fixture://data.json" })),
+    ];
+    for (i, (method, params)) in asks.into_iter().enumerate() {
+        let id = 10 * i as u64;
+        let first = world.modern(&alice, id + 1, method, params.clone()).await;
+        assert_eq!(
+            first["result"]["resultType"], "input_required",
+            "{method}: {first}"
+        );
+        let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let seen = world
+            .visit(&link, json!({ "user": "alice", "decision": "once" }))
+            .await;
+        assert_eq!(seen["title"], "Approved once", "{seen}");
+        let mut retry = params.clone();
+        retry["requestState"] = first["result"]["requestState"].clone();
+        retry["inputResponses"] = json!({ "warden-consent": { "action": "accept" } });
+        let answer = world.modern(&alice, id + 2, method, retry).await;
+        let result = &answer["result"];
+        assert_eq!(result["resultType"], "complete", "{method}: {answer}");
+        match method {
+            "prompts/get" => assert!(
+                result["messages"][0]["content"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Ada"),
+                "{answer}"
+            ),
+            _ => assert_eq!(
+                result["contents"][0]["uri"], "fixture://data.json",
+                "{answer}"
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_requests_per_user_are_bounded_and_identical_calls_share_one() {
+    let world = World::start("5s").await;
+    let alice = world.token("alice").await;
+    let mut links = Vec::new();
+    for amount in 1..=20 {
+        let a = world
+            .modern_call(
+                &alice,
+                amount,
+                json!({ "to": "G", "amount": amount }),
+                json!({}),
+            )
+            .await;
+        assert_eq!(a["result"]["resultType"], "input_required", "{a}");
+        links.push(a["result"]["inputRequests"]["warden-consent"]["params"]["url"].clone());
+    }
+    // The same call again shares its request...
+    let again = world
+        .modern_call(&alice, 99, json!({ "to": "G", "amount": 1 }), json!({}))
+        .await;
+    assert_eq!(
+        again["result"]["inputRequests"]["warden-consent"]["params"]["url"],
+        links[0]
+    );
+    // ...a 21st different one is refused clearly, for this user only.
+    let over = world
+        .modern_call(&alice, 100, json!({ "to": "G", "amount": 21 }), json!({}))
+        .await;
+    assert_eq!(over["error"]["code"], -32052, "{over}");
+    assert!(
+        error_text(&over).contains("20 requests for consent are already waiting for alice"),
+        "{over}"
+    );
+    let bob = world.token("bob").await;
+    let other = world
+        .modern_call(&bob, 101, json!({ "to": "G", "amount": 21 }), json!({}))
+        .await;
+    assert_eq!(other["result"]["resultType"], "input_required", "{other}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_survives_a_restart_of_the_gateway() {
+    let mut world = World::start("5s").await;
+    let alice = world.token("alice").await;
+    let args = json!({ "to": "Hal", "amount": 4 });
+    let first = world.modern_call(&alice, 1, args.clone(), json!({})).await;
+    let state = first["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = world
+        .visit(&link, json!({ "user": "alice", "decision": "once" }))
+        .await;
+    assert_eq!(seen["title"], "Approved once", "{seen}");
+    // Warden stops and starts again on the same data directory (on a new port).
+    world.restart().await;
+    let alice = world.token("alice").await;
+    let retry = json!({ "requestState": state, "inputResponses": { "warden-consent": { "action": "accept" } } });
+    let answer = world.modern_call(&alice, 2, args, retry).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "transferred 4 to Hal",
+        "{answer}"
+    );
 }

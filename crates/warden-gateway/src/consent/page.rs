@@ -301,7 +301,7 @@ fn render_request(
         approvers: request.approvers.join(" or "),
         four_eyes: !request.approvers.is_empty(),
         expires: if left >= 120 {
-            format!("{} minutes", left / 60)
+            format!("{} minutes", (left + 59) / 60)
         } else {
             format!("{left} seconds")
         },
