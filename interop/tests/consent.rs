@@ -409,8 +409,8 @@ impl World {
         let text = response.text().await.expect("body");
         let last = text
             .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("data:"))
             .map(str::trim)
             .unwrap_or(text.as_str());
         serde_json::from_str(last).unwrap_or_else(|_| panic!("not JSON: {text}"))

@@ -95,13 +95,16 @@ pub enum Waited {
     Gone,
 }
 
-/// Standing grants by (user, agent, tool), and one-call grants by (user, agent, tool, digest),
-/// as of one store generation.
+/// Whose grant for what: (user, agent, tool).
+type Caller = (String, Option<String>, String);
+
+/// Standing grants by caller (the longest: expiry and id), and one-call grants by caller and
+/// argument digest (ids and expiries), as of one store generation.
 #[derive(Default)]
 struct GrantCache {
     generation: Option<Generation>,
-    standing: HashMap<(String, Option<String>, String), (i64, String)>,
-    one_call: HashMap<(String, Option<String>, String, String), Vec<(String, i64)>>,
+    standing: HashMap<Caller, (i64, String)>,
+    one_call: HashMap<(Caller, String), Vec<(String, i64)>>,
 }
 
 pub struct Consents {
@@ -237,7 +240,7 @@ impl Consents {
                 }
                 GrantKind::OneCall { arguments_digest } => cache
                     .one_call
-                    .entry((g.user, g.agent, g.tool, arguments_digest))
+                    .entry(((g.user, g.agent, g.tool), arguments_digest))
                     .or_default()
                     .push((g.id, g.expires_at)),
             }
@@ -265,10 +268,9 @@ impl Consents {
             if let Some((_, id)) = cache.standing.get(&key).filter(|(until, _)| *until > now) {
                 return Ok(Some(id.clone()));
             }
-            let (user, agent, tool) = key;
             cache
                 .one_call
-                .get(&(user, agent, tool, digest.to_string()))
+                .get(&(key, digest.to_string()))
                 .cloned()
                 .unwrap_or_default()
         };
