@@ -3,7 +3,11 @@
 //!
 //! cargo bench -p warden-gateway --bench auth
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::report;
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::json;
@@ -18,23 +22,6 @@ fn headers(token: &str) -> HeaderMap {
         HeaderValue::from_str(&format!("Bearer {token}")).expect("ascii token"),
     );
     h
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort_unstable();
-    let pct = |p: f64| {
-        samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)].as_nanos() as f64
-            / 1000.0
-    };
-    let mean = samples.iter().sum::<Duration>().as_nanos() as f64 / samples.len() as f64 / 1000.0;
-    println!(
-        "{name:<34} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
-        samples.len(),
-        mean,
-        pct(0.5),
-        pct(0.99),
-        pct(0.999)
-    );
 }
 
 async fn time_each(identity: &Identity, tokens: &[HeaderMap]) -> Vec<Duration> {
@@ -92,7 +79,7 @@ async fn main() {
         .expect("warm-up");
 
     println!(
-        "{:<34} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "{:<44} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "authentication (µs per request)", "n", "mean", "p50", "p99", "p99.9"
     );
     let rs: Vec<HeaderMap> = (1..=n).map(|i| headers(&mint(DevAlg::Rs256, i))).collect();

@@ -6,7 +6,11 @@
 //! cargo bench -p warden-gateway --bench consent
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
+
+use common::report;
 
 use serde_json::json;
 use warden_gateway::Config;
@@ -16,23 +20,6 @@ use warden_gateway::store::{self, Grant, GrantKind};
 
 const LIVE_GRANTS: usize = 10_000;
 const SAMPLES: usize = 20_000;
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort_unstable();
-    let pct = |p: f64| {
-        samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)].as_nanos() as f64
-            / 1000.0
-    };
-    let mean = samples.iter().sum::<Duration>().as_nanos() as f64 / samples.len() as f64 / 1000.0;
-    println!(
-        "{name:<44} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-        samples.len(),
-        mean,
-        pct(0.5),
-        pct(0.99),
-        pct(0.999)
-    );
-}
 
 fn principal(user: &str) -> Principal {
     Principal {

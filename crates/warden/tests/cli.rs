@@ -234,15 +234,16 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
         hidden.reply()["error"]["message"],
         "Unknown tool: demo__delete_records"
     );
-    let consent = client
+    // A client that cannot open links is given the consent page's link as the tool's answer.
+    let plain = Legacy::connect_as_with(&url, &token, json!({})).await;
+    let consent = plain
         .tool("demo__transfer_funds", json!({ "to": "x", "amount": 5 }))
         .await;
-    assert_eq!(consent.error_code(), Some(-32053), "{consent:?}");
+    assert_eq!(consent.reply()["result"]["isError"], true, "{consent:?}");
+    let origin = url.trim_end_matches("/mcp");
     assert!(
-        consent.reply()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("demo-transfer-needs-consent")
+        consent.text().contains(&format!("open {origin}/consent/")),
+        "{consent:?}"
     );
     drop(child);
 

@@ -90,6 +90,28 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Inserts into a bounded record map: entries older than `ttl` go first, then the oldest one if
+/// the map is still full.
+fn keep<T>(
+    map: &mut HashMap<String, T>,
+    id: String,
+    value: T,
+    ttl: Duration,
+    max: usize,
+    started: impl Fn(&T) -> Instant,
+) {
+    map.retain(|_, v| started(v).elapsed() < ttl);
+    if map.len() >= max
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| started(v))
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
+    }
+    map.insert(id, value);
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -196,16 +218,14 @@ impl SignIn {
             .append_pair("code_challenge_method", "S256");
         let id = random_id();
         let mut attempts = lock(&self.attempts);
-        attempts.retain(|_, a| a.started.elapsed() < ATTEMPT_TTL);
-        if attempts.len() >= MAX_ATTEMPTS
-            && let Some(oldest) = attempts
-                .iter()
-                .min_by_key(|(_, a)| a.started)
-                .map(|(k, _)| k.clone())
-        {
-            attempts.remove(&oldest);
-        }
-        attempts.insert(id.clone(), attempt);
+        keep(
+            &mut attempts,
+            id.clone(),
+            attempt,
+            ATTEMPT_TTL,
+            MAX_ATTEMPTS,
+            |a| a.started,
+        );
         Ok((url.to_string(), id))
     }
 
@@ -298,16 +318,14 @@ impl SignIn {
         };
         let id = random_id();
         let mut sessions = lock(&self.sessions);
-        sessions.retain(|_, s| s.started.elapsed() < SESSION_TTL);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.started)
-                .map(|(k, _)| k.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(id.clone(), session);
+        keep(
+            &mut sessions,
+            id.clone(),
+            session,
+            SESSION_TTL,
+            MAX_SESSIONS,
+            |s| s.started,
+        );
         Ok((id, attempt.consent))
     }
 

@@ -1,6 +1,6 @@
 //! Consent requests and the grant listing, written once for both backends: the statements use
 //! `$n` parameters, which SQLite and PostgreSQL both read, and [`consent_ops!`] instantiates the
-//! functions for each backend's connection and row types.
+//! functions for each backend's connection and row types ([`consent_methods!`] their trait methods).
 //!
 //! [`decide`] is the second compare-and-swap of the store (after `consume_grant`): one
 //! conditional `UPDATE` whose `WHERE` says "still pending and not expired", so of any number of
@@ -240,4 +240,54 @@ macro_rules! consent_ops {
     };
 }
 
-pub(crate) use {consent_columns, consent_ops, grant_columns};
+/// The [`Transaction`](crate::store::Transaction) methods of the consent operations, for a
+/// backend's `impl` block whose transaction is `self.tx` (the functions of [`consent_ops!`]).
+macro_rules! consent_methods {
+    () => {
+        fn grants<'a>(
+            &'a mut self,
+            user: Option<&'a str>,
+            now: i64,
+        ) -> $crate::store::StoreFuture<'a, Vec<$crate::store::Grant>> {
+            Box::pin(grants(&mut self.tx, user, now))
+        }
+
+        fn insert_consent<'a>(
+            &'a mut self,
+            consent: &'a $crate::store::ConsentRequest,
+        ) -> $crate::store::StoreFuture<'a, ()> {
+            Box::pin(insert_consent(&mut self.tx, consent))
+        }
+
+        fn consent<'a>(
+            &'a mut self,
+            id: &'a str,
+        ) -> $crate::store::StoreFuture<'a, Option<$crate::store::ConsentRequest>> {
+            Box::pin(consent(&mut self.tx, id))
+        }
+
+        fn pending_consents<'a>(
+            &'a mut self,
+            user: &'a str,
+            now: i64,
+        ) -> $crate::store::StoreFuture<'a, Vec<$crate::store::ConsentRequest>> {
+            Box::pin(pending_consents(&mut self.tx, user, now))
+        }
+
+        fn decide_consent<'a>(
+            &'a mut self,
+            id: &'a str,
+            answer: &'a $crate::store::ConsentAnswer,
+            by: &'a str,
+            now: i64,
+        ) -> $crate::store::StoreFuture<'a, $crate::store::DecideOutcome> {
+            Box::pin(decide_consent(&mut self.tx, id, answer, by, now))
+        }
+
+        fn purge_ended(&mut self, before: i64) -> $crate::store::StoreFuture<'_, u64> {
+            Box::pin(purge_ended(&mut self.tx, before))
+        }
+    };
+}
+
+pub(crate) use {consent_columns, consent_methods, consent_ops, grant_columns};

@@ -170,6 +170,11 @@ impl Legacy {
         Legacy::open(url, capabilities, Some(token.to_string())).await
     }
 
+    /// Connects with a bearer token, declaring `capabilities`.
+    pub async fn connect_as_with(url: &str, token: &str, capabilities: Value) -> Legacy {
+        Legacy::open(url, capabilities, Some(token.to_string())).await
+    }
+
     async fn open(url: &str, capabilities: Value, token: Option<String>) -> Legacy {
         let http = reqwest::Client::new();
         let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {

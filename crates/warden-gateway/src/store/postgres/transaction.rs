@@ -4,10 +4,9 @@
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row};
 
-use crate::store::consents::consent_ops;
+use crate::store::consents::{consent_methods, consent_ops};
 use crate::store::{
-    ConsentAnswer, ConsentRequest, ConsumeOutcome, DecideOutcome, Grant, GrantKind, Revocation,
-    StoreError, StoreFuture, StoredKey, Transaction,
+    ConsumeOutcome, Grant, GrantKind, Revocation, StoreError, StoreFuture, StoredKey, Transaction,
 };
 
 pub struct PgTransaction {
@@ -267,39 +266,7 @@ impl Transaction for PgTransaction {
         })
     }
 
-    fn grants<'a>(&'a mut self, user: Option<&'a str>, now: i64) -> StoreFuture<'a, Vec<Grant>> {
-        Box::pin(grants(&mut self.tx, user, now))
-    }
-
-    fn insert_consent<'a>(&'a mut self, consent: &'a ConsentRequest) -> StoreFuture<'a, ()> {
-        Box::pin(insert_consent(&mut self.tx, consent))
-    }
-
-    fn consent<'a>(&'a mut self, id: &'a str) -> StoreFuture<'a, Option<ConsentRequest>> {
-        Box::pin(consent(&mut self.tx, id))
-    }
-
-    fn pending_consents<'a>(
-        &'a mut self,
-        user: &'a str,
-        now: i64,
-    ) -> StoreFuture<'a, Vec<ConsentRequest>> {
-        Box::pin(pending_consents(&mut self.tx, user, now))
-    }
-
-    fn decide_consent<'a>(
-        &'a mut self,
-        id: &'a str,
-        answer: &'a ConsentAnswer,
-        by: &'a str,
-        now: i64,
-    ) -> StoreFuture<'a, DecideOutcome> {
-        Box::pin(decide_consent(&mut self.tx, id, answer, by, now))
-    }
-
-    fn purge_ended(&mut self, before: i64) -> StoreFuture<'_, u64> {
-        Box::pin(purge_ended(&mut self.tx, before))
-    }
+    consent_methods!();
 
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()> {
         Box::pin(async move { Ok(self.tx.commit().await?) })
