@@ -132,9 +132,23 @@ impl Exchange {
             Some(UpstreamEvent::Done(_) | UpstreamEvent::Failed(_)) | None
         ) {
             self.finished = true;
+            self.stop_listening_aside();
             self.link.finished(self.upstream_id);
         }
         event
+    }
+
+    /// Lets go of the legacy side channel once the call is over. Its sender is dropped next (by
+    /// `finished`), and closing a channel wakes whoever last polled its receiver: this very task,
+    /// mid-poll. A task woken while it runs is requeued, and the runtime wakes another worker
+    /// thread to take it — a futex or eventfd wake and a thread hand-off per legacy call. So
+    /// the receiver is polled once more with a no-op waker first, and dropped.
+    fn stop_listening_aside(&mut self) {
+        if let Source::Reply { side, .. } = &mut self.source
+            && let Some(mut rx) = side.take()
+        {
+            let _ = rx.poll_recv(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        }
     }
 
     /// Reads the call to its reply on Warden's own behalf: notifications are dropped, and a
