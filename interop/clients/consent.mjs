@@ -8,6 +8,7 @@
 //     "token": bearer token of the caller,
 //     "calls": [{ "name", "arguments", "progress": onprogress + resetTimeoutOnProgress,
 //                 "retry": after a -32042 or a link in an error result: approve, call again }],
+//     "answer": what the client's URL handler answers, "accept" (default), "decline" or "cancel",
 //     "person": { "user", "decision": "once" | "for" | "deny", "minutes",
 //                 "when": "asked" (as the client is asked) | "retry" (only before a retry)
 //                        | { "afterMs": N } (that long after the client is asked),
@@ -55,6 +56,7 @@ guard(async () => {
     const params = request.params;
     elicitations.push(params);
     if (params.mode !== "url") return { action: "decline" };
+    if (plan.answer && plan.answer !== "accept") return { action: plan.answer };
     if (person.when === "asked") answer(params.url);
     else if (person.when?.afterMs !== undefined) setTimeout(() => answer(params.url), person.when.afterMs);
     return { action: "accept" };

@@ -741,3 +741,33 @@ async fn an_approval_survives_a_restart_of_the_gateway() {
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declining_the_link_in_the_client_ends_the_call_in_both_eras() {
+    let world = World::start("50s").await;
+    for client in ["v1", "v2"] {
+        let report = world
+            .run(
+                "alice",
+                json!({
+                    "client": client,
+                    "answer": "decline",
+                    "calls": [{ "name": "fx__transfer_funds", "arguments": { "to": "Ivy", "amount": 8 } }],
+                }),
+            )
+            .await;
+        let call = &report["calls"][0];
+        assert_eq!(call["code"], -32054, "{client}: {report}");
+        assert!(
+            call["error"]
+                .as_str()
+                .unwrap()
+                .contains("declined in the client"),
+            "{client}: {report}"
+        );
+        assert!(
+            call["ms"].as_u64().unwrap() < 20_000,
+            "ended at once, not after the hold: {report}"
+        );
+    }
+}

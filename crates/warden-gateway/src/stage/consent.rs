@@ -45,6 +45,9 @@ impl RequestStage for AskConsent {
     }
 }
 
+/// The key of Warden's request in a 2026-07-28 `inputRequests` (and of its answer).
+const CONSENT_INPUT: &str = "warden-consent";
+
 /// How often a held call tells the client it is still waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -120,6 +123,18 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
                 return Next::Refuse(Refusal::ConsentState(why));
             }
         };
+        // The person declined to open the link in the client: the call ends here.
+        let answer = call
+            .msg
+            .params()
+            .and_then(|p| p.get("inputResponses"))
+            .and_then(|r| r.get(CONSENT_INPUT))
+            .and_then(|r| r.get("action"))
+            .and_then(Value::as_str);
+        if matches!(answer, Some("decline" | "cancel")) {
+            tracing::info!(consent = %state.consent, action = ?answer, "consent link not opened in the client");
+            return Next::Refuse(Refusal::ConsentDeclined { name: b.name });
+        }
         // The upstream sees the call as the client first sent it (with its own state, if any).
         let params = call.msg.params_mut();
         params.remove("inputResponses");
@@ -263,7 +278,7 @@ fn input_required(id: &Id, name: &str, url: &str, state: &str) -> Message {
         json!({
             "resultType": "input_required",
             "inputRequests": {
-                "warden-consent": {
+                CONSENT_INPUT: {
                     "method": "elicitation/create",
                     "params": { "mode": "url", "message": consent_message(name), "url": url }
                 }
