@@ -662,4 +662,62 @@ async fn the_admin_api_is_for_admins_and_revokes_at_once() {
             && !listed.to_string().contains(key["key"].as_str().unwrap()),
         "keys are listed, never shown again"
     );
+
+    // Grants made on the consent page: listed (per user) and ended by an administrator.
+    let store = s.warden.gateway.identity.store().unwrap().clone();
+    let now = warden_gateway::store::now();
+    for (id, user) in [("g-alice", "alice"), ("g-carol", "carol")] {
+        store
+            .insert_grant(&warden_gateway::store::Grant {
+                id: id.into(),
+                user: user.into(),
+                agent: None,
+                tool: "fx.transfer_funds".into(),
+                kind: warden_gateway::store::GrantKind::Standing,
+                created_at: now,
+                expires_at: now + 600,
+                consumed_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    let grants = |query: &'static str| {
+        let (http, base, admin) = (http.clone(), base.clone(), admin.clone());
+        async move {
+            http.get(format!("{base}/admin/grants{query}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(grants("").await.as_array().unwrap().len(), 2);
+    let alices = grants("?user=alice").await;
+    assert_eq!(alices[0]["id"], "g-alice", "{alices}");
+    assert_eq!(alices[0]["kind"], "standing");
+    let refused = http
+        .delete(format!("{base}/admin/grants/g-alice"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "bob is revoked by now");
+    let ended = http
+        .delete(format!("{base}/admin/grants/g-alice"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let again = http
+        .delete(format!("{base}/admin/grants/g-alice"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    assert_eq!(grants("").await.as_array().unwrap().len(), 1);
 }
