@@ -417,6 +417,14 @@ impl World {
     }
 }
 
+/// The consent link of an `input_required` answer.
+fn link_of(answer: &Value) -> String {
+    answer["result"]["inputRequests"]["warden-consent"]["params"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no consent link in {answer}"))
+        .to_string()
+}
+
 fn error_text(answer: &Value) -> String {
     answer["error"]["message"]
         .as_str()
@@ -435,10 +443,7 @@ async fn request_states_that_are_tampered_moved_foreign_replayed_or_expired_are_
         .as_str()
         .unwrap()
         .to_string();
-    let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let link = link_of(&first);
     let with = |s: &str| json!({ "requestState": s, "inputResponses": { "warden-consent": { "action": "accept" } } });
 
     // Changed by one character.
@@ -523,10 +528,7 @@ async fn the_consent_page_refuses_forged_forms_frames_redirects_and_expired_requ
     let first = world
         .modern_call(&alice, 1, json!({ "to": "Fay", "amount": 5 }), json!({}))
         .await;
-    let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let link = link_of(&first);
     let origin = link.split("/consent/").next().unwrap().to_string();
 
     // Forms posted without, or with a wrong, CSRF token decide nothing.
@@ -642,10 +644,7 @@ async fn prompts_and_resources_ask_too_and_return_their_real_content_once_approv
             first["result"]["resultType"], "input_required",
             "{method}: {first}"
         );
-        let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let link = link_of(&first);
         let seen = world
             .visit(&link, json!({ "user": "alice", "decision": "once" }))
             .await;
@@ -687,16 +686,13 @@ async fn pending_requests_per_user_are_bounded_and_identical_calls_share_one() {
             )
             .await;
         assert_eq!(a["result"]["resultType"], "input_required", "{a}");
-        links.push(a["result"]["inputRequests"]["warden-consent"]["params"]["url"].clone());
+        links.push(link_of(&a));
     }
     // The same call again shares its request...
     let again = world
         .modern_call(&alice, 99, json!({ "to": "G", "amount": 1 }), json!({}))
         .await;
-    assert_eq!(
-        again["result"]["inputRequests"]["warden-consent"]["params"]["url"],
-        links[0]
-    );
+    assert_eq!(link_of(&again), links[0]);
     // ...a 21st different one is refused clearly, for this user only.
     let over = world
         .modern_call(&alice, 100, json!({ "to": "G", "amount": 21 }), json!({}))
@@ -723,10 +719,7 @@ async fn an_approval_survives_a_restart_of_the_gateway() {
         .as_str()
         .unwrap()
         .to_string();
-    let link = first["result"]["inputRequests"]["warden-consent"]["params"]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let link = link_of(&first);
     let seen = world
         .visit(&link, json!({ "user": "alice", "decision": "once" }))
         .await;
