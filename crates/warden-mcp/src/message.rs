@@ -164,6 +164,9 @@ struct RawResult {
     at: usize,
     text: Box<RawValue>,
     parsed: OnceLock<Value>,
+    /// `resultType` and `isError`, read from the text once: the pipeline asks several times.
+    /// Boxed, so that every message stays as small as before.
+    head: OnceLock<Box<Option<ResultHead>>>,
 }
 
 impl RawResult {
@@ -213,6 +216,7 @@ impl<'de> Deserialize<'de> for Frame {
                             at,
                             text,
                             parsed: OnceLock::new(),
+                            head: OnceLock::new(),
                         });
                     } else {
                         let value: Value = map.next_value()?;
@@ -227,7 +231,7 @@ impl<'de> Deserialize<'de> for Frame {
 }
 
 /// The fields of a result that say what kind of result it is.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 struct ResultHead {
     #[serde(rename = "resultType")]
     result_type: Option<String>,
@@ -452,7 +456,13 @@ impl Message {
         match &self.result {
             Some(raw) => match raw.parsed.get() {
                 Some(v) => Some(from_value(v)),
-                None => serde_json::from_str::<ResultHead>(raw.text.get()).ok(),
+                None => raw
+                    .head
+                    .get_or_init(|| {
+                        Box::new(serde_json::from_str::<ResultHead>(raw.text.get()).ok())
+                    })
+                    .as_ref()
+                    .clone(),
             },
             None => self.body.get("result").map(from_value),
         }

@@ -28,8 +28,7 @@ impl RequestStage for Forward {
 }
 
 /// The request as the upstream must see it: under the name the upstream knows.
-fn for_upstream(msg: &Message, target: &Target) -> Message {
-    let mut msg = msg.clone();
+fn for_upstream(mut msg: Message, target: &Target) -> Message {
     match target.kind {
         TargetKind::Tool | TargetKind::Prompt => {
             msg.params_mut()
@@ -52,7 +51,14 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         let method = call.method.as_str().to_string();
         return Next::Refuse(Refusal::MethodNotFound(method));
     };
-    let msg = for_upstream(&call.msg, target);
+    let client_token = call
+        .msg
+        .meta()
+        .and_then(|m| m.get("progressToken"))
+        .cloned();
+    // The request goes upstream moved, not copied: from here on the call keeps its id and method.
+    let rest = Message::request(call.id.clone(), call.method.as_str(), json!({}));
+    let msg = for_upstream(std::mem::replace(&mut call.msg, rest), target);
     let ctx = &call.ctx;
     let link = match gw
         .pool
@@ -74,11 +80,7 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         session: ctx.session.clone(),
         quiet_logs: ctx.era == Era::Modern && ctx.log_level.is_none(),
         client_id: call.id.clone(),
-        client_token: call
-            .msg
-            .meta()
-            .and_then(|m| m.get("progressToken"))
-            .cloned(),
+        client_token,
         cancel: call.life.cancel_token().clone(),
         deadline: call.life.deadline(),
         timeout: call.life.budget(),
