@@ -121,6 +121,14 @@ impl Call {
         }
     }
 
+    /// The client's progress token (`_meta.progressToken`), if it asked for progress.
+    pub fn progress_token(&self) -> Option<Value> {
+        self.msg
+            .meta()
+            .and_then(|m| m.get("progressToken"))
+            .cloned()
+    }
+
     /// The call's `params.arguments`, if any.
     pub fn arguments(&self) -> Option<&Value> {
         self.msg.params().and_then(|p| p.get("arguments"))

@@ -394,31 +394,29 @@ impl Consents {
     ) -> Result<DecideOutcome, StoreError> {
         let store = self.store()?;
         let now = self.clock.now();
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let grant = |kind, lasts: Duration| {
+            ConsentAnswer::Approve(Grant {
+                id: random_id(),
+                user: request.user.clone(),
+                agent: request.agent.clone(),
+                tool: request.tool.clone(),
+                kind,
+                created_at: now,
+                expires_at: now.saturating_add(secs(lasts)),
+                consumed_at: None,
+            })
+        };
         let answer = match answer {
             Decision::Deny => ConsentAnswer::Deny,
-            Decision::Once => ConsentAnswer::Approve(Grant {
-                id: random_id(),
-                user: request.user.clone(),
-                agent: request.agent.clone(),
-                tool: request.tool.clone(),
-                kind: GrantKind::OneCall {
+            // The held call uses it at once; a client that retries has the request's ttl.
+            Decision::Once => grant(
+                GrantKind::OneCall {
                     arguments_digest: request.arguments_digest.clone(),
                 },
-                created_at: now,
-                // The held call uses it at once; a client that retries has the request's ttl.
-                expires_at: now + i64::try_from(self.config.ttl.as_secs()).unwrap_or(600),
-                consumed_at: None,
-            }),
-            Decision::For(d) => ConsentAnswer::Approve(Grant {
-                id: random_id(),
-                user: request.user.clone(),
-                agent: request.agent.clone(),
-                tool: request.tool.clone(),
-                kind: GrantKind::Standing,
-                created_at: now,
-                expires_at: now + i64::try_from(d.as_secs()).unwrap_or(0),
-                consumed_at: None,
-            }),
+                self.config.ttl,
+            ),
+            Decision::For(d) => grant(GrantKind::Standing, d),
         };
         let outcome = store.decide_consent(&request.id, &answer, by, now).await?;
         if outcome == DecideOutcome::Decided {

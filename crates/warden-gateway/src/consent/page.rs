@@ -278,11 +278,11 @@ fn render_request(
     }
     let arguments: Value = serde_json::from_str(&request.arguments).unwrap_or(Value::Null);
     let arguments = serde_json::to_string_pretty(&mask_secrets(arguments)).unwrap_or_default();
-    let (server_name, tool_name) = request
+    // `server.tool`: the page names the tool as its server knows it.
+    let tool_name = request
         .tool
         .split_once('.')
-        .unwrap_or((request.server.as_str(), request.tool.as_str()));
-    let _ = server_name;
+        .map_or(request.tool.as_str(), |(_, tool)| tool);
     let left = request.expires_at - now;
     let html = AskPage {
         id: &request.id,

@@ -194,11 +194,16 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
 }
 
 fn unavailable(b: &Bound, e: crate::store::StoreError) -> Next {
-    tracing::error!(error = %e, target = %b.name, "consent cannot use the store");
-    Next::Refuse(Refusal::ConsentUnavailable {
-        name: b.name.clone(),
+    Next::Refuse(store_failed(&b.name, &e))
+}
+
+/// The refusal of a call whose consent records cannot be read or written.
+fn store_failed(name: &str, e: &crate::store::StoreError) -> Refusal {
+    tracing::error!(error = %e, target = %name, "consent cannot use the store");
+    Refusal::ConsentUnavailable {
+        name: name.to_string(),
         why: "Warden cannot read or write its consent records right now".into(),
-    })
+    }
 }
 
 /// The answer for a client that cannot open a link for the user: the link as text.
@@ -288,14 +293,6 @@ fn input_required(id: &Id, name: &str, url: &str, state: &str) -> Message {
     )
 }
 
-/// The client's progress token, if it asked for progress.
-fn progress_token(call: &Call) -> Option<Value> {
-    call.msg
-        .meta()
-        .and_then(|m| m.get("progressToken"))
-        .cloned()
-}
-
 /// Uses the approval of a decided request: the grant it made lets this one call through.
 async fn use_approval(gw: &Gateway, principal: &Principal, b: &Bound) -> Held {
     match gw.consents.covered(principal, &b.tool, &b.digest).await {
@@ -304,13 +301,32 @@ async fn use_approval(gw: &Gateway, principal: &Principal, b: &Bound) -> Held {
             name: b.name.clone(),
             why: "its approval was already used by another call or has ended".into(),
         }),
-        Err(e) => {
-            tracing::error!(error = %e, "consent cannot use the store");
-            Held::Refuse(Refusal::ConsentUnavailable {
-                name: b.name.clone(),
-                why: "Warden cannot read its consent records right now".into(),
-            })
+        Err(e) => Held::Refuse(store_failed(&b.name, &e)),
+    }
+}
+
+/// What a held call does once its wait ended: goes on when approved (using the approval),
+/// ends when declined or expired, and does `pending` when nobody decided within the hold. A
+/// legacy client is also told (`complete`) that the elicitation is over once it was decided.
+async fn after_wait(
+    gw: &Gateway,
+    principal: &Principal,
+    b: Bound,
+    waited: Result<Waited, crate::store::StoreError>,
+    complete: Option<Held>,
+    pending: Held,
+) -> Vec<Held> {
+    let decided = |last: Held| complete.into_iter().chain([last]).collect();
+    match waited {
+        Ok(Waited::Approved) => decided(use_approval(gw, principal, &b).await),
+        Ok(Waited::Denied { by }) => {
+            decided(Held::Refuse(Refusal::ConsentDenied { name: b.name, by }))
         }
+        Ok(Waited::Expired | Waited::Gone) => {
+            vec![Held::Refuse(Refusal::ConsentExpired { name: b.name })]
+        }
+        Ok(Waited::Pending) => vec![pending],
+        Err(e) => vec![Held::Refuse(store_failed(&b.name, &e))],
     }
 }
 
@@ -344,12 +360,6 @@ fn hold_legacy(
     );
     let decided = async move {
         let _slot = slot;
-        let complete = || {
-            Held::Interim(Message::notification(
-                "notifications/elicitation/complete",
-                json!({ "elicitationId": consent }),
-            ))
-        };
         let waiting_for = consent.clone();
         let wait = gw.consents.wait(&waiting_for, hold);
         tokio::pin!(wait);
@@ -367,91 +377,52 @@ fn hold_legacy(
                 }
             }
         };
-        match waited {
-            Ok(Waited::Approved) => vec![complete(), use_approval(&gw, &principal, &b).await],
-            Ok(Waited::Denied { by }) => {
-                vec![
-                    complete(),
-                    Held::Refuse(Refusal::ConsentDenied { name: b.name, by }),
-                ]
-            }
-            Ok(Waited::Expired | Waited::Gone) => {
-                vec![Held::Refuse(Refusal::ConsentExpired { name: b.name })]
-            }
-            Ok(Waited::Pending) => vec![Held::Refuse(Refusal::ConsentLink {
-                name: b.name,
-                url: gw.consents.link(&consent),
-                elicitation: Some(consent),
-            })],
-            Err(e) => {
-                tracing::error!(error = %e, "consent cannot read the store");
-                vec![Held::Refuse(Refusal::ConsentUnavailable {
-                    name: b.name,
-                    why: "Warden cannot read its consent records right now".into(),
-                })]
-            }
-        }
+        let complete = Held::Interim(Message::notification(
+            "notifications/elicitation/complete",
+            json!({ "elicitationId": consent }),
+        ));
+        let pending = Held::Refuse(Refusal::ConsentLink {
+            name: b.name.clone(),
+            url: gw.consents.link(&consent),
+            elicitation: Some(consent),
+        });
+        after_wait(&gw, &principal, b, waited, Some(complete), pending).await
     };
     Next::Hold(waiting(
         vec![Held::Interim(request)],
         Box::pin(decided),
-        progress_token(call),
+        call.progress_token(),
     ))
 }
 
 /// Holds a 2026-07-28 retry until its request is decided, or answers `input_required` again.
 fn hold_modern(gw: &Arc<Gateway>, call: &Call, b: Bound, state: State) -> Next {
+    // Asked again (the same request, a fresh state) when nobody decides within the hold, or
+    // at once when no more calls can be held.
+    let fresh = new_state(
+        gw,
+        call,
+        &b,
+        &state.consent,
+        state.expires_at,
+        state.upstream.clone(),
+    );
+    let again = input_required(&call.id, &b.name, &gw.consents.link(&state.consent), &fresh);
     let Some(slot) = gw.consents.hold_slot() else {
-        let fresh = new_state(
-            gw,
-            call,
-            &b,
-            &state.consent,
-            state.expires_at,
-            state.upstream.clone(),
-        );
-        let url = gw.consents.link(&state.consent);
-        return Next::Answer(crate::call::Reply::Json(input_required(
-            &call.id, &b.name, &url, &fresh,
-        )));
+        return Next::Answer(crate::call::Reply::Json(again));
     };
     let gw = gw.clone();
     let (principal, hold) = (call.ctx.principal.clone(), gw.consents.config().hold);
-    let (id, fresh) = (call.id.clone(), {
-        // Made now, used if the hold passes undecided: the same request, a new state.
-        new_state(
-            &gw,
-            call,
-            &b,
-            &state.consent,
-            state.expires_at,
-            state.upstream.clone(),
-        )
-    });
     let decided = async move {
         let _slot = slot;
-        match gw.consents.wait(&state.consent, hold).await {
-            Ok(Waited::Approved) => vec![use_approval(&gw, &principal, &b).await],
-            Ok(Waited::Denied { by }) => {
-                vec![Held::Refuse(Refusal::ConsentDenied { name: b.name, by })]
-            }
-            Ok(Waited::Expired | Waited::Gone) => {
-                vec![Held::Refuse(Refusal::ConsentExpired { name: b.name })]
-            }
-            Ok(Waited::Pending) => {
-                let url = gw.consents.link(&state.consent);
-                vec![Held::Answer(input_required(&id, &b.name, &url, &fresh))]
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "consent cannot read the store");
-                vec![Held::Refuse(Refusal::ConsentUnavailable {
-                    name: b.name,
-                    why: "Warden cannot read its consent records right now".into(),
-                })]
-            }
-        }
+        let waited = gw.consents.wait(&state.consent, hold).await;
+        after_wait(&gw, &principal, b, waited, None, Held::Answer(again)).await
     };
-    Next::Hold(waiting(Vec::new(), Box::pin(decided), progress_token(call)))
+    Next::Hold(waiting(
+        Vec::new(),
+        Box::pin(decided),
+        call.progress_token(),
+    ))
 }
 
 /// A hold as a stream: `first`, then progress every [`PROGRESS_EVERY`] on `token` (if the

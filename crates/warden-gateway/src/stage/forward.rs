@@ -51,11 +51,7 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         let method = call.method.as_str().to_string();
         return Next::Refuse(Refusal::MethodNotFound(method));
     };
-    let client_token = call
-        .msg
-        .meta()
-        .and_then(|m| m.get("progressToken"))
-        .cloned();
+    let client_token = call.progress_token();
     // The request goes upstream moved, not copied: from here on the call keeps its id and method.
     let rest = Message::request(call.id.clone(), call.method.as_str(), json!({}));
     let msg = for_upstream(std::mem::replace(&mut call.msg, rest), target);

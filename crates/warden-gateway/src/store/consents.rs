@@ -1,4 +1,4 @@
-//! Consent requests and the grant listing, written once for both backends: the statements use
+//! Grant insertion, consent requests and the grant listing, written once for both backends: the
 //! `$n` parameters, which SQLite and PostgreSQL both read, and [`consent_ops!`] instantiates the
 //! functions for each backend's connection and row types ([`consent_methods!`] their trait methods).
 //!
@@ -83,10 +83,40 @@ where
     })
 }
 
-/// The consent operations and the grant listing for one backend: `$conn` is its connection
-/// type, `$grant` its grant-row reader.
+/// Inserting a grant, the consent operations and the grant listing for one backend: `$conn`
+/// is its connection type, `$grant` its grant-row reader; the backend's `bump` (the change
+/// counter) is called after a grant is inserted.
 macro_rules! consent_ops {
-    ($conn:ty, $grant:path, $insert_grant:path) => {
+    ($conn:ty, $grant:path) => {
+        /// Inserts a grant and bumps the change counter, so every gateway's grant cache reloads.
+        async fn insert_grant(
+            conn: &mut $conn,
+            grant: &$crate::store::Grant,
+        ) -> Result<(), $crate::store::StoreError> {
+            let (kind, digest) = match &grant.kind {
+                $crate::store::GrantKind::OneCall { arguments_digest } => {
+                    ("one_call", Some(arguments_digest))
+                }
+                $crate::store::GrantKind::Standing => ("standing", None),
+            };
+            sqlx::query(
+                "INSERT INTO grants (id, user_id, agent, tool, kind, arguments_digest, created_at, expires_at, consumed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&grant.id)
+            .bind(&grant.user)
+            .bind(&grant.agent)
+            .bind(&grant.tool)
+            .bind(kind)
+            .bind(digest)
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .bind(grant.consumed_at)
+            .execute(&mut *conn)
+            .await?;
+            bump(conn).await
+        }
+
         async fn insert_consent(
             conn: &mut $conn,
             c: &$crate::store::ConsentRequest,
@@ -171,7 +201,7 @@ macro_rules! consent_ops {
                 .await?;
             if done.rows_affected() == 1 {
                 if let Some(grant) = grant {
-                    $insert_grant(&mut *conn, grant).await?;
+                    insert_grant(&mut *conn, grant).await?;
                 }
                 return Ok($crate::store::DecideOutcome::Decided);
             }

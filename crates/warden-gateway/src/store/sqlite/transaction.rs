@@ -82,31 +82,7 @@ fn grant(row: &SqliteRow) -> Result<Grant, StoreError> {
     })
 }
 
-/// Inserts a grant and bumps the change counter, so every gateway's grant cache reloads.
-async fn insert_grant(conn: &mut SqliteConnection, grant: &Grant) -> Result<(), StoreError> {
-    let (kind, digest) = match &grant.kind {
-        GrantKind::OneCall { arguments_digest } => ("one_call", Some(arguments_digest)),
-        GrantKind::Standing => ("standing", None),
-    };
-    sqlx::query(
-                "INSERT INTO grants (id, user_id, agent, tool, kind, arguments_digest, created_at, expires_at, consumed_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&grant.id)
-            .bind(&grant.user)
-            .bind(&grant.agent)
-            .bind(&grant.tool)
-            .bind(kind)
-            .bind(digest)
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
-            .bind(grant.consumed_at)
-            .execute(&mut *conn)
-            .await?;
-    bump(conn).await
-}
-
-consent_ops!(SqliteConnection, grant, insert_grant);
+consent_ops!(SqliteConnection, grant);
 
 impl Transaction for SqliteTransaction {
     fn keys(&mut self) -> StoreFuture<'_, Vec<StoredKey>> {
