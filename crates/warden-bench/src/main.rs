@@ -1,12 +1,13 @@
 //! `warden-bench`: the end-to-end load bench. In one run it drives MCP upstreams — the fixture
 //! answering in JSON, the fixture answering every legacy call in SSE (`--sse-always`), an
-//! `rmcp` server (`rmcp-echo`), and the fixture over stdio — directly, through Warden, and,
-//! for HTTP upstreams, through the floors Warden is held against: nginx as a plain reverse
-//! proxy and `warden-relay`, a do-nothing proxy on Warden's own stack. Both protocol eras;
-//! closed loop with every client (throughput at saturation) and with one (latency without a
-//! queue), and open loop at a fixed rate (latency without coordinated omission). It prints
-//! what each proxy adds, CPU time per call of each proxy and of the upstream, Warden's idle
-//! and peak memory, and whether the targets are met.
+//! `rmcp` server (`rmcp-echo`), and the fixture over stdio — directly, through Warden without
+//! and with its audit trail, and, for HTTP upstreams, through the floors Warden is held
+//! against: nginx as a plain reverse proxy and `warden-relay`, a do-nothing proxy on Warden's
+//! own stack. Both protocol eras; closed loop with every client (throughput at saturation) and
+//! with one (latency without a queue), and open loop at a fixed rate (latency without
+//! coordinated omission). It prints what each proxy adds, CPU time per call of each proxy and
+//! of the upstream, Warden's idle and peak memory, what the audit trail adds, and whether the
+//! issue's targets are met.
 //!
 //! Every server runs as a separate process, so `/proc` tells their CPU time and memory
 //! apart; the load generator runs in this process on one thread. It only ever talks to
@@ -46,7 +47,7 @@ struct Args {
     /// Virtual clients (one connection each) in both load shapes.
     #[arg(long, default_value_t = 16)]
     clients: usize,
-    /// Slices each phase is cut into, alternating direct and through Warden.
+    /// Slices each phase is cut into, alternating between the paths.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
     /// Seconds of unmeasured closed-loop load on each path before measuring.

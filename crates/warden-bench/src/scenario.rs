@@ -1,18 +1,19 @@
 //! One scenario: an upstream kind in one era, measured directly and through each proxy in
-//! front of it (Warden, and for HTTP upstreams nginx and the do-nothing relay), every path in
-//! every load shape, in alternating slices so that a burst of outside activity hits all alike.
+//! front of it (Warden, Warden with its audit trail, and for HTTP upstreams nginx and the
+//! do-nothing relay), every path in every load shape, in alternating slices so that a burst of
+//! outside activity hits all alike.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use warden_mcp::era::Era;
 
 use crate::client::{self, Caller, StdioCaller, StdioMux};
 use crate::nginx::{self, Nginx};
-use crate::procs::{self, Service, Upstream};
-use crate::report::{Kind, Path, PathResult, Phase, Ran, Scenario, Transport};
+use crate::procs::{self, Audit, Service, Upstream};
+use crate::report::{AuditRun, Kind, Path, PathResult, Phase, Ran, Scenario, Transport};
 use crate::{Binaries, Settings, load};
 
 /// The processes whose CPU time a phase reads.
@@ -109,25 +110,10 @@ async fn measure(
         bail!("the first direct call failed: {e:#}");
     }
 
-    let (mut warden, warden_addr) = procs::warden(&bins.warden, &upstream).await?;
-    let through_warden = Entry::Http(warden_addr, settings.through_tool.clone());
-    // Startup plus one call: the idle footprint, and (for stdio) Warden's child exists.
-    if let Err(e) = probe(&through_warden, era).await {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        warden.check_alive("warden")?;
-        bail!(
-            "the first call through Warden failed: {e:#}\nWarden's log: {}",
-            warden.log()
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    warden.check_alive("warden")?;
-    let idle_rss = procs::memory(warden.pid, "VmRSS")?;
-    let warden_upstream = match kind {
-        // Warden runs a fixture child of its own.
-        Kind::Stdio => stdio_child(&warden)?,
-        _ => upstream_pid,
-    };
+    let (mut warden, through_warden) =
+        Gateway::start(settings, bins, &upstream, upstream_pid, era, Audit::Off).await?;
+    let (mut audited, through_audited) =
+        Gateway::start(settings, bins, &upstream, upstream_pid, era, Audit::On).await?;
 
     let mut entries = vec![
         (
@@ -138,14 +124,7 @@ async fn measure(
                 upstream: upstream_pid,
             },
         ),
-        (
-            Path::Warden,
-            through_warden,
-            Pids {
-                proxy: vec![warden.pid],
-                upstream: warden_upstream,
-            },
-        ),
+        (Path::Warden, through_warden, warden.pids.clone()),
     ];
     if let (Upstream::Http(addr), true) = (&upstream, settings.floors) {
         let (ngx, ngx_addr) = nginx::start(&bins.nginx, *addr).await?;
@@ -162,7 +141,8 @@ async fn measure(
         };
         entries.insert(1, (Path::Nginx, entry, pids));
         keep.nginx = Some(ngx);
-        let (relay, relay_addr) = procs::warden(bins.need_relay()?, &upstream).await?;
+        let (relay, relay_addr) =
+            procs::warden(bins.need_relay()?, &upstream, Audit::Off).await?;
         let entry = Entry::Http(relay_addr, "echo".into());
         probe(&entry, era)
             .await
@@ -174,6 +154,9 @@ async fn measure(
         entries.insert(2, (Path::Relay, entry, pids));
         keep.relay = Some(relay);
     }
+
+    // Last, so that it follows the Warden without audit after the floors in every round.
+    entries.push((Path::WardenAudit, through_audited, audited.pids.clone()));
 
     let mut routes = Vec::with_capacity(entries.len());
     for (path, entry, pids) in &entries {
@@ -230,8 +213,21 @@ async fn measure(
         }
     }
 
-    warden.check_alive("warden")?;
-    let peak_rss = procs::memory(warden.pid, "VmHWM")?;
+    let peak_rss = warden.peak_rss()?;
+    let audit_peak_rss = audited.peak_rss()?;
+    let log = audited
+        .service
+        .dir()
+        .map(|d| d.join(procs::AUDIT_DIR))
+        .context("warden+audit has no directory")?;
+    let (log_bytes, log_files) = procs::bytes_under(&log);
+    let audit = AuditRun {
+        idle_rss: audited.idle_rss,
+        peak_rss: audit_peak_rss,
+        file_system: procs::file_system(&log).unwrap_or_else(|| "unknown".into()),
+        log_bytes,
+        log_files,
+    };
     drop(keep);
     Ok(Ran::Measured(Box::new(Scenario {
         kind,
@@ -239,10 +235,73 @@ async fn measure(
         clients: settings.clients,
         rate: settings.rate,
         paths: routes.into_iter().map(|r| r.result).collect(),
-        idle_rss,
+        idle_rss: warden.idle_rss,
         peak_rss,
+        audit,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     })))
+}
+
+/// A `warden serve` of the scenario, with or without its audit trail.
+struct Gateway {
+    service: Service,
+    what: &'static str,
+    pids: Pids,
+    /// `VmRSS` after start-up and one call.
+    idle_rss: u64,
+}
+
+impl Gateway {
+    /// Starts Warden in front of `upstream` and makes one call through it (then the idle
+    /// footprint is known, and for stdio Warden's child exists); returns how to reach it.
+    async fn start(
+        settings: &Settings,
+        bins: &Binaries,
+        upstream: &Upstream,
+        upstream_pid: u32,
+        era: Era,
+        audit: Audit,
+    ) -> anyhow::Result<(Gateway, Entry)> {
+        let what = match audit {
+            Audit::Off => Path::Warden.as_str(),
+            Audit::On => Path::WardenAudit.as_str(),
+        };
+        let (mut service, addr) = procs::warden(&bins.warden, upstream, audit).await?;
+        let entry = Entry::Http(addr, settings.through_tool.clone());
+        if let Err(e) = probe(&entry, era).await {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            service.check_alive(what)?;
+            bail!(
+                "the first call through {what} failed: {e:#}\n{what}'s log: {}",
+                service.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        service.check_alive(what)?;
+        let idle_rss = procs::memory(service.pid, "VmRSS")?;
+        let upstream = match upstream {
+            // Warden runs a fixture child of its own.
+            Upstream::Stdio(_) => stdio_child(&service)?,
+            Upstream::Http(_) => upstream_pid,
+        };
+        let pids = Pids {
+            proxy: vec![service.pid],
+            upstream,
+        };
+        let gateway = Gateway {
+            service,
+            what,
+            pids,
+            idle_rss,
+        };
+        Ok((gateway, entry))
+    }
+
+    /// `VmHWM` at the end of the scenario; fails if Warden died on the way.
+    fn peak_rss(&mut self) -> anyhow::Result<u64> {
+        self.service.check_alive(self.what)?;
+        procs::memory(self.service.pid, "VmHWM")
+    }
 }
 
 /// One call on a fresh client of `entry`: the path works before it is measured.

@@ -42,7 +42,9 @@ async fn main() {
     );
     let config = Config::from_toml(std::path::Path::new("bench.toml"), &text).expect("config");
     let db = store::open(&config.storage).await.expect("store");
-    let consents = Consents::new(&config, Some(db.clone()), reqwest::Client::new());
+    // The audit trail is on, as by default: a grant used is a record.
+    let audit = std::sync::Arc::new(warden_gateway::audit::Audit::open(&config).expect("audit"));
+    let consents = Consents::new(&config, Some(db.clone()), reqwest::Client::new(), audit);
     let now = store::now();
     // 10,000 live grants: standing and one-call, over 2,000 users and 5 tools.
     let mut tx = db.begin().await.expect("tx");

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::gateway::Gateway;
+use crate::identity::Principal;
 use crate::identity::keys;
 use crate::identity::revocation::KINDS;
 use crate::store::{self, Store};
@@ -39,6 +40,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/admin/keys/{id}", delete(revoke_key))
         .route("/admin/grants", get(list_grants))
         .route("/admin/grants/{id}", delete(revoke_grant))
+        .merge(crate::audit::http::routes())
 }
 
 /// A grant as the admin API and `warden grants list` show it.
@@ -60,7 +62,7 @@ struct GrantFilter {
 
 async fn list_grants(
     State(gw): State<Arc<Gateway>>,
-    Admin(store): Admin,
+    Admin(store, _): Admin,
     axum::extract::Query(filter): axum::extract::Query<GrantFilter>,
 ) -> Response {
     match store
@@ -74,12 +76,17 @@ async fn list_grants(
 
 async fn revoke_grant(
     State(gw): State<Arc<Gateway>>,
-    Admin(store): Admin,
+    Admin(store, by): Admin,
     Path(id): Path<String>,
 ) -> Response {
     match store.consume_grant(&id, gw.consents.clock.now()).await {
         Ok(store::ConsumeOutcome::Consumed) => {
             tracing::info!(event = "grant.revoked", grant = %id, "grant revoked by an administrator");
+            let mut record = crate::audit::records::about(warden_audit::Kind::GrantRevoked, &by);
+            record.detail = json!({ "grant": id });
+            if let Err(r) = gw.audit.write(record).await {
+                tracing::error!(grant = %id, reason = %r, "grant revocation not recorded");
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(_) => problem(StatusCode::NOT_FOUND, format!("no live grant {id:?}")),
@@ -91,13 +98,16 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// The store, for a caller who is an administrator; any handler taking it is admin-only.
-pub struct Admin(Arc<dyn Store>);
+/// An authenticated administrator; any handler taking it is admin-only.
+pub struct Administrator(pub Arc<Principal>);
 
-impl FromRequestParts<Arc<Gateway>> for Admin {
+impl FromRequestParts<Arc<Gateway>> for Administrator {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Admin, Response> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Administrator, Response> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -122,8 +132,20 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
             ));
         }
         tracing::info!(user = %principal.user, path = %parts.uri.path(), "admin API call");
+        Ok(Administrator(principal))
+    }
+}
+
+/// The store and the administrator who called; any handler taking it is admin-only.
+pub struct Admin(Arc<dyn Store>, Arc<Principal>);
+
+impl FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Admin, Response> {
+        let Administrator(by) = Administrator::from_request_parts(parts, gw).await?;
         let store = gw.identity.store().cloned();
-        store.map(Admin).ok_or_else(|| {
+        store.map(|s| Admin(s, by)).ok_or_else(|| {
             problem(
                 StatusCode::NOT_FOUND,
                 "this gateway keeps no store (test profile)",
@@ -132,11 +154,21 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
     }
 }
 
+/// Puts an administrator's action on the audit record before it is answered.
+async fn recorded(gw: &Gateway, by: &Principal, action: &str, detail: serde_json::Value) {
+    let mut record = crate::audit::records::about(warden_audit::Kind::Admin, by);
+    record.name = Some(action.to_string());
+    record.detail = detail;
+    if let Err(r) = gw.audit.write(record).await {
+        tracing::error!(action, reason = %r, "admin action not recorded");
+    }
+}
+
 fn failed(e: impl std::fmt::Display) -> Response {
     problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-async fn list_revocations(Admin(store): Admin) -> Response {
+async fn list_revocations(Admin(store, _): Admin) -> Response {
     match store.revocations().await {
         Ok(list) => Json(list.into_iter().map(|r| json!({ "kind": r.kind, "value": r.value, "reason": r.reason, "created_at": r.created_at })).collect::<Vec<_>>()).into_response(),
         Err(e) => failed(e),
@@ -153,7 +185,7 @@ struct NewRevocation {
 
 async fn add_revocation(
     State(gw): State<Arc<Gateway>>,
-    Admin(store): Admin,
+    Admin(store, by): Admin,
     Json(body): Json<NewRevocation>,
 ) -> Response {
     if !KINDS.contains(&body.kind.as_str()) || body.value.is_empty() {
@@ -168,6 +200,8 @@ async fn add_revocation(
     {
         Ok(()) => {
             gw.identity.sync().await;
+            let detail = json!({ "kind": body.kind, "value": body.value, "reason": body.reason });
+            recorded(&gw, &by, "revocation.add", detail).await;
             StatusCode::CREATED.into_response()
         }
         Err(e) => failed(e),
@@ -175,17 +209,22 @@ async fn add_revocation(
 }
 
 async fn remove_revocation(
-    Admin(store): Admin,
+    State(gw): State<Arc<Gateway>>,
+    Admin(store, by): Admin,
     Path((kind, value)): Path<(String, String)>,
 ) -> Response {
     match store.unrevoke(&kind, &value).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            let detail = json!({ "kind": kind, "value": value });
+            recorded(&gw, &by, "revocation.remove", detail).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => problem(StatusCode::NOT_FOUND, "no such revocation"),
         Err(e) => failed(e),
     }
 }
 
-async fn list_keys(Admin(store): Admin) -> Response {
+async fn list_keys(Admin(store, _): Admin) -> Response {
     match store.keys().await {
         Ok(list) => Json(
             list.into_iter()
@@ -207,21 +246,38 @@ struct NewKey {
     expires_in_secs: Option<i64>,
 }
 
-async fn create_key(Admin(store): Admin, Json(body): Json<NewKey>) -> Response {
+async fn create_key(
+    State(gw): State<Arc<Gateway>>,
+    Admin(store, by): Admin,
+    Json(body): Json<NewKey>,
+) -> Response {
     let new = keys::generate(&body.name, body.groups, body.scopes, body.expires_in_secs);
     match store.insert_key(&new.stored).await {
-        Ok(()) => (
-            StatusCode::CREATED,
-            Json(json!({ "id": new.stored.id, "name": new.stored.name, "key": new.key })),
-        )
-            .into_response(),
+        Ok(()) => {
+            // The key itself is shown to the caller once and never recorded.
+            let s = &new.stored;
+            let detail = json!({ "id": s.id, "name": s.name, "groups": s.groups, "scopes": s.scopes, "expires_at": s.expires_at });
+            recorded(&gw, &by, "key.create", detail).await;
+            (
+                StatusCode::CREATED,
+                Json(json!({ "id": new.stored.id, "name": new.stored.name, "key": new.key })),
+            )
+                .into_response()
+        }
         Err(e) => problem(StatusCode::CONFLICT, format!("{e} (is the name taken?)")),
     }
 }
 
-async fn revoke_key(Admin(store): Admin, Path(id): Path<String>) -> Response {
+async fn revoke_key(
+    State(gw): State<Arc<Gateway>>,
+    Admin(store, by): Admin,
+    Path(id): Path<String>,
+) -> Response {
     match store.revoke_key(&id, store::now()).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            recorded(&gw, &by, "key.revoke", json!({ "key": id })).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => problem(StatusCode::NOT_FOUND, "no active key with that id or name"),
         Err(e) => failed(e),
     }

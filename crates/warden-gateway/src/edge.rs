@@ -36,7 +36,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
     {
-        return Refusal::HostNotAllowed.respond(&gw, Era::Legacy, None);
+        return Refusal::HostNotAllowed.respond_to(&gw, Era::Legacy, None, peer);
     }
     // The consent page's links are followed from other sites' pages (the identity provider
     // redirects back, a chat client opens them), and browsers then send `Origin: null` or
@@ -54,7 +54,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
                 server.listen.ip().is_loopback(),
             )
         {
-            return Refusal::OriginNotAllowed.respond(&gw, Era::Legacy, None);
+            return Refusal::OriginNotAllowed.respond_to(&gw, Era::Legacy, None, peer);
         }
     }
     next.run(request).await

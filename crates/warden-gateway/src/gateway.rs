@@ -24,6 +24,8 @@ pub struct Gateway {
     pub policies: crate::policy::Policies,
     /// Consent requests, grants and the consent page's sign-in.
     pub consents: crate::consent::Consents,
+    /// The tamper-evident record of every call, decision and answer.
+    pub audit: Arc<crate::audit::Audit>,
     /// A stage that holds calls, installed by tests in the consent stage's place
     /// ([`crate::server::start_with`]); `None` in a gateway that serves.
     pub waiting: Option<Arc<dyn crate::call::RequestStage>>,
@@ -36,6 +38,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("the policies do not load (nothing is allowed without them):\n{0}")]
     Policies(#[from] warden_policy::PolicyErrors),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 impl Gateway {
@@ -54,21 +58,30 @@ impl Gateway {
             .tcp_nodelay(true)
             .build()
             .unwrap_or_default();
+        // Once, at start: reading the log back is the price of recovering it after a crash.
+        let audit = Arc::new(crate::audit::Audit::open(&config)?);
         let identity = Identity::new(&config, http.clone()).await?;
-        let consents = crate::consent::Consents::new(&config, identity.store().cloned(), http);
+        let consents =
+            crate::consent::Consents::new(&config, identity.store().cloned(), http, audit.clone());
+        let mut metrics = Metrics::new();
+        metrics.register_audit(&audit);
         let gateway = Arc::new(Gateway {
             identity,
             consents,
+            audit,
             sessions: Sessions::new(config.server.session_idle_timeout),
             pool: Pool::new(&config.upstreams, notices.clone()),
             catalog: Catalog::new(&config.server.name_separator, prefixes),
             notices,
-            metrics: Metrics::new(),
+            metrics,
             limiter: crate::ratelimit::Limiter::new(&config.rate_limits),
             policies: crate::policy::Policies::load(&config.policy)?,
             waiting,
             config: Arc::new(config),
         });
+        let loaded = Ok(gateway.policies.current().len());
+        let record = crate::audit::records::policies(&gateway.config.policy.dir, loaded);
+        gateway.audit.write_later(record);
         spawn_housekeeping(
             Arc::downgrade(&gateway),
             housekeeping_period(&gateway.config),
@@ -91,6 +104,13 @@ fn spawn_policy_reload(gateway: std::sync::Weak<Gateway>, every: Duration) {
             let Some(g) = gateway.upgrade() else { return };
             let outcome = tokio::task::block_in_place(|| g.policies.reload_if_changed());
             g.metrics.policy_reload(&outcome);
+            let loaded = match &outcome {
+                crate::policy::Reload::Unchanged => continue,
+                crate::policy::Reload::Loaded(n) => Ok(*n),
+                crate::policy::Reload::Refused(e) => Err(e.to_string()),
+            };
+            let record = crate::audit::records::policies(&g.config.policy.dir, loaded);
+            g.audit.write_later(record);
         }
     });
 }

@@ -11,6 +11,7 @@
 //! identity, or log a secret.
 
 pub mod admin;
+pub mod audit;
 pub mod call;
 pub mod catalog;
 pub mod config;

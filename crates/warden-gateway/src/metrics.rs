@@ -52,6 +52,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts the audit trail's records in `/metrics`.
+    pub fn register_audit(&mut self, audit: &crate::audit::Audit) {
+        self.registry.register(
+            "audit_records",
+            "Audit records made durable",
+            audit.written.clone(),
+        );
+        self.registry.register(
+            "audit_missed",
+            "Audit records that could not be written and were let go (audit.on_failure = \"open\")",
+            audit.missed.clone(),
+        );
+    }
+
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("warden");
         let requests = Family::<RequestLabels, Counter>::default();

@@ -21,6 +21,7 @@ use crate::call::{
 use crate::gateway::Gateway;
 use crate::stage::adapt::AdaptEra;
 use crate::stage::admit::Admit;
+use crate::stage::audit::{AuditRequest, AuditResponse};
 use crate::stage::consent::AskConsent;
 use crate::stage::decide::Decide;
 use crate::stage::forward::Forward;
@@ -28,22 +29,23 @@ use crate::stage::params::RoutingParams;
 use crate::stage::route::Route;
 
 /// The request stages, in the order a call meets them. Where the next issues plug in is marked.
-fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 7] {
+fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 8] {
     [
         Some(&Admit),          // scopes (step-up) and rate limits of the principal
         Some(&Route),          // upstream and name; Warden's own methods and lists answered here
         Some(&Decide),         // Cedar: allow, deny (answered as unknown), consent
         Some(&AskConsent),     // consent: pause, approve in the browser, resume (issue 9)
         gw.waiting.as_deref(), // a waiting stage that tests install
-        // audit of the request (issue 10), DLP of the arguments (issue 11), credentials (12)
+        Some(&AuditRequest),   // the request record, durable before the call goes on
+        // DLP of the arguments (issue 11), credentials (issue 12)
         Some(&RoutingParams), // modern `Mcp-Param-*` headers against the body
         Some(&Forward),       // to the upstream; what it sends back is the reply
     ]
 }
 
 /// The reply stages, in the order every message of a reply meets them: era adaptation, then DLP
-/// (issue 11), then the audit of the response (issue 10).
-const REPLY_STAGES: &[&dyn ReplyStage] = &[&AdaptEra];
+/// (issue 11), then the response record (last, so it records what the client is sent).
+const REPLY_STAGES: &[&dyn ReplyStage] = &[&AdaptEra, &AuditResponse];
 
 /// A call's answer as the transport sends it.
 // Made once per call and moved once into the response; boxing would cost more than the move.
@@ -137,7 +139,7 @@ async fn finish(
 ) -> Message {
     let mut frame = Frame::Final(message);
     for stage in REPLY_STAGES {
-        if let Verdict::Refuse(r) = stage.see(call, &mut frame).await {
+        if let Verdict::Refuse(r) = stage.see(gw, call, &mut frame).await {
             tracing::info!(stage = stage.name(), reason = %r, "reply refused");
             let rendered = r.render(gw, call.ctx.era, Some(&call.id));
             outcome = Some(rendered.outcome);
@@ -159,7 +161,7 @@ async fn interim(
 ) -> Option<Result<Message, Message>> {
     let mut frame = Frame::Interim(message);
     for stage in REPLY_STAGES {
-        match stage.see(call, &mut frame).await {
+        match stage.see(gw, call, &mut frame).await {
             Verdict::Pass => {}
             Verdict::Withhold => return None,
             Verdict::Refuse(r) => {

@@ -27,6 +27,8 @@ impl Running {
         self.stop.cancel();
         let result = self.task.await.unwrap_or(Ok(()));
         self.gateway.pool.shutdown().await;
+        // Everything answered is on the record; a last checkpoint signs it.
+        self.gateway.audit.close();
         result
     }
 

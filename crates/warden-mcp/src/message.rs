@@ -36,6 +36,9 @@ pub mod codes {
     /// Gateway-specific: a person declined the call on the consent page, or the request for
     /// consent expired undecided; the call did not run.
     pub const CONSENT_DENIED: i64 = -32054;
+    /// Gateway-specific: the audit trail cannot record the call, so it did not run (or its
+    /// result was withheld).
+    pub const AUDIT_UNAVAILABLE: i64 = -32055;
 }
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.

@@ -141,6 +141,13 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
     };
     crate::init_logging(LogFormat::Text, "info");
     let config_path = path.display().to_string();
+    let audit_dir = config.audit.dir.display().to_string();
+    let vkey = config
+        .audit
+        .key
+        .with_extension("vkey")
+        .display()
+        .to_string();
     let idp = std::sync::Arc::new(idp);
     let keep_alive = idp.clone();
     let banner = Box::new(move |url: &str| {
@@ -166,6 +173,9 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
              (on Node 20 npm warns once that the Inspector wants Node 22: its CLI works all the same)\n\n\
              The last command needs your consent: its answer is a link to Warden's consent page. Open it, sign in\n\
              as demo-user, approve, and run the same command again: the transfer goes through, once.\n\n\
+             Every call is on the tamper-evident audit record; read it and verify it as an auditor would:\n\
+             \x20 cargo run -p warden -- audit tail --config {config_path}\n\
+             \x20 cargo run -p warden -- audit verify {audit_dir} --key {vkey}\n\n\
              Demo tools: demo__echo (free to use), demo__transfer_funds (needs consent for each call),\n\
              \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret).\n\
              Press Ctrl-C to stop.\n"

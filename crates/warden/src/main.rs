@@ -1,6 +1,7 @@
 //! The `warden` command: wires the gateway crates together and nothing more.
 
 mod admin;
+mod audit;
 mod dev;
 mod policy;
 
@@ -80,6 +81,11 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: policy::PolicyAction,
+    },
+    /// The audit trail: signing key, offline verification, proofs, records.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
     },
     /// Run the built-in fixture MCP server (used by `warden dev`).
     #[command(hide = true)]
@@ -165,6 +171,7 @@ async fn run(command: Command) -> ExitCode {
         } => admin::revoke(&config, target, &reason, undo).await,
         Command::Revocations { config } => admin::revocations(&config).await,
         Command::Policy { config, action } => policy::run(&config, action).await,
+        Command::Audit { action } => audit::run(action).await,
         Command::Fixture { stdio, http } => {
             let result = match (stdio, http) {
                 (true, _) => warden_fixture::serve_stdio().await,
@@ -205,20 +212,42 @@ pub fn init_logging(format: LogFormat, level: &str) {
 /// Something to print once the gateway listens, given its MCP URL.
 pub type Banner = Box<dyn FnOnce(&str) + Send>;
 
-/// Serves until Ctrl-C; `banner` is printed once the socket is bound.
+/// Ctrl-C, or SIGTERM (how service managers stop a process). Listening starts at once, so a
+/// signal that comes while the gateway starts is not missed.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM; `banner` is printed once the socket is bound.
 pub async fn serve(config: Config, banner: Option<Banner>) -> ExitCode {
     let listen = config.server.listen;
+    let stop = stop_signal();
     let running = match warden_gateway::start(config).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("warden: cannot listen on {listen}: {e}");
+            eprintln!("warden: cannot start on {listen}: {e}");
             return ExitCode::FAILURE;
         }
     };
     if let Some(banner) = banner {
         banner(&running.mcp_url());
     }
-    let _ = tokio::signal::ctrl_c().await;
+    stop.await;
     tracing::info!("stopping");
     match running.stop().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,8 +34,9 @@ fn count(text: &str, needle: &str) -> f64 {
 async fn warden_waiting(stage: Arc<Waiting>, server: &str) -> Running {
     let upstream = fixture_http(None).await;
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\ntest_user = \"tester\"\n\n[policy]\ndir = {:?}\n\n{}",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\ntest_user = \"tester\"\n\n[policy]\ndir = {:?}\n\n[storage]\npath = {:?}\n\n{}",
         allow_all_policies(),
+        data_dir(),
         http_upstream("fx", &upstream, "")
     );
     let config = Config::from_toml(std::path::Path::new("test.toml"), &text).unwrap();

@@ -110,6 +110,11 @@ impl Lifetime {
         self.deadline = Instant::now() + self.budget;
     }
 
+    /// How long the call has been in flight.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     pub fn budget(&self) -> Duration {
         self.budget
     }
@@ -181,6 +186,7 @@ pub fn outcome_of(msg: &Message) -> &'static str {
             codes::UPSTREAM_UNAVAILABLE | codes::UPSTREAM_TIMEOUT => "upstream_error",
             codes::LIMITED => "limited",
             codes::CONSENT_REQUIRED | codes::URL_ELICITATION_REQUIRED => "consent_required",
+            codes::AUDIT_UNAVAILABLE => "audit_unavailable",
             _ => "error",
         };
     }

@@ -90,6 +90,13 @@ pub struct Call {
     pub consent: Option<Consent>,
     /// The era of the upstream link that carried the call, once forwarded.
     pub upstream_era: Option<Era>,
+    /// The policy decision the call goes on with (set by the decide stage, its grant by the
+    /// consent stage), for the audit trail.
+    pub decided: Option<crate::audit::records::Decided>,
+    /// Links the call's audit records; empty when the trail is off.
+    pub audit_id: String,
+    /// Whether the request record is durable (written before forwarding).
+    pub audit_requested: bool,
     pub life: Lifetime,
 }
 
@@ -117,6 +124,9 @@ impl Call {
             target: None,
             consent: None,
             upstream_era: None,
+            decided: None,
+            audit_id: gw.audit.call_id(),
+            audit_requested: false,
             life,
         }
     }
@@ -243,5 +253,10 @@ pub enum Verdict {
 pub trait ReplyStage: Send + Sync {
     fn name(&self) -> &'static str;
 
-    fn see<'a>(&'a self, call: &'a Call, frame: &'a mut Frame) -> BoxFuture<'a, Verdict>;
+    fn see<'a>(
+        &'a self,
+        gw: &'a Gateway,
+        call: &'a Call,
+        frame: &'a mut Frame,
+    ) -> BoxFuture<'a, Verdict>;
 }

@@ -118,6 +118,9 @@ pub enum Refusal {
     Upstream(UpstreamError),
     #[error("the upstream did not answer within {0:?}")]
     UpstreamTimeout(Duration),
+    /// The audit trail cannot make the call's record durable (fail closed).
+    #[error("the audit trail cannot record this call, so it was not carried out: {0}")]
+    AuditUnavailable(String),
     #[error(
         "the upstream asked for input in the 2026-07-28 way (InputRequiredResult), which a 2025 session cannot answer; connect with a 2026-07-28 client"
     )]
@@ -301,6 +304,9 @@ impl Refusal {
             Refusal::Upstream(_) => (S::OK, codes::UPSTREAM_UNAVAILABLE, None, "upstream_error"),
             Refusal::UpstreamTimeout(_) => (S::OK, codes::UPSTREAM_TIMEOUT, None, "upstream_error"),
             Refusal::InputAcrossEras => (S::OK, codes::INTERNAL_ERROR, None, "upstream_error"),
+            Refusal::AuditUnavailable(_) => {
+                (S::OK, codes::AUDIT_UNAVAILABLE, None, "audit_unavailable")
+            }
         };
         let mut error = RpcError::new(code, text);
         if let Some(data) = data {
@@ -340,8 +346,33 @@ impl Refusal {
     /// The HTTP answer to a request refused outside any call (at the edge, by identity, by the
     /// transport's rules), counted in `warden_rejected`.
     pub fn respond(&self, gw: &Gateway, era: Era, id: Option<&Id>) -> Response {
-        gw.metrics.reject(self.reject_reason());
-        self.render(gw, era, id).into_response()
+        self.respond_to(gw, era, id, None)
+    }
+
+    /// [`Refusal::respond`] for a client whose address is known, which the audit record keeps.
+    /// Every such refusal is recorded, except the per-address rate limit's: recording a flood
+    /// would hand the flood the disk.
+    pub fn respond_to(
+        &self,
+        gw: &Gateway,
+        era: Era,
+        id: Option<&Id>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Response {
+        let reason = self.reject_reason();
+        gw.metrics.reject(reason);
+        let rendered = self.render(gw, era, id);
+        if gw.audit.is_on() && !matches!(self, Refusal::Limited { .. }) {
+            let mut record = crate::audit::record(warden_audit::Kind::Refusal);
+            record.outcome = Some(reason.to_string());
+            record.detail = json!({
+                "reason": self.to_string(),
+                "status": rendered.status.as_u16(),
+                "peer": peer.map(|p| p.to_string()),
+            });
+            gw.audit.write_later(record);
+        }
+        rendered.into_response()
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`Config`]. Every problem is reported with its file, line and a fix; loading collects all of
 //! them instead of stopping at the first.
 
+mod audit;
 mod duration;
 mod error;
 mod identity;
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use audit::{AuditConfig, Capture, FailMode};
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors};
 pub use identity::{DEFAULT_ALGORITHMS, IdentityConfig, Introspection, OidcConfig, TestProfile};
@@ -28,6 +30,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub policy: PolicyConfig,
     pub consent: ConsentConfig,
+    pub audit: AuditConfig,
 }
 
 /// `[consent]`: how a call that needs a person's approval waits for it.

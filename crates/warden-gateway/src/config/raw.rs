@@ -26,6 +26,7 @@ struct RawConfig {
     rate_limits: RawRateLimits,
     policy: Option<Spanned<RawPolicy>>,
     consent: Option<Spanned<RawConsent>>,
+    audit: Option<Spanned<super::audit::RawAudit>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -154,6 +155,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let rate_limits = rate_limits(&mut check, raw.rate_limits);
     let policy = policy(&mut check, raw.policy, path);
     let consent = consent(&mut check, raw.consent, &identity);
+    let audit = super::audit::audit(&mut check, raw.audit, &storage.dir, &server, path);
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -193,6 +195,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             rate_limits,
             policy,
             consent,
+            audit,
         })
     } else {
         Err(ConfigErrors(check.errors))
@@ -576,12 +579,15 @@ pub(super) fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
 
-fn relative_to(config_file: &Path, p: &str) -> PathBuf {
+pub(super) fn relative_to(config_file: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         return p.to_path_buf();
     }
+    // Joined and without `.` parts, so `path = "."` names the config's own directory plainly.
     config_file
         .parent()
         .map_or_else(|| p.to_path_buf(), |dir| dir.join(p))
+        .components()
+        .collect()
 }

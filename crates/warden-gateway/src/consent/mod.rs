@@ -19,6 +19,7 @@
 //! How each kind of client is asked is the consent stage's ([`crate::stage::consent`]); the
 //! page is [`page`].
 
+mod audit;
 pub mod canonical;
 pub mod page;
 pub mod seal;
@@ -119,6 +120,8 @@ pub struct Consents {
     decided: Mutex<HashMap<String, watch::Sender<u64>>>,
     held: Arc<AtomicUsize>,
     pub(crate) signin: Option<signin::SignIn>,
+    /// Requests asked and decided, and grants used, are recorded.
+    audit: Arc<crate::audit::Audit>,
 }
 
 /// Counts a held call while it lives.
@@ -139,7 +142,12 @@ pub fn origin_of(url: &str) -> String {
 }
 
 impl Consents {
-    pub fn new(config: &Config, store: Option<Arc<dyn Store>>, http: reqwest::Client) -> Consents {
+    pub fn new(
+        config: &Config,
+        store: Option<Arc<dyn Store>>,
+        http: reqwest::Client,
+        audit: Arc<crate::audit::Audit>,
+    ) -> Consents {
         let sealer = match Sealer::in_dir(&config.storage.dir) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -163,6 +171,7 @@ impl Consents {
             decided: Mutex::new(HashMap::new()),
             held: Arc::new(AtomicUsize::new(0)),
             signin,
+            audit,
         }
     }
 
@@ -266,6 +275,8 @@ impl Consents {
             let cache = self.grants.read().unwrap_or_else(|e| e.into_inner());
             let key = (user, agent, tool.to_string());
             if let Some((_, id)) = cache.standing.get(&key).filter(|(until, _)| *until > now) {
+                self.audit
+                    .write_later(audit::grant_used(p, tool, id, "standing"));
                 return Ok(Some(id.clone()));
             }
             cache
@@ -280,6 +291,8 @@ impl Consents {
             }
             if store.consume_grant(&id, now).await? == ConsumeOutcome::Consumed {
                 tracing::info!(grant = %id, user = %p.user, tool, "one-call grant used");
+                self.audit
+                    .write_later(audit::grant_used(p, tool, &id, "one_call"));
                 return Ok(Some(id));
             }
         }
@@ -327,6 +340,7 @@ impl Consents {
             grant_id: None,
         };
         store.insert_consent(&request).await?;
+        self.audit.write_later(audit::asked(&request));
         tracing::info!(
             event = "consent.asked",
             consent = %request.id,
@@ -420,6 +434,10 @@ impl Consents {
         };
         let outcome = store.decide_consent(&request.id, &answer, by, now).await?;
         if outcome == DecideOutcome::Decided {
+            // The person's page answers once the decision is on the record.
+            if let Err(r) = self.audit.write(audit::decided(request, by, &answer)).await {
+                tracing::error!(consent = %request.id, reason = %r, "consent decision not recorded");
+            }
             let (decision, grant) = match &answer {
                 ConsentAnswer::Approve(g) => ("approved", Some(g)),
                 ConsentAnswer::Deny => ("denied", None),

@@ -7,6 +7,7 @@ use warden_mcp::era::Era;
 use warden_mcp::{Message, Method, codes};
 
 use crate::call::{Call, Frame, Refusal, ReplyStage, Verdict};
+use crate::gateway::Gateway;
 
 /// The reply stage that fits a final message to the client's era.
 pub struct AdaptEra;
@@ -16,7 +17,12 @@ impl ReplyStage for AdaptEra {
         "adapt-era"
     }
 
-    fn see<'a>(&'a self, call: &'a Call, frame: &'a mut Frame) -> BoxFuture<'a, Verdict> {
+    fn see<'a>(
+        &'a self,
+        _gw: &'a Gateway,
+        call: &'a Call,
+        frame: &'a mut Frame,
+    ) -> BoxFuture<'a, Verdict> {
         let verdict = match frame {
             Frame::Final(msg) => {
                 reply_for_client(call.method, call.ctx.era, call.upstream_era, msg)

@@ -147,6 +147,9 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     match consents.covered(&principal, &b.tool, &b.digest).await {
         Ok(Some(grant)) => {
             tracing::debug!(grant, target = %b.name, "covered by a grant");
+            if let Some(d) = &mut call.decided {
+                d.grant = Some(grant);
+            }
             return Next::Continue;
         }
         Ok(None) => {}

@@ -11,6 +11,7 @@ use warden_mcp::Method;
 use warden_policy::{Action, Outcome};
 
 use super::{boxed, local};
+use crate::audit::records::Decided;
 use crate::call::{Call, CallCtx, Consent, Next, Refusal, RequestStage, Target, TargetKind};
 use crate::catalog::NameKind;
 use crate::gateway::Gateway;
@@ -79,7 +80,13 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         }
         let p = &call.ctx.principal;
         tracing::info!(user = %p.user, agent = ?p.agent, target = %target.exposed, policies = ?decision.policies, "denied by policy");
-        return Next::Refuse(hidden(target, true));
+        let refusal = hidden(target, true);
+        call.decided = Some(Decided {
+            outcome: "deny",
+            policies: decision.policies,
+            grant: None,
+        });
+        return Next::Refuse(refusal);
     }
     // Only now, so a denied name and a missing one cannot be told apart. Known names are
     // answered from the catalog; reading the upstream's list is boxed.
@@ -94,13 +101,22 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         call.life
             .label(&gw.pool.config(target.upstream).name, &target.own);
     }
-    if let Outcome::Consent(rule) = decision.outcome {
-        call.consent = Some(Consent {
-            rule,
-            policies: decision.policies,
-            approvers: decision.approvers,
-        });
-    }
+    let outcome = match decision.outcome {
+        Outcome::Consent(rule) => {
+            call.consent = Some(Consent {
+                rule,
+                policies: decision.policies.clone(),
+                approvers: decision.approvers,
+            });
+            "consent"
+        }
+        _ => "allow",
+    };
+    call.decided = Some(Decided {
+        outcome,
+        policies: decision.policies,
+        grant: None,
+    });
     Next::Continue
 }
 

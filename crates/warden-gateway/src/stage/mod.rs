@@ -3,6 +3,7 @@
 
 pub mod adapt;
 pub mod admit;
+pub mod audit;
 pub mod consent;
 pub mod decide;
 pub mod forward;

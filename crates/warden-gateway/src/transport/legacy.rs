@@ -108,6 +108,15 @@ fn initialize(gw: &Arc<Gateway>, msg: Message, principal: Arc<Principal>) -> Res
         .create(principal, version.to_string(), capabilities, client_info);
     let result = gw.initialize_result(version);
     life.end(End::Answered { outcome: "ok" });
+    if gw.audit.is_on() {
+        let mut record =
+            crate::audit::records::about(warden_audit::Kind::Response, &session.principal);
+        record.session = Some(session.id.to_string());
+        record.method = Some("initialize".into());
+        record.outcome = Some("ok".into());
+        record.detail = json!({ "protocolVersion": version, "clientInfo": session.client_info });
+        gw.audit.write_later(record);
+    }
     let mut r = json_response(StatusCode::OK, &Message::response(&id, result));
     if let Ok(v) = HeaderValue::from_str(&session.id) {
         r.headers_mut().insert(headers::SESSION_ID, v);

@@ -48,7 +48,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             get(legacy::get_stream).post(post).delete(legacy::delete),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes())
         .merge(crate::consent::page::routes())
@@ -57,6 +57,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             crate::edge::guard,
         ))
         .with_state(gw)
+}
+
+/// Ready unless a part the calls need says otherwise: now, the audit trail.
+async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.audit.readiness() {
+        Ok(None) => "ready".into_response(),
+        Ok(Some(warning)) => warning.into_response(),
+        Err(why) => (http::StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
@@ -140,7 +149,7 @@ async fn authenticate(
         } else {
             tracing::warn!(reason = %e, client = %peer, "authentication refused");
         }
-        Refusal::Auth(e).respond(gw, Era::Legacy, None)
+        Refusal::Auth(e).respond_to(gw, Era::Legacy, None, Some(peer.ip()))
     })
 }
 
@@ -157,7 +166,7 @@ async fn post(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let refuse = |r: Refusal| r.respond(&gw, Era::Legacy, None);
+    let refuse = |r: Refusal| r.respond_to(&gw, Era::Legacy, None, Some(peer.ip()));
     let is_json = header(&h, CONTENT_TYPE.as_str()).is_some_and(|c| {
         c.split(';')
             .next()

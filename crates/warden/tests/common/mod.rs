@@ -63,13 +63,25 @@ pub async fn warden_with(server: &str, identity: &str, rest: &str) -> Running {
     } else {
         format!("[policy]\ndir = {:?}\n", allow_all_policies())
     };
+    // Each gateway keeps its files (the audit log among them) in a directory of its own.
+    let storage = if rest.contains("[storage]") {
+        String::new()
+    } else {
+        format!("[storage]\npath = {:?}\n", data_dir())
+    };
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{policies}{rest}"
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{policies}{storage}{rest}"
     );
     let config = Config::from_toml(std::path::Path::new("test.toml"), &text)
         .unwrap_or_else(|e| panic!("{e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     warden_gateway::start_on(listener, config).await.unwrap()
+}
+
+/// A new directory for one gateway's files. It is kept: the gateway (and its audit log's
+/// writer) may outlive the test function that started it.
+pub fn data_dir() -> String {
+    tempfile::tempdir().unwrap().keep().display().to_string()
 }
 
 /// A policy directory that allows everything, for tests about other things.

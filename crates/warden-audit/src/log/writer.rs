@@ -1,0 +1,195 @@
+//! The writer thread: group commit.
+//!
+//! It takes everything queued (up to `max_batch`), assigns seqs, writes all the frames with
+//! one `write`, calls `fdatasync` once, and only then adds the leaves to the tree and wakes the
+//! waiters. A batch that does not fit the current segment first finishes and syncs that
+//! segment, then creates the next one and syncs the directory, so a record is never
+//! acknowledged in a file whose name is not yet durable.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::mem;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::shared::{PanicGuard, Pending, Shared, lock};
+use crate::frame::{self, FRAME_OVERHEAD, MAX_RECORD_BYTES};
+use crate::merkle::{Hash, leaf_hash};
+use crate::{Error, layout};
+
+/// The segment being appended to.
+pub(crate) struct SegmentWriter {
+    pub file: File,
+    pub path: PathBuf,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+impl SegmentWriter {
+    /// Opens `path` for appending (creating it if absent); `len` is its current length.
+    pub fn open(path: PathBuf, len: u64) -> Result<SegmentWriter, Error> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(Error::io("open segment", &path))?;
+        Ok(SegmentWriter { file, path, len })
+    }
+}
+
+pub(crate) fn run(shared: &Shared, mut segment: SegmentWriter) {
+    let _guard = PanicGuard {
+        shared,
+        thread: "writer",
+    };
+    loop {
+        let mut batch = {
+            let mut queue = lock(&shared.queue);
+            while queue.pending.is_empty() && !queue.closing {
+                queue = shared.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
+            if queue.pending.is_empty() {
+                return; // closing, and drained
+            }
+            let max = shared.opts.max_batch.max(1);
+            if queue.pending.len() <= max {
+                mem::take(&mut queue.pending)
+            } else {
+                let rest = queue.pending.split_off(max);
+                mem::replace(&mut queue.pending, rest)
+            }
+        };
+        if let Some(failure) = shared.failure() {
+            refuse(batch, &failure);
+            continue;
+        }
+        if let Err(e) = commit(shared, &mut segment, &mut batch) {
+            let failure = shared.fail(&e);
+            refuse(batch, &failure);
+        }
+    }
+}
+
+fn refuse(batch: Vec<Pending>, failure: &Error) {
+    for p in batch {
+        let cause = match failure {
+            Error::Failed { cause } => cause.clone(),
+            other => other.to_string(),
+        };
+        let _ = p.reply.send(Err(Error::Failed { cause }));
+    }
+}
+
+/// Writes and syncs one batch, then acknowledges it. On error nothing in the batch has been
+/// acknowledged, and `batch` holds every waiter still unanswered (the caller fails them).
+fn commit(
+    shared: &Shared,
+    segment: &mut SegmentWriter,
+    batch: &mut Vec<Pending>,
+) -> Result<(), Error> {
+    let base = shared.size();
+    // Serialise first (nothing here can fail the batch), then write.
+    let mut accepted = Vec::with_capacity(batch.len());
+    let mut bodies = Vec::with_capacity(batch.len());
+    for mut p in batch.drain(..) {
+        p.record.seq = base + bodies.len() as u64;
+        let bytes = p.record.to_bytes();
+        if bytes.len() > MAX_RECORD_BYTES {
+            let too_large = Error::RecordTooLarge {
+                bytes: bytes.len(),
+                max: MAX_RECORD_BYTES,
+            };
+            let _ = p.reply.send(Err(too_large));
+            continue;
+        }
+        bodies.push(bytes);
+        accepted.push(p);
+    }
+    batch.append(&mut accepted);
+
+    let mut frames = Vec::with_capacity(bodies.iter().map(|b| b.len() + FRAME_OVERHEAD).sum());
+    let mut leaves: Vec<Hash> = Vec::with_capacity(bodies.len());
+    for (i, bytes) in bodies.iter().enumerate() {
+        let frame_len = (bytes.len() + FRAME_OVERHEAD) as u64;
+        let used = segment.len + frames.len() as u64;
+        if used > 0 && used + frame_len > shared.opts.segment_bytes {
+            write(shared, segment, &mut frames)?;
+            roll(shared, segment, base + i as u64)?;
+        }
+        frame::encode(bytes, &mut frames);
+        leaves.push(leaf_hash(bytes));
+    }
+    write(shared, segment, &mut frames)?;
+    sync(shared, segment)?;
+
+    let size = base + leaves.len() as u64;
+    {
+        let mut tree = shared.write_tree();
+        for leaf in &leaves {
+            tree.push(*leaf);
+        }
+    }
+    shared.set_size(size);
+    for p in batch.drain(..) {
+        let _ = p.reply.send(Ok(p.record.seq));
+    }
+    note_durable(shared, size);
+    Ok(())
+}
+
+fn write(shared: &Shared, segment: &mut SegmentWriter, frames: &mut Vec<u8>) -> Result<(), Error> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    shared
+        .opts
+        .faults
+        .write()
+        .and_then(|()| segment.file.write_all(frames))
+        .map_err(Error::io("write", &segment.path))?;
+    segment.len += frames.len() as u64;
+    frames.clear();
+    Ok(())
+}
+
+fn sync(shared: &Shared, segment: &SegmentWriter) -> Result<(), Error> {
+    shared
+        .opts
+        .faults
+        .sync()
+        .and_then(|()| segment.file.sync_data())
+        .map_err(Error::io("fdatasync", &segment.path))
+}
+
+/// Finishes the current segment and starts the one whose first record is `first`.
+fn roll(shared: &Shared, segment: &mut SegmentWriter, first: u64) -> Result<(), Error> {
+    sync(shared, segment)?;
+    let dir = layout::segments_dir(&shared.dir);
+    let path = dir.join(layout::segment_name(first));
+    let file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)
+        .map_err(Error::io("create segment", &path))?;
+    layout::sync_dir(&dir)?;
+    *segment = SegmentWriter { file, path, len: 0 };
+    Ok(())
+}
+
+/// Tells the checkpointer that records up to `size` are durable.
+fn note_durable(shared: &Shared, size: u64) {
+    let mut state = lock(&shared.checkpoints);
+    let mut wake = false;
+    if state.due.is_none() {
+        state.due = Some(Instant::now() + shared.opts.checkpoint_interval);
+        wake = true;
+    }
+    if size - state.covered >= shared.opts.checkpoint_every.max(1) && !state.poke {
+        state.poke = true;
+        wake = true;
+    }
+    drop(state);
+    if wake {
+        shared.checkpoint_wanted.notify_one();
+    }
+}

@@ -1,0 +1,230 @@
+//! The audit trail as the gateway keeps it: one [`warden_audit::Log`] per data directory, fed by
+//! the pipeline's audit stages ([`crate::stage::audit`]), the edge and identity refusals, consent
+//! and grants, and the admin actions. What a record holds is built in [`records`].
+//!
+//! Audit comes before effect: a call's request record is durable before the call is forwarded,
+//! and its response record before the client gets the final message. When the log cannot be
+//! written, calls are refused ([`FailMode::Closed`], the default); the configured fail-open mode
+//! lets them through but logs every miss, counts it in `warden_audit_missed` and turns `/readyz`
+//! into an error that says so.
+//!
+//! What it must never do: put a bearer token, an API key or a vault secret into a record (the
+//! records are built from the principal and the call, never from headers).
+
+pub mod http;
+pub mod records;
+mod signing;
+
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::metrics::counter::Counter;
+
+use warden_audit::{Kind, Log, Options, Record};
+
+use crate::call::Refusal;
+use crate::config::{AuditConfig, Capture, Config, FailMode};
+
+pub use signing::{create_key, load_or_create_key, verifier_key};
+
+/// Why the audit trail could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log in {dir} cannot be opened: {source}")]
+    Open {
+        dir: String,
+        source: warden_audit::Error,
+    },
+    #[error(
+        "the audit log in {0} is in use by another Warden (one writer per log: give each gateway its own audit.dir)"
+    )]
+    Locked(String),
+    #[error("the audit signing key {path}: {why}")]
+    Key { path: String, why: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The gateway's audit trail; off when the config says `audit.enabled = false`.
+pub struct Audit {
+    log: Option<Arc<Log>>,
+    config: AuditConfig,
+    /// Records made durable, and records that could not be and were let go (fail-open mode).
+    pub written: Counter,
+    pub missed: Counter,
+    /// Held for the gateway's life: one writer per log directory.
+    _lock: Option<File>,
+    /// Calls' audit ids are this prefix (new at every start) and a counter.
+    prefix: String,
+    calls: AtomicU64,
+}
+
+impl Audit {
+    /// Opens the log of `config.audit`, recovering it after a crash, with the signing key
+    /// (created when missing).
+    pub fn open(config: &Config) -> Result<Audit, AuditError> {
+        let audit = &config.audit;
+        if !audit.enabled {
+            return Ok(Audit::off(audit.clone()));
+        }
+        std::fs::create_dir_all(&audit.dir)?;
+        let lock = File::create(audit.dir.join("writer.lock"))?;
+        if lock.try_lock().is_err() {
+            return Err(AuditError::Locked(audit.dir.display().to_string()));
+        }
+        let signer = load_or_create_key(&audit.key, &audit.origin)?;
+        // The verifier key, public, beside the signing key: what auditors are given.
+        let vkey = audit.key.with_extension("vkey");
+        if std::fs::read_to_string(&vkey)
+            .ok()
+            .as_deref()
+            .map(str::trim)
+            != Some(&signer.verifier_key())
+        {
+            std::fs::write(&vkey, format!("{}\n", signer.verifier_key()))?;
+        }
+        let options = Options {
+            checkpoint_every: audit.checkpoint_every,
+            checkpoint_interval: audit.checkpoint_interval,
+            ..Options::default()
+        };
+        let log = Log::open(&audit.dir, signer, &audit.origin, options).map_err(|source| {
+            AuditError::Open {
+                dir: audit.dir.display().to_string(),
+                source,
+            }
+        })?;
+        tracing::info!(dir = %audit.dir.display(), records = log.size(), "audit log open");
+        Ok(Audit {
+            log: Some(Arc::new(log)),
+            config: audit.clone(),
+            written: Counter::default(),
+            missed: Counter::default(),
+            _lock: Some(lock),
+            prefix: format!("{:08x}", rand::random::<u32>()),
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    fn off(config: AuditConfig) -> Audit {
+        Audit {
+            log: None,
+            config,
+            written: Counter::default(),
+            missed: Counter::default(),
+            _lock: None,
+            prefix: String::new(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// A new id linking the records of one call (empty when the trail is off).
+    pub fn call_id(&self) -> String {
+        if self.log.is_none() {
+            return String::new();
+        }
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.prefix)
+    }
+
+    pub fn log(&self) -> Option<&Arc<Log>> {
+        self.log.as_ref()
+    }
+
+    /// How much of the payloads of a call to `tool` of `upstream` records keep.
+    pub fn capture(&self, upstream: Option<&str>, tool: Option<&str>) -> Capture {
+        self.config.capture(upstream, tool)
+    }
+
+    /// Appends `record` and waits until it is durable. In fail-closed mode a record that cannot
+    /// be written refuses the call; in fail-open mode the miss is logged and counted.
+    pub async fn write(&self, record: Record) -> Result<(), Refusal> {
+        let Some(log) = &self.log else { return Ok(()) };
+        let kind = record.kind;
+        match log.append(record).await {
+            Ok(_) => {
+                self.written.inc();
+                Ok(())
+            }
+            Err(e) => self.missed(kind, &e),
+        }
+    }
+
+    /// Appends `record` without waiting: for events that have no effect to hold back (a
+    /// refusal at the edge) or that are noticed where nothing can wait (a call's end after its
+    /// client went away). It is durable with the next group commit.
+    pub fn write_later(&self, record: Record) {
+        let Some(log) = &self.log else { return };
+        let kind = record.kind;
+        // Queued now; the group commit writes it whether or not anyone waits. Only a failure
+        // needs a word, where there is a runtime to wait for it.
+        let pending = log.append(record);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            std::mem::drop(rt.spawn(async move {
+                if let Err(e) = pending.await {
+                    tracing::error!(?kind, error = %e, "audit record lost");
+                }
+            }));
+        }
+    }
+
+    fn missed(&self, kind: Kind, e: &warden_audit::Error) -> Result<(), Refusal> {
+        match self.config.on_failure {
+            FailMode::Closed => {
+                tracing::error!(?kind, error = %e, "audit log cannot be written: call refused");
+                Err(Refusal::AuditUnavailable(e.to_string()))
+            }
+            FailMode::Open => {
+                let n = self.missed.inc() + 1;
+                tracing::error!(?kind, error = %e, missed = n, "audit log cannot be written: call goes on unrecorded (audit.on_failure = \"open\")");
+                Ok(())
+            }
+        }
+    }
+
+    /// Records let go so far (fail-open mode).
+    pub fn missed_count(&self) -> u64 {
+        self.missed.get()
+    }
+
+    /// For `/readyz`: `Err` when calls are refused because the trail cannot take records
+    /// (fail-closed), `Ok(Some(warning))` when they go on unrecorded (fail-open).
+    pub fn readiness(&self) -> Result<Option<String>, String> {
+        match &self.log {
+            Some(log) if !log.is_healthy() => match self.config.on_failure {
+                FailMode::Closed => {
+                    Err("not ready: the audit log cannot be written, so calls are refused".into())
+                }
+                FailMode::Open => Ok(Some(format!(
+                    "ready, but the audit log cannot be written: calls go on UNRECORDED (audit.on_failure = \"open\"); {} records missed",
+                    self.missed_count()
+                ))),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Signs a last checkpoint over everything written, when the gateway stops.
+    pub fn close(&self) {
+        if let Some(log) = &self.log
+            && let Err(e) = log.checkpoint_now()
+        {
+            tracing::warn!(error = %e, "no final audit checkpoint");
+        }
+    }
+}
+
+/// Now, as records write it (RFC 3339, UTC, milliseconds).
+pub fn now_rfc3339() -> String {
+    warden_audit::rfc3339_millis(std::time::SystemTime::now())
+}
+
+/// A record of `kind` stamped now.
+pub fn record(kind: Kind) -> Record {
+    Record::new(kind, now_rfc3339())
+}

@@ -1,0 +1,77 @@
+//! The audit stages: the request record is durable before the call is forwarded
+//! ([`AuditRequest`], the last request stage before the call leaves), and the response record
+//! before the client gets the final message ([`AuditResponse`], the last reply stage, so it
+//! records what the client is sent). A call that ends without a final message after its request
+//! was recorded (cancelled, or the client went away) gets an end record too, so every request
+//! record has its end. When the log cannot be written the call is refused (fail closed) unless
+//! the config chose fail-open.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::boxed;
+use crate::audit::records;
+use crate::call::{Call, End, Frame, Next, ReplyStage, RequestStage, Verdict};
+use crate::gateway::Gateway;
+
+/// The request record, durable before forwarding.
+pub struct AuditRequest;
+
+impl RequestStage for AuditRequest {
+    fn name(&self) -> &'static str {
+        "audit-request"
+    }
+
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
+        boxed!(request(gw, call).await)
+    }
+}
+
+async fn request(gw: &Arc<Gateway>, call: &mut Call) -> Next {
+    if !gw.audit.is_on() {
+        return Next::Continue;
+    }
+    let record = records::request(gw, call);
+    // What an end without a final message records: the same call, its outcome and latency.
+    let mut base = record.clone();
+    base.detail = serde_json::Value::Null;
+    if let Err(r) = gw.audit.write(record).await {
+        return Next::Refuse(r);
+    }
+    call.audit_requested = true;
+    let (gw, id) = (gw.clone(), call.audit_id.clone());
+    call.life.on_end(move |end, took| {
+        if !matches!(end, End::Answered { .. }) {
+            let ended = records::ended_early(id, base, end.outcome(), took);
+            gw.audit.write_later(ended);
+        }
+    });
+    Next::Continue
+}
+
+/// The response record, durable before the final message goes out.
+pub struct AuditResponse;
+
+impl ReplyStage for AuditResponse {
+    fn name(&self) -> &'static str {
+        "audit-response"
+    }
+
+    fn see<'a>(
+        &'a self,
+        gw: &'a Gateway,
+        call: &'a Call,
+        frame: &'a mut Frame,
+    ) -> BoxFuture<'a, Verdict> {
+        boxed!(match frame {
+            Frame::Final(m) if gw.audit.is_on() => {
+                match gw.audit.write(records::response(gw, call, m)).await {
+                    Ok(()) => Verdict::Pass,
+                    Err(r) => Verdict::Refuse(r),
+                }
+            }
+            _ => Verdict::Pass,
+        })
+    }
+}
