@@ -48,6 +48,14 @@ pub enum Error {
         /// [`MAX_RECORD_BYTES`](crate::MAX_RECORD_BYTES).
         max: usize,
     },
+    /// A record nests deeper than readers can parse (its `detail`, usually).
+    #[error("a record nested {depth} levels deep is deeper than the {max} levels readers parse")]
+    RecordTooDeep {
+        /// The record's nesting depth.
+        depth: usize,
+        /// [`MAX_NESTING`](crate::MAX_NESTING).
+        max: usize,
+    },
     /// Record bytes are not a valid record.
     #[error("malformed record: {0}")]
     MalformedRecord(String),

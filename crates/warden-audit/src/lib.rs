@@ -34,6 +34,12 @@
 //! `SHA-256(0x00 ‖ bytes)`. Tiles are not stored: [`Log::tile`] serves them from memory. The
 //! log keeps every leaf hash in memory — 32 bytes per record, plus 1/256 of that per tile level
 //! — so proofs and tiles never read the disk; a log of 100 million records holds 3.2 GB.
+//! A checkpoint is signed only when records were added since the last one: an idle log adds
+//! no files, a busy one up to one per `checkpoint_interval` (86 400 a day at the default 1 s),
+//! and [`verify_dir`] opens every one of them.
+//!
+//! Readers other than the writer: [`Reader`] follows the records of a live log, [`verify_dir`]
+//! checks a directory, and [`AuditedLog`] keeps a verified directory to read and prove records.
 //!
 //! # What is durable when
 //!
@@ -107,6 +113,6 @@ pub use log::{Durable, FaultInjector, Log, Options};
 pub use note::{Signer, Verifier};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use read::Reader;
-pub use record::{FORMAT_VERSION, Kind, Record};
+pub use record::{FORMAT_VERSION, Kind, MAX_NESTING, Record};
 pub use tile::{tile_bytes, tile_path, tiles_for_size};
 pub use verify::{AuditedLog, Report, VerifyError, VerifyOptions, verify_dir, verify_dir_with};

@@ -142,6 +142,37 @@ impl Record {
     }
 }
 
+/// The deepest JSON nesting a record may have: `serde_json`'s recursion limit, which every
+/// reader of the log meets. A deeper record could be written but never read back.
+pub const MAX_NESTING: usize = 128;
+
+/// The nesting depth of the JSON text `bytes` (objects and arrays), without parsing it.
+pub(crate) fn nesting(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -161,6 +192,21 @@ mod tests {
             r#"{"v":1,"seq":7,"time":"2025-06-01T12:00:00.123Z","kind":"consent_asked","call":"c1","name":"bank.transfer","detail":{"z":1,"a":[true]}}"#
         );
         assert_eq!(Record::from_bytes(text.as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(nesting(br#"{"a":[1,{"b":"[[[{"}]}"#), 3);
+        assert_eq!(nesting(br#"{"a":"\"[["}"#), 1);
+        let mut deep = Record::new(Kind::Admin, "t".into());
+        for _ in 0..MAX_NESTING {
+            deep.detail = json!([deep.detail]);
+        }
+        assert_eq!(nesting(&deep.to_bytes()), MAX_NESTING + 1);
+        assert!(
+            Record::from_bytes(&deep.to_bytes()).is_err(),
+            "serde_json's limit is real"
+        );
     }
 
     #[test]

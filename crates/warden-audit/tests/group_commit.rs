@@ -267,3 +267,24 @@ fn the_log_and_its_futures_can_cross_threads() {
     send::<warden_audit::Durable>();
     send_sync::<Error>();
 }
+
+#[test]
+fn a_record_readers_could_not_parse_is_refused_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let log = open(&dir);
+    let mut deep = record(1);
+    for _ in 0..warden_audit::MAX_NESTING {
+        deep.detail = serde_json::json!({ "a": deep.detail });
+    }
+    let mut other_version = record(2);
+    other_version.v = 9; // the log writes its own format version
+    let refused = log.append(deep);
+    let written = log.append(other_version);
+    assert!(matches!(refused.wait(), Err(Error::RecordTooDeep { .. })));
+    assert_eq!(written.wait().unwrap(), 1);
+    assert!(log.is_healthy());
+    log.close().unwrap();
+    assert_eq!(verify_dir(&dir, &verifier(), None).unwrap().records, 2);
+    open(&dir).close().unwrap();
+}

@@ -138,11 +138,13 @@ async fn finish(
     mut outcome: Option<&'static str>,
 ) -> Message {
     let mut frame = Frame::Final(message);
+    call.refused_as = outcome;
     for stage in REPLY_STAGES {
         if let Verdict::Refuse(r) = stage.see(gw, call, &mut frame).await {
             tracing::info!(stage = stage.name(), reason = %r, "reply refused");
             let rendered = r.render(gw, call.ctx.era, Some(&call.id));
             outcome = Some(rendered.outcome);
+            call.refused_as = outcome;
             frame = Frame::Final(rendered.message);
         }
     }

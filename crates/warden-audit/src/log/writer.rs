@@ -15,6 +15,7 @@ use std::time::Instant;
 use super::shared::{PanicGuard, Pending, Shared, lock};
 use crate::frame::{self, FRAME_OVERHEAD, MAX_RECORD_BYTES};
 use crate::merkle::{Hash, leaf_hash};
+use crate::record::{FORMAT_VERSION, MAX_NESTING, nesting};
 use crate::{Error, layout};
 
 /// The segment being appended to.
@@ -93,13 +94,23 @@ fn commit(
     let mut bodies = Vec::with_capacity(batch.len());
     for mut p in batch.drain(..) {
         p.record.seq = base + bodies.len() as u64;
+        p.record.v = FORMAT_VERSION;
         let bytes = p.record.to_bytes();
-        if bytes.len() > MAX_RECORD_BYTES {
-            let too_large = Error::RecordTooLarge {
+        // A record that could not be read back would make the log unreadable: refuse it alone.
+        let refused = if bytes.len() > MAX_RECORD_BYTES {
+            Some(Error::RecordTooLarge {
                 bytes: bytes.len(),
                 max: MAX_RECORD_BYTES,
-            };
-            let _ = p.reply.send(Err(too_large));
+            })
+        } else {
+            let depth = nesting(&bytes);
+            (depth > MAX_NESTING).then_some(Error::RecordTooDeep {
+                depth,
+                max: MAX_NESTING,
+            })
+        };
+        if let Some(refused) = refused {
+            let _ = p.reply.send(Err(refused));
             continue;
         }
         bodies.push(bytes);

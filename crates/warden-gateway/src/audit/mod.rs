@@ -55,6 +55,8 @@ pub struct Audit {
     pub missed: Counter,
     /// Held for the gateway's life: one writer per log directory.
     _lock: Option<File>,
+    /// Disk faults for tests; never armed in a gateway that serves.
+    faults: warden_audit::FaultInjector,
     /// Calls' audit ids are this prefix (new at every start) and a counter.
     prefix: String,
     calls: AtomicU64,
@@ -84,9 +86,11 @@ impl Audit {
         {
             std::fs::write(&vkey, format!("{}\n", signer.verifier_key()))?;
         }
+        let faults = warden_audit::FaultInjector::new();
         let options = Options {
             checkpoint_every: audit.checkpoint_every,
             checkpoint_interval: audit.checkpoint_interval,
+            faults: faults.clone(),
             ..Options::default()
         };
         let log = Log::open(&audit.dir, signer, &audit.origin, options).map_err(|source| {
@@ -102,6 +106,7 @@ impl Audit {
             written: Counter::default(),
             missed: Counter::default(),
             _lock: Some(lock),
+            faults,
             prefix: format!("{:08x}", rand::random::<u32>()),
             calls: AtomicU64::new(0),
         })
@@ -114,6 +119,7 @@ impl Audit {
             written: Counter::default(),
             missed: Counter::default(),
             _lock: None,
+            faults: warden_audit::FaultInjector::new(),
             prefix: String::new(),
             calls: AtomicU64::new(0),
         }
@@ -130,6 +136,11 @@ impl Audit {
         }
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n}", self.prefix)
+    }
+
+    /// Makes the log's disk fail on demand: for tests of the failure modes.
+    pub fn faults(&self) -> &warden_audit::FaultInjector {
+        &self.faults
     }
 
     pub fn log(&self) -> Option<&Arc<Log>> {

@@ -100,7 +100,11 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
     };
     let mut r = of_call(gw, call, kind);
     let how = capture_of(gw, call);
-    r.outcome = Some(outcome_of(message).to_string());
+    r.outcome = Some(
+        call.refused_as
+            .unwrap_or_else(|| outcome_of(message))
+            .to_string(),
+    );
     r.latency_us = Some(micros(call.life.elapsed()));
     let mut detail = Map::new();
     if let Some(e) = message.rpc_error() {

@@ -97,6 +97,9 @@ pub struct Call {
     pub audit_id: String,
     /// Whether the request record is durable (written before forwarding).
     pub audit_requested: bool,
+    /// The outcome of the refusal that answers the call, once rendered (the final message's
+    /// JSON-RPC code alone would say `invalid_params` for a denial).
+    pub refused_as: Option<&'static str>,
     pub life: Lifetime,
 }
 
@@ -127,6 +130,7 @@ impl Call {
             decided: None,
             audit_id: gw.audit.call_id(),
             audit_requested: false,
+            refused_as: None,
             life,
         }
     }
