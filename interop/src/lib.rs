@@ -83,23 +83,24 @@ pub async fn conformance_fixture_http() -> Result<Peer> {
     spawn_listening(&node(), &["fixture/conformance-server.mjs", "--http", "0"]).await
 }
 
+/// The config text as a file in a directory of its own, loaded. The directory is kept: the
+/// gateway keeps its data there (its audit log among it) for as long as it runs.
+fn load(config_toml: &str) -> Result<Config> {
+    let dir = tempfile::tempdir()?.keep();
+    let path = dir.join("warden.toml");
+    std::fs::write(&path, config_toml)?;
+    Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// Starts Warden in this process on a random loopback port with the given config text.
 pub async fn warden(config_toml: &str) -> Result<Running> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("warden.toml");
-    std::fs::write(&path, config_toml)?;
-    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    Ok(warden_gateway::start_on(listener, config).await?)
+    warden_on(listener, config_toml).await
 }
 
 /// Starts Warden in this process on `listener` (bound by the caller, who needed its port first).
 pub async fn warden_on(listener: tokio::net::TcpListener, config_toml: &str) -> Result<Running> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("warden.toml");
-    std::fs::write(&path, config_toml)?;
-    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(warden_gateway::start_on(listener, config).await?)
+    Ok(warden_gateway::start_on(listener, load(config_toml)?).await?)
 }
 
 /// Warden as [`warden`] does, with `stage` as its waiting stage (where consent holds calls).
@@ -107,12 +108,8 @@ pub async fn warden_with_stage(
     config_toml: &str,
     stage: std::sync::Arc<dyn warden_gateway::call::RequestStage>,
 ) -> Result<Running> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("warden.toml");
-    std::fs::write(&path, config_toml)?;
-    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    Ok(warden_gateway::start_with(listener, config, Some(stage)).await?)
+    Ok(warden_gateway::start_with(listener, load(config_toml)?, Some(stage)).await?)
 }
 
 /// A config listening on a random loopback port (so the public URL, and the audience derived

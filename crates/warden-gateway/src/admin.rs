@@ -83,6 +83,7 @@ async fn revoke_grant(
         Ok(store::ConsumeOutcome::Consumed) => {
             tracing::info!(event = "grant.revoked", grant = %id, "grant revoked by an administrator");
             let mut record = crate::audit::records::about(warden_audit::Kind::GrantRevoked, &by);
+            record.name = Some("grant.revoke".into());
             record.detail = json!({ "grant": id });
             if let Err(r) = gw.audit.write(record).await {
                 tracing::error!(grant = %id, reason = %r, "grant revocation not recorded");

@@ -145,6 +145,9 @@ fn spawn_housekeeping(gateway: std::sync::Weak<Gateway>, period: Duration) {
             g.sessions.end_idle();
             g.limiter.forget_full(std::time::Instant::now());
             g.pool.close_idle().await;
+            if let Some(store) = g.identity.store() {
+                g.audit.drain_outbox(store.as_ref()).await;
+            }
             if purge.elapsed() >= PURGE_EVERY {
                 purge = std::time::Instant::now();
                 g.consents.purge().await;

@@ -1,5 +1,7 @@
 //! `warden keys`, `warden revoke` and `warden grants`: write the store the gateway reads; a running gateway sees
-//! the change on the next request it authenticates.
+//! the change on the next request it authenticates. Each change is committed together with its
+//! audit record in the store's outbox, which the gateway moves into its audit log within
+//! seconds (the gateway is the log's one writer).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +12,40 @@ use warden_gateway::Config;
 use warden_gateway::config::parse_duration;
 use warden_gateway::identity::keys;
 
-use warden_gateway::store::{self, Store};
+use serde_json::{Value, json};
+use warden_gateway::store::{self, Store, StoreError, Transaction};
+
+/// The store, and whether the audit trail takes the CLI's records.
+struct Opened {
+    store: Arc<dyn Store>,
+    audited: bool,
+}
+
+/// Queues the audit record of an action taken here, in the action's transaction.
+async fn queue(
+    tx: &mut Box<dyn Transaction>,
+    audited: bool,
+    action: &str,
+    detail: Value,
+) -> Result<(), StoreError> {
+    if !audited {
+        return Ok(());
+    }
+    let kind = match action {
+        "grant.revoke" => warden_audit::Kind::GrantRevoked,
+        _ => warden_audit::Kind::Admin,
+    };
+    let mut record = warden_gateway::audit::record(kind);
+    // Who ran the command, as the operating system knows them.
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    record.principal = Some(format!("cli:{who}"));
+    record.name = Some(action.to_string());
+    record.detail = detail;
+    let text = String::from_utf8_lossy(&record.to_bytes()).into_owned();
+    tx.queue_audit(&text).await
+}
 
 #[derive(Subcommand)]
 pub enum KeysAction {
@@ -49,7 +84,7 @@ pub enum GrantsAction {
 }
 
 pub async fn grants(config: &Path, action: GrantsAction) -> ExitCode {
-    let store = match open(config).await {
+    let Opened { store, audited } = match open_audited(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -87,7 +122,7 @@ pub async fn grants(config: &Path, action: GrantsAction) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        GrantsAction::Revoke { id } => match store.consume_grant(&id, store::now()).await {
+        GrantsAction::Revoke { id } => match revoke_grant(&store, audited, &id).await {
             Ok(store::ConsumeOutcome::Consumed) => {
                 println!("revoked grant {id}");
                 ExitCode::SUCCESS
@@ -114,13 +149,21 @@ pub struct Target {
 }
 
 async fn open(config: &Path) -> Result<Arc<dyn Store>, ExitCode> {
+    open_audited(config).await.map(|o| o.store)
+}
+
+async fn open_audited(config: &Path) -> Result<Opened, ExitCode> {
     let config = Config::load(config).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(2)
     })?;
-    store::open(&config.storage).await.map_err(|e| {
+    let store = store::open(&config.storage).await.map_err(|e| {
         eprintln!("warden: {e}");
         ExitCode::FAILURE
+    })?;
+    Ok(Opened {
+        store,
+        audited: config.audit.enabled,
     })
 }
 
@@ -130,7 +173,7 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 pub async fn keys(config: &Path, action: KeysAction) -> ExitCode {
-    let store = match open(config).await {
+    let Opened { store, audited } = match open_audited(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -147,7 +190,7 @@ pub async fn keys(config: &Path, action: KeysAction) -> ExitCode {
                 Some(Err(e)) => return fail(e),
             };
             let new = keys::generate(&name, groups, scopes, lifetime);
-            if let Err(e) = store.insert_key(&new.stored).await {
+            if let Err(e) = create_key(&store, audited, &new.stored).await {
                 return fail(format!("{e} (is the name {name:?} taken?)"));
             }
             println!("{}", new.key);
@@ -183,21 +226,19 @@ pub async fn keys(config: &Path, action: KeysAction) -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        KeysAction::Revoke { id_or_name } => {
-            match store.revoke_key(&id_or_name, store::now()).await {
-                Ok(true) => {
-                    println!("revoked key {id_or_name}");
-                    ExitCode::SUCCESS
-                }
-                Ok(false) => fail(format!("no active key {id_or_name:?}")),
-                Err(e) => fail(e),
+        KeysAction::Revoke { id_or_name } => match revoke_key(&store, audited, &id_or_name).await {
+            Ok(true) => {
+                println!("revoked key {id_or_name}");
+                ExitCode::SUCCESS
             }
-        }
+            Ok(false) => fail(format!("no active key {id_or_name:?}")),
+            Err(e) => fail(e),
+        },
     }
 }
 
 pub async fn revoke(config: &Path, target: Target, reason: &str, undo: bool) -> ExitCode {
-    let store = match open(config).await {
+    let Opened { store, audited } = match open_audited(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -207,11 +248,7 @@ pub async fn revoke(config: &Path, target: Target, reason: &str, undo: bool) -> 
         (_, _, Some(a)) => ("agent", a),
         _ => return fail("say what to revoke: --token, --user or --agent"),
     };
-    let result = if undo {
-        store.unrevoke(kind, &value).await.map(|_| ())
-    } else {
-        store.revoke(kind, &value, reason, store::now()).await
-    };
+    let result = change_revocation(&store, audited, kind, &value, reason, undo).await;
     match result {
         Ok(()) => {
             println!(
@@ -241,4 +278,69 @@ pub async fn revocations(config: &Path) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+// Each change below commits with its audit record, or not at all.
+
+async fn create_key(
+    store: &Arc<dyn Store>,
+    audited: bool,
+    key: &store::StoredKey,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.insert_key(key).await?;
+    // The key itself is shown once to whoever made it and never recorded.
+    let detail = json!({ "id": key.id, "name": key.name, "groups": key.groups, "scopes": key.scopes, "expires_at": key.expires_at });
+    queue(&mut tx, audited, "key.create", detail).await?;
+    tx.commit().await
+}
+
+async fn revoke_key(
+    store: &Arc<dyn Store>,
+    audited: bool,
+    id_or_name: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let revoked = tx.revoke_key(id_or_name, store::now()).await?;
+    if revoked {
+        queue(&mut tx, audited, "key.revoke", json!({ "key": id_or_name })).await?;
+    }
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+async fn change_revocation(
+    store: &Arc<dyn Store>,
+    audited: bool,
+    kind: &str,
+    value: &str,
+    reason: &str,
+    undo: bool,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    if undo {
+        if tx.unrevoke(kind, value).await? {
+            let detail = json!({ "kind": kind, "value": value });
+            queue(&mut tx, audited, "revocation.remove", detail).await?;
+        }
+    } else {
+        tx.revoke(kind, value, reason, store::now()).await?;
+        let detail = json!({ "kind": kind, "value": value, "reason": reason });
+        queue(&mut tx, audited, "revocation.add", detail).await?;
+    }
+    tx.commit().await
+}
+
+async fn revoke_grant(
+    store: &Arc<dyn Store>,
+    audited: bool,
+    id: &str,
+) -> Result<store::ConsumeOutcome, StoreError> {
+    let mut tx = store.begin().await?;
+    let outcome = tx.consume_grant(id, store::now()).await?;
+    if outcome == store::ConsumeOutcome::Consumed {
+        queue(&mut tx, audited, "grant.revoke", json!({ "grant": id })).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
 }

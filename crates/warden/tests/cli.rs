@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
 use serde_json::json;
@@ -268,11 +269,21 @@ async fn dev_prints_a_working_mcp_url_and_logs_json_when_serving() {
     );
     let stderr = serve.0.stderr.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {
-        BufReader::new(stderr)
+        // The lines up to the one that says it listens (the policies and the audit log open
+        // first).
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .take(2)
-            .collect::<Vec<_>>()
+            .take(10)
+        {
+            let done = line.contains("warden listening");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
     })
     .await
     .unwrap();
@@ -374,7 +385,51 @@ async fn revocations_and_keys_from_the_cli_reach_a_running_gateway() {
         "{listed}"
     );
     cli(&["keys", "revoke", "ci-bot"]);
-    assert_eq!(status(key).await, 401);
+    assert_eq!(status(key.clone()).await, 401);
+
+    // Every change made here reaches the running gateway's audit log, attributed to the CLI,
+    // and the key itself is in no record.
+    let log = dir.path().join("data/audit");
+    let actions = within(Duration::from_secs(30), async {
+        loop {
+            let mut reader = warden_audit::Reader::open(&log).unwrap();
+            let records: Vec<warden_audit::Record> = reader
+                .next_batch()
+                .unwrap()
+                .iter()
+                .map(|(_, b)| {
+                    assert!(
+                        !String::from_utf8_lossy(b).contains(&key),
+                        "the key is recorded"
+                    );
+                    warden_audit::Record::from_bytes(b).unwrap()
+                })
+                .collect();
+            let by_cli: Vec<String> = records
+                .iter()
+                .filter(|r| {
+                    r.principal
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with("cli:"))
+                })
+                .filter_map(|r| r.name.clone())
+                .collect();
+            if by_cli.len() >= 4 {
+                return by_cli;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        actions,
+        [
+            "revocation.add",
+            "revocation.remove",
+            "key.create",
+            "key.revoke"
+        ]
+    );
 }
 
 async fn modern_status(url: &str, token: &str) -> u16 {

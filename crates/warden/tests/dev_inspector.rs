@@ -225,6 +225,42 @@ async fn banner_commands_work(shell: &Shell) {
         done["content"][0]["text"], "transferred 10 to Bob",
         "{done}"
     );
+    audit_commands_work(&dev).await;
+}
+
+/// The banner's audit commands, as printed but for `cargo run -p warden --`, which stands for
+/// this build's `warden`: the transfer is on the record, and the live log verifies.
+async fn audit_commands_work(dev: &Dev) {
+    let audit: Vec<String> = dev
+        .banner
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("cargo run -p warden -- audit "))
+        .map(|rest| format!("{} audit {rest}", env!("CARGO_BIN_EXE_warden")))
+        .collect();
+    assert_eq!(audit.len(), 2, "two audit commands in {:#?}", dev.banner);
+    let run = |command: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", command])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{command}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let tail = run(&audit[0]);
+    assert!(
+        tail.lines().any(|l| l.contains(" response ")
+            && l.contains("name=demo__transfer_funds")
+            && l.contains("outcome=ok")),
+        "the transfer's answer is on the record: {tail}"
+    );
+    assert!(tail.contains("consent_decided"), "{tail}");
+    let verified = run(&audit[1]);
+    assert!(verified.contains(": ok"), "{verified}");
 }
 
 /// A person at the consent page in Chromium (`interop/idp/approve.mjs`, on the project's Node 22).

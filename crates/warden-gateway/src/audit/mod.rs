@@ -220,6 +220,41 @@ impl Audit {
         }
     }
 
+    /// Moves the records the CLI queued in the store's outbox into the log: each one durable
+    /// before it leaves the outbox, so a crash in between records it twice, never not at all.
+    pub async fn drain_outbox(&self, store: &dyn crate::store::Store) {
+        let Some(log) = &self.log else { return };
+        let drained = async {
+            loop {
+                let err = |e: crate::store::StoreError| e.to_string();
+                let mut tx = store.begin().await.map_err(err)?;
+                let queued = tx.queued_audit(OUTBOX_BATCH).await.map_err(err)?;
+                drop(tx);
+                let Some(&(last, _)) = queued.last() else {
+                    return Ok::<_, String>(());
+                };
+                for (id, text) in &queued {
+                    let record = Record::from_bytes(text.as_bytes()).unwrap_or_else(|e| {
+                        // Kept as evidence, marked as what it is.
+                        let mut r = record(Kind::Error);
+                        r.detail = serde_json::json!({ "outbox": id, "unreadable": e.to_string(), "text": text });
+                        r
+                    });
+                    log.append(record).await.map_err(|e| e.to_string())?;
+                }
+                let mut tx = store.begin().await.map_err(err)?;
+                tx.unqueue_audit(last).await.map_err(err)?;
+                tx.commit().await.map_err(err)?;
+                if queued.len() < OUTBOX_BATCH as usize {
+                    return Ok(());
+                }
+            }
+        };
+        if let Err(e) = drained.await {
+            tracing::warn!(error = %e, "the CLI's audit records wait in the store's outbox");
+        }
+    }
+
     /// Signs a last checkpoint over everything written, when the gateway stops.
     pub fn close(&self) {
         if let Some(log) = &self.log
@@ -234,6 +269,9 @@ impl Audit {
 pub fn now_rfc3339() -> String {
     warden_audit::rfc3339_millis(std::time::SystemTime::now())
 }
+
+/// Records moved from the store's outbox per round trip.
+const OUTBOX_BATCH: i64 = 100;
 
 /// A record of `kind` stamped now.
 pub fn record(kind: Kind) -> Record {

@@ -441,6 +441,28 @@ pub async fn grant_writes_change_the_generation(store: Arc<dyn Store>) {
     assert_ne!(store.generation().await.unwrap(), inserted);
 }
 
+pub async fn the_audit_outbox_keeps_order_and_commits_with_the_action(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_key(&key("k1", "ci-bot")).await.unwrap();
+    tx.queue_audit("{\"first\":1}").await.unwrap();
+    tx.queue_audit("{\"second\":2}").await.unwrap();
+    tx.commit().await.unwrap();
+    // Rolled back with its action: queued and dropped.
+    let mut tx = store.begin().await.unwrap();
+    tx.queue_audit("{\"never\":0}").await.unwrap();
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let queued = tx.queued_audit(10).await.unwrap();
+    let texts: Vec<&str> = queued.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(texts, ["{\"first\":1}", "{\"second\":2}"]);
+    assert_eq!(tx.queued_audit(1).await.unwrap().len(), 1);
+    assert_eq!(tx.unqueue_audit(queued[0].0).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let left = tx.queued_audit(10).await.unwrap();
+    assert_eq!(left, [queued[1].clone()]);
+}
+
 /// One test per check above, each with a fresh store from `$fresh` (an async fn returning a
 /// guard to keep alive and the store, or `None` when the backend is not available here).
 macro_rules! conformance {
@@ -460,6 +482,7 @@ macro_rules! conformance {
             an_expired_or_unknown_consent_cannot_be_decided,
             grants_are_listed_per_user_and_ended_ones_purged,
             grant_writes_change_the_generation,
+            the_audit_outbox_keeps_order_and_commits_with_the_action,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {

@@ -31,6 +31,7 @@
 mod consents;
 mod error;
 pub mod migrate;
+mod outbox;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -125,6 +126,13 @@ pub trait Transaction: Send {
     ) -> StoreFuture<'a, DecideOutcome>;
     /// Deletes grants and consent requests that ended before `before`; returns how many.
     fn purge_ended(&mut self, before: i64) -> StoreFuture<'_, u64>;
+
+    /// Queues an audit record (its JSON) for the gateway to move into its log ([`outbox`]).
+    fn queue_audit<'a>(&'a mut self, record: &'a str) -> StoreFuture<'a, ()>;
+    /// The oldest queued audit records, at most `limit`, with their ids.
+    fn queued_audit(&mut self, limit: i64) -> StoreFuture<'_, Vec<(i64, String)>>;
+    /// Deletes the queued audit records up to id `through`; how many.
+    fn unqueue_audit(&mut self, through: i64) -> StoreFuture<'_, u64>;
 
     /// Makes every operation of the transaction durable, or none of them.
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()>;

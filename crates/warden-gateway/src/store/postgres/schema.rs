@@ -57,4 +57,9 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX consents_by_user ON consents (user_id, state)",
         ],
     },
+    Migration {
+        version: 5,
+        name: "audit outbox",
+        statements: &["CREATE TABLE audit_outbox (id BIGSERIAL PRIMARY KEY, record TEXT NOT NULL)"],
+    },
 ];

@@ -59,4 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX consents_by_user ON consents (user_id, state)",
         ],
     },
+    Migration {
+        version: 5,
+        name: "audit outbox",
+        statements: &[
+            "CREATE TABLE audit_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL)",
+        ],
+    },
 ];

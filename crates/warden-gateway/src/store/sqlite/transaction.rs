@@ -5,6 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqliteConnection};
 
 use crate::store::consents::{consent_methods, consent_ops};
+use crate::store::outbox::{outbox_methods, outbox_ops};
 use crate::store::{
     ConsumeOutcome, Grant, GrantKind, Revocation, StoreError, StoreFuture, StoredKey, Transaction,
 };
@@ -83,6 +84,7 @@ fn grant(row: &SqliteRow) -> Result<Grant, StoreError> {
 }
 
 consent_ops!(SqliteConnection, grant);
+outbox_ops!(SqliteConnection);
 
 impl Transaction for SqliteTransaction {
     fn keys(&mut self) -> StoreFuture<'_, Vec<StoredKey>> {
@@ -243,6 +245,7 @@ impl Transaction for SqliteTransaction {
     }
 
     consent_methods!();
+    outbox_methods!();
 
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()> {
         Box::pin(async move { Ok(self.tx.commit().await?) })
