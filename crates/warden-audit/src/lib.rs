@@ -28,6 +28,7 @@
 //! DIR/checkpoints/<20-digit size>         every signed checkpoint note
 //! DIR/checkpoint                          the latest signed checkpoint note
 //! DIR/cut/<20-digit seq>-<offset>.bin     tails a recovery cut away (forensics only)
+//! DIR/archived.hashes                     leaf hashes of archived records ([`archive`])
 //! ```
 //!
 //! A record's bytes are its canonical JSON ([`Record::to_bytes`]); its leaf hash is
@@ -90,6 +91,7 @@
 
 #![deny(missing_docs)]
 
+pub mod archive;
 mod checkpoint;
 mod clock;
 mod error;
@@ -105,6 +107,7 @@ mod scan;
 mod tile;
 pub mod verify;
 
+pub use archive::{Archived, archive};
 pub use checkpoint::Checkpoint;
 pub use clock::{Clock, rfc3339_millis, system_clock};
 pub use error::Error;

@@ -45,6 +45,10 @@ impl Reader {
             if self.segment.is_some_and(|s| first < s) {
                 continue;
             }
+            if self.segment.is_none() {
+                // The first segment present: earlier ones may have been archived.
+                self.next = first;
+            }
             if self.segment != Some(first) {
                 // A later segment starts only once the earlier ones are complete.
                 if first != self.next {

@@ -55,6 +55,8 @@ pub(crate) struct Scanned {
     /// Each record's frame offset in its segment (kept only when asked for).
     pub offsets: Vec<u64>,
     pub torn: Option<Torn>,
+    /// Records moved to an archive ([`crate::archive`]): the tree starts with their leaf hashes.
+    pub archived: u64,
 }
 
 /// Scans `dir/segments`. A problem that an interrupted append leaves at the very end of the
@@ -79,6 +81,12 @@ pub(crate) fn scan(dir: &Path, keep_offsets: bool) -> Result<Scanned, VerifyErro
         }
     }
     let mut scanned = Scanned::default();
+    for leaf in crate::archive::archived_hashes(dir)? {
+        scanned.tree.push(leaf);
+    }
+    scanned.archived = scanned.tree.leaves().len() as u64;
+    // Segments an interrupted archiving left behind are covered by the hashes already.
+    found.retain(|(first, _)| *first >= scanned.archived);
     let count = found.len();
     for (i, (first, path)) in found.into_iter().enumerate() {
         let expected = scanned.tree.leaves().len() as u64;

@@ -15,6 +15,7 @@
 //! method and keeps the latest figures.
 
 mod client;
+mod disk;
 mod load;
 mod nginx;
 mod procs;

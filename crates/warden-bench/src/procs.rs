@@ -10,6 +10,8 @@ use anyhow::{Context as _, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::disk;
+
 /// Clock ticks per second of `utime`/`stime`: `USER_HZ`, fixed at 100 in Linux's user ABI.
 const TICKS_PER_SEC: u64 = 100;
 
@@ -106,9 +108,6 @@ pub enum Audit {
 /// The audit log's directory inside a Warden's temporary directory.
 pub const AUDIT_DIR: &str = "audit";
 
-/// File systems on which `fdatasync` costs nothing, so an audit log there measures nothing.
-const MEMORY_FILE_SYSTEMS: [&str; 2] = ["tmpfs", "ramfs"];
-
 /// Starts `warden serve` on a free loopback port in front of `upstream`, with or without its
 /// audit trail, and waits until it accepts connections.
 pub async fn warden(
@@ -135,13 +134,7 @@ pub async fn warden(
     );
     let dir = tempfile::tempdir()?;
     if audit == Audit::On {
-        let fs = file_system(dir.path()).unwrap_or_default();
-        if MEMORY_FILE_SYSTEMS.contains(&fs.as_str()) {
-            bail!(
-                "{} is on {fs}, where fdatasync costs nothing; set TMPDIR to a directory on a disk",
-                dir.path().display()
-            );
-        }
+        disk::check_real(dir.path())?;
     }
     // The policy stage runs in the measured path: the calls are decided by real policies.
     std::fs::create_dir(dir.path().join("policies"))?;
@@ -234,30 +227,6 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The type of the file system `path` is on (`ext4`, `tmpfs` …), from `/proc/self/mounts`.
-pub fn file_system(path: &Path) -> Option<String> {
-    let path = std::fs::canonicalize(path).ok()?;
-    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-    parse_file_system(&mounts, &path)
-}
-
-/// The bytes of all files under `dir`, and how many files they are.
-pub fn bytes_under(dir: &Path) -> (u64, u64) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (0, 0);
-    };
-    entries.filter_map(Result::ok).fold((0, 0), |(bytes, files), e| {
-        match e.file_type() {
-            Ok(t) if t.is_dir() => {
-                let (b, f) = bytes_under(&e.path());
-                (bytes + b, files + f)
-            }
-            Ok(t) if t.is_file() => (bytes + e.metadata().map_or(0, |m| m.len()), files + 1),
-            _ => (bytes, files),
-        }
-    })
-}
-
 /// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
 pub fn memory(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -296,44 +265,6 @@ fn parse_stat_ppid(stat: &str) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The type of the mount with the longest mount point that holds `path` (the last such line
-/// when one is mounted over another). Mount points write space, tab, newline and backslash as
-/// octal escapes (`\040`).
-fn parse_file_system(mounts: &str, path: &Path) -> Option<String> {
-    mounts
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let point = PathBuf::from(unescape_mount(fields.nth(1)?));
-            let kind = fields.next()?;
-            path.starts_with(&point)
-                .then(|| (point.as_os_str().len(), kind.to_string()))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, kind)| kind)
-}
-
-fn unescape_mount(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut rest = field;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        let code = rest.get(at + 1..at + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
-        match code {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[at + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
     let line = status
         .lines()
@@ -368,21 +299,6 @@ mod tests {
         assert_eq!(parse_status_bytes(status, "VmHWM"), Some(12345 * 1024));
         assert_eq!(parse_status_bytes(status, "VmRSS"), Some(8000 * 1024));
         assert_eq!(parse_status_bytes(status, "VmSwap"), None);
-    }
-
-    #[test]
-    fn the_file_system_is_that_of_the_deepest_mount() {
-        let mounts = "/dev/vda / ext4 rw,relatime 0 0\n\
-                      tmpfs /dev/shm tmpfs rw 0 0\n\
-                      tmpfs /srv/my\\040disk tmpfs rw 0 0\n\
-                      /dev/vdb /srv/my\\040disk xfs rw 0 0\n";
-        let fs = |p: &str| parse_file_system(mounts, Path::new(p));
-        assert_eq!(fs("/tmp/.tmpAb12/audit").as_deref(), Some("ext4"));
-        assert_eq!(fs("/dev/shm/x").as_deref(), Some("tmpfs"));
-        // Mounted over: the later line is what is seen.
-        assert_eq!(fs("/srv/my disk/a").as_deref(), Some("xfs"));
-        // A mount point is a whole component, not a prefix of the text.
-        assert_eq!(fs("/dev/shmx").as_deref(), Some("ext4"));
     }
 
     #[test]

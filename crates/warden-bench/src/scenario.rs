@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use warden_mcp::era::Era;
 
 use crate::client::{self, Caller, StdioCaller, StdioMux};
+use crate::disk::{self, DiskWork, Mount};
 use crate::nginx::{self, Nginx};
 use crate::procs::{self, Audit, Service, Upstream};
 use crate::report::{AuditRun, Kind, Path, PathResult, Phase, Ran, Scenario, Transport};
@@ -141,8 +142,7 @@ async fn measure(
         };
         entries.insert(1, (Path::Nginx, entry, pids));
         keep.nginx = Some(ngx);
-        let (relay, relay_addr) =
-            procs::warden(bins.need_relay()?, &upstream, Audit::Off).await?;
+        let (relay, relay_addr) = procs::warden(bins.need_relay()?, &upstream, Audit::Off).await?;
         let entry = Entry::Http(relay_addr, "echo".into());
         probe(&entry, era)
             .await
@@ -155,7 +155,8 @@ async fn measure(
         keep.relay = Some(relay);
     }
 
-    // Last, so that it follows the Warden without audit after the floors in every round.
+    // Last in every round, right after the Warden without audit: the two are measured side
+    // by side.
     entries.push((Path::WardenAudit, through_audited, audited.pids.clone()));
 
     let mut routes = Vec::with_capacity(entries.len());
@@ -180,6 +181,17 @@ async fn measure(
         (Upstream::Http(addr), true) => Some(*addr),
         _ => None,
     };
+    let log = audited
+        .service
+        .dir()
+        .map(|d| d.join(procs::AUDIT_DIR))
+        .context("warden+audit has no directory")?;
+    let mount = Mount::of(&log);
+    let device = mount.as_ref().and_then(Mount::device);
+    let watch = Watch {
+        counter,
+        device: device.as_deref(),
+    };
 
     for route in &mut routes {
         let callers = std::mem::take(&mut route.callers);
@@ -189,7 +201,7 @@ async fn measure(
     for _ in 0..settings.rounds {
         for route in &mut routes {
             let callers = std::mem::take(&mut route.callers);
-            let (callers, p) = slice_of(route, counter, load::closed(callers, slice)).await?;
+            let (callers, p) = slice_of(route, watch, load::closed(callers, slice)).await?;
             route.callers = callers;
             route.result.closed.absorb(p);
         }
@@ -198,7 +210,7 @@ async fn measure(
         for route in &mut routes {
             let mut callers = std::mem::take(&mut route.callers);
             let rest = callers.split_off(1);
-            let (one, p) = slice_of(route, counter, load::closed(callers, slice)).await?;
+            let (one, p) = slice_of(route, watch, load::closed(callers, slice)).await?;
             route.callers = one.into_iter().chain(rest).collect();
             route.result.single.absorb(p);
         }
@@ -207,7 +219,7 @@ async fn measure(
         for route in &mut routes {
             let callers = std::mem::take(&mut route.callers);
             let shape = load::open(callers, settings.rate, slice);
-            let (callers, p) = slice_of(route, counter, shape).await?;
+            let (callers, p) = slice_of(route, watch, shape).await?;
             route.callers = callers;
             route.result.open.absorb(p);
         }
@@ -215,16 +227,12 @@ async fn measure(
 
     let peak_rss = warden.peak_rss()?;
     let audit_peak_rss = audited.peak_rss()?;
-    let log = audited
-        .service
-        .dir()
-        .map(|d| d.join(procs::AUDIT_DIR))
-        .context("warden+audit has no directory")?;
-    let (log_bytes, log_files) = procs::bytes_under(&log);
+    let (log_bytes, log_files) = disk::bytes_under(&log);
     let audit = AuditRun {
         idle_rss: audited.idle_rss,
         peak_rss: audit_peak_rss,
-        file_system: procs::file_system(&log).unwrap_or_else(|| "unknown".into()),
+        file_system: mount.map_or_else(|| "unknown".into(), |m| m.kind),
+        device,
         log_bytes,
         log_files,
     };
@@ -312,13 +320,25 @@ async fn probe(entry: &Entry, era: Era) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("no answer within 10 s"))?
 }
 
-/// Runs one slice of a load phase on `route`, charging the CPU time each process spent and,
-/// when `counter` names a fixture, the TCP connections it accepted meanwhile.
+/// What a slice watches besides CPU time.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    /// A fixture whose accepted connections are counted.
+    counter: Option<SocketAddr>,
+    /// The block device of the audit log, in `/proc/diskstats`.
+    device: Option<&'a str>,
+}
+
+/// Runs one slice of a load phase on `route`, charging the CPU time each process spent, the
+/// work of the audit log's disk and, when `watch` names a fixture, the TCP connections it
+/// accepted meanwhile.
 async fn slice_of(
     route: &mut Route,
-    counter: Option<SocketAddr>,
+    watch: Watch<'_>,
     load: impl Future<Output = (Vec<Caller>, load::Outcome)>,
 ) -> anyhow::Result<(Vec<Caller>, Phase)> {
+    let counter = watch.counter;
+    let disk = || watch.device.and_then(DiskWork::read).unwrap_or_default();
     let before_conns = match counter {
         Some(addr) => Some(client::fixture_connections(addr).await?),
         None => None,
@@ -337,9 +357,9 @@ async fn slice_of(
             procs::machine_busy()?,
         ])
     };
-    let before = read()?;
+    let (before, disk_before) = (read()?, disk());
     let (callers, outcome) = load.await;
-    let after = read()?;
+    let (after, disk_after) = (read()?, disk());
     if let (Some(before), Some(addr)) = (before_conns, counter) {
         // The second question came on a connection of its own.
         let opened = client::fixture_connections(addr)
@@ -357,6 +377,7 @@ async fn slice_of(
         cpu_upstream: spent(1),
         cpu_bench: spent(2),
         cpu_others: spent(3).saturating_sub(ours),
+        disk: disk_after.since(disk_before),
     };
     Ok((callers, phase))
 }

@@ -44,6 +44,19 @@ pub enum AuditAction {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Move old segments (every record of which a signed checkpoint covers) to archive
+    /// storage, keeping their leaf hashes so that every proof stays possible. Safe while the
+    /// gateway runs.
+    Archive {
+        #[command(flatten)]
+        at: Where,
+        /// Where the segments go (a directory; made if missing).
+        #[arg(long)]
+        to: PathBuf,
+        /// The verifier key or a file holding it (default: the one next to audit.key).
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Print records readably.
     Show {
         #[command(flatten)]
@@ -137,6 +150,7 @@ pub async fn run(action: AuditAction) -> ExitCode {
             since,
             key,
         } => prove(&at, key.as_deref(), seq, since),
+        AuditAction::Archive { at, to, key } => archive(&at, &to, key.as_deref()),
         AuditAction::Show { at, filter, json } => at.dir().and_then(|d| {
             print_records(
                 &d,
@@ -265,16 +279,37 @@ fn base64_of(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn prove(at: &Where, key: Option<&str>, seq: u64, since: Option<u64>) -> Result<(), String> {
-    let dir = at.dir()?;
-    let key = match key {
-        Some(k) => verifier(k)?,
-        None => {
-            let config = Config::load(&at.config).map_err(|e| e.to_string())?;
-            let vkey = config.audit.key.with_extension("vkey");
-            verifier(&vkey.display().to_string())?
+impl Where {
+    /// The verifier key given, or the one the gateway wrote next to its signing key.
+    fn key(&self, given: Option<&str>) -> Result<Verifier, String> {
+        match given {
+            Some(k) => verifier(k),
+            None => {
+                let config = Config::load(&self.config).map_err(|e| e.to_string())?;
+                let vkey = config.audit.key.with_extension("vkey");
+                verifier(&vkey.display().to_string())
+            }
         }
-    };
+    }
+}
+
+fn archive(at: &Where, to: &Path, key: Option<&str>) -> Result<(), String> {
+    let (dir, key) = (at.dir()?, at.key(key)?);
+    let done = warden_audit::archive(&dir, to, &key).map_err(|e| e.to_string())?;
+    for segment in &done.segments {
+        println!("archived {}", segment.display());
+    }
+    println!(
+        "{}: {} records archived in all (their hashes stay, so every proof still works); {} segments moved now",
+        dir.display(),
+        done.records,
+        done.segments.len()
+    );
+    Ok(())
+}
+
+fn prove(at: &Where, key: Option<&str>, seq: u64, since: Option<u64>) -> Result<(), String> {
+    let (dir, key) = (at.dir()?, at.key(key)?);
     let live = VerifyOptions {
         allow_unsigned_tail: true,
     };

@@ -38,6 +38,8 @@ pub struct Report {
     /// Records after the latest checkpoint: always 0 from [`verify_dir`] (they are an error);
     /// [`verify_dir_with`] can allow them for a log that is still being written.
     pub unsigned_tail: u64,
+    /// Of `records`, those moved to an archive (checked by their leaf hashes).
+    pub archived: u64,
 }
 
 /// How strict [`verify_dir_with`] is.
@@ -141,6 +143,7 @@ impl AuditedLog {
             checkpoints: count,
             latest: latest.as_ref().map(|(c, _)| (c.size, c.root)),
             unsigned_tail: records - covered,
+            archived: scanned.archived,
         };
         Ok(AuditedLog {
             report,
@@ -154,6 +157,21 @@ impl AuditedLog {
     /// What the verification covered.
     pub fn report(&self) -> &Report {
         &self.report
+    }
+
+    /// The segments in the log directory, in order.
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Every record's leaf hash, archived ones included.
+    pub(crate) fn leaves(&self) -> &[Hash] {
+        self.tree.leaves()
+    }
+
+    /// How many records were moved to an archive.
+    pub fn archived(&self) -> u64 {
+        self.report.archived
     }
 
     /// The latest checkpoint's note.
@@ -170,7 +188,17 @@ impl AuditedLog {
             value: seq,
             size,
         };
-        let offset = *self.offsets.get(seq as usize).ok_or_else(out_of_range)?;
+        if seq < self.report.archived {
+            return Err(Error::OutOfRange {
+                what: "seq (archived: its record is in the archive, its hash still here)",
+                value: seq,
+                size,
+            });
+        }
+        let offset = *self
+            .offsets
+            .get((seq - self.report.archived) as usize)
+            .ok_or_else(out_of_range)?;
         let at = self.segments.partition_point(|s| s.first <= seq);
         let segment = at
             .checked_sub(1)

@@ -80,7 +80,7 @@ pub fn request(gw: &Gateway, call: &Call) -> Record {
     let mut r = of_call(gw, call, Kind::Request);
     let how = capture_of(gw, call);
     r.detail = json!({
-        "params": capture(&params(call), how),
+        "params": captured_params(call, how),
         "decision": decision(call),
         "era": call.ctx.era.as_str(),
         "peer": call.ctx.peer.map(|p| p.to_string()),
@@ -116,7 +116,7 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
         detail.insert("result".into(), capture(result, how));
     }
     if !call.audit_requested {
-        detail.insert("params".into(), capture(&params(call), how));
+        detail.insert("params".into(), captured_params(call, how));
         detail.insert("decision".into(), decision(call));
         detail.insert("era".into(), call.ctx.era.as_str().into());
     }
@@ -189,6 +189,16 @@ pub fn capture(value: &Value, how: Capture) -> Value {
             let bytes = serde_json::to_vec(value).unwrap_or_default();
             json!({ "sha256": hex::encode(Sha256::digest(&bytes)) })
         }
+    }
+}
+
+/// The call's parameters (without `_meta`) as much as `how` keeps of them: built once, and
+/// kept as built when kept whole.
+fn captured_params(call: &Call, how: Capture) -> Value {
+    let p = params(call);
+    match how {
+        Capture::Full => p,
+        _ => capture(&p, how),
     }
 }
 

@@ -32,10 +32,11 @@ async fn request(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     if !gw.audit.is_on() {
         return Next::Continue;
     }
-    let record = records::request(gw, call);
+    let mut record = records::request(gw, call);
     // What an end without a final message records: the same call, its outcome and latency.
-    let mut base = record.clone();
-    base.detail = serde_json::Value::Null;
+    let detail = std::mem::take(&mut record.detail);
+    let base = record.clone();
+    record.detail = detail;
     if let Err(r) = gw.audit.write(record).await {
         return Next::Refuse(r);
     }
