@@ -413,32 +413,28 @@ async fn payloads_are_kept_as_configured() {
     assert_eq!(add["Request"]["params"]["name"], "<redacted 7 chars>");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn one_log_has_one_writer_and_its_key_is_private() {
-    let s = setup(false, "").await;
+/// Why a gateway keeping its files in `data` does not start.
+async fn refused_start(data: &str) -> String {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"t\"\n[policy]\ndir = {:?}\n[storage]\npath = {:?}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"t\"\n[policy]\ndir = {:?}\n[storage]\npath = {data:?}\n",
         allow_all_policies(),
-        s.data
     );
     let config = warden_gateway::Config::from_toml(Path::new("t.toml"), &text).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let e = warden_gateway::start_on(listener, config)
-        .await
-        .err()
-        .expect("refused");
-    assert!(e.to_string().contains("in use by another Warden"), "{e}");
+    let refused = warden_gateway::start_on(listener, config).await.err();
+    refused.expect("refused").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_log_has_one_writer_and_its_key_is_private() {
+    let s = setup(false, "").await;
+    let e = refused_start(&s.data).await;
+    assert!(e.contains("in use by another Warden"), "{e}");
 
     let other = data_dir();
     let key = Path::new(&other).join("audit-signing.key");
     std::fs::copy(Path::new(&s.data).join("audit-signing.key"), &key).unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let text = text.replace(&format!("{:?}", s.data), &format!("{other:?}"));
-    let config = warden_gateway::Config::from_toml(Path::new("t.toml"), &text).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let e = warden_gateway::start_on(listener, config)
-        .await
-        .err()
-        .expect("refused");
-    assert!(e.to_string().contains("chmod 600"), "{e}");
+    let e = refused_start(&other).await;
+    assert!(e.contains("chmod 600"), "{e}");
 }
