@@ -438,3 +438,84 @@ async fn one_log_has_one_writer_and_its_key_is_private() {
     let e = refused_start(&other).await;
     assert!(e.contains("chmod 600"), "{e}");
 }
+
+/// `warden audit` with `args`, its output and whether it succeeded.
+fn warden_audit(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("audit")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    (
+        out.status.success(),
+        if out.status.success() { text } else { all },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_proves_filters_and_exports_what_the_gateway_recorded() {
+    let s = setup(false, "checkpoint_every = 1").await;
+    let (alice, bob) = (s.token("alice", &[]), s.token("bob", &[]));
+    s.modern_call(&alice, "fx__echo", json!({ "text": "from alice" }))
+        .await;
+    s.modern_call(&bob, "fx__echo", json!({ "text": "from bob" }))
+        .await;
+    let dir = format!("{}/audit", s.data);
+    let vkey = format!("{}/audit-signing.vkey", s.data);
+    // Each record signed (checkpoint_every = 1): wait until the last one is covered.
+    let records = s.records();
+    let (bytes, last) = records.last().cloned().unwrap();
+    let proof = within(Duration::from_secs(10), async {
+        loop {
+            let (ok, out) = warden_audit(&[
+                "prove",
+                &last.seq.to_string(),
+                "--dir",
+                &dir,
+                "--key",
+                &vkey,
+                "--since",
+                "1",
+            ]);
+            if ok {
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (inclusion, consistency) = proof
+        .split_once("\nwarden-audit/consistency-proof@v1")
+        .unwrap();
+    let key = Verifier::parse(std::fs::read_to_string(&vkey).unwrap().trim()).unwrap();
+    let inclusion = warden_audit::InclusionProof::parse(inclusion).unwrap();
+    inclusion
+        .verify_record(&key, &bytes)
+        .expect("the record is proven in the signed tree");
+    let consistency = format!("warden-audit/consistency-proof@v1{consistency}");
+    warden_audit::ConsistencyProof::parse(&consistency)
+        .unwrap()
+        .verify(&key)
+        .expect("the tree of one record is a prefix of the signed one");
+
+    let (ok, shown) = warden_audit(&["show", "--dir", &dir, "--user", "bob", "--kind", "request"]);
+    assert!(ok, "{shown}");
+    assert_eq!(
+        shown.lines().filter(|l| l.starts_with('#')).count(),
+        1,
+        "{shown}"
+    );
+    assert!(shown.contains("user=bob") && shown.contains("from bob") && !shown.contains("alice"));
+    let (ok, exported) = warden_audit(&["export", "--dir", &dir, "--from", &last.seq.to_string()]);
+    assert!(ok, "{exported}");
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(
+        lines,
+        [String::from_utf8(bytes).unwrap()],
+        "the stored bytes, one per line"
+    );
+    let (ok, tail) = warden_audit(&["tail", "--dir", &dir, "-n", "1"]);
+    assert!(ok && tail.starts_with(&format!("#{} ", last.seq)), "{tail}");
+}
