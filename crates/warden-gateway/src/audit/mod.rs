@@ -102,13 +102,10 @@ impl Audit {
         tracing::info!(dir = %audit.dir.display(), records = log.size(), "audit log open");
         Ok(Audit {
             log: Some(Arc::new(log)),
-            config: audit.clone(),
-            written: Counter::default(),
-            missed: Counter::default(),
             _lock: Some(lock),
             faults,
             prefix: format!("{:08x}", rand::random::<u32>()),
-            calls: AtomicU64::new(0),
+            ..Audit::off(audit.clone())
         })
     }
 
