@@ -1,4 +1,5 @@
-//! The examples in docs/ stay true to the code: every complete config example loads.
+//! The examples in docs/ stay true to the code: every complete config example loads, and the
+//! audit page's example checkpoint opens with its verifier key.
 
 use std::path::Path;
 
@@ -37,4 +38,22 @@ fn configuration_examples_load() {
         assert_eq!(config.upstreams.len(), 2);
         assert_eq!(config.server.name_separator, "__");
     }
+}
+
+#[test]
+fn the_audit_docs_example_checkpoint_verifies_with_its_key() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/audit.md");
+    let text = std::fs::read_to_string(&docs).unwrap();
+    let start = text
+        .find("```text\nwarden.example.com/mcp/audit\n")
+        .expect("the example checkpoint");
+    let note = &text[start + "```text\n".len()..];
+    let note = &note[..note.find("```").unwrap()];
+    let key = text
+        .split('`')
+        .find(|t| t.starts_with("warden.example.com/mcp/audit+"))
+        .expect("the example verifier key");
+    let key = warden_audit::Verifier::parse(key).unwrap();
+    let checkpoint = warden_audit::Checkpoint::open(note, &key).expect("signed by that key");
+    assert_eq!(checkpoint.size, 2);
 }
