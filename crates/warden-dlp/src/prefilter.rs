@@ -1,0 +1,301 @@
+//! The cheap first pass: which windows of a string can hold a match at all.
+//!
+//! One loop over the bytes finds runs of digits (for the number-like detectors) and `@` (for
+//! e-mail); one Aho-Corasick automaton finds key words. Each candidate becomes a window around it,
+//! widened to the ends of the tokens they touch so that `\b` means inside the window what it means in the
+//! whole string; overlapping windows are merged. Text with no candidate yields no window.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::ops::Range;
+
+/// How far around a digit run the regexes look (an IBAN's `GB82 WEST ` before its first long
+/// run, and letter groups after it).
+const DIGITS_BACK: usize = 16;
+const DIGITS_AHEAD: usize = 32;
+/// The longest local part and domain of an e-mail address.
+const LOCAL_MAX: usize = 64;
+const DOMAIN_MAX: usize = 253;
+/// A digit run needs this many digits to be a candidate (`1.2.3.4` has four).
+const MIN_DIGITS: usize = 4;
+
+/// A set of detectors, one bit per detector index (an engine has at most 128).
+pub(crate) type Detectors = u128;
+
+/// A window of text and the detectors whose triggers occur in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub(crate) range: Range<usize>,
+    pub(crate) detectors: Detectors,
+}
+
+/// A key word for [`Prefilter::new`].
+pub(crate) struct Keyword {
+    pub(crate) word: String,
+    /// Bytes looked at before and after a hit.
+    pub(crate) back: usize,
+    pub(crate) reach: usize,
+    /// Also match lower case, UPPER case and Capitalised.
+    pub(crate) fold: bool,
+    pub(crate) detectors: Detectors,
+}
+
+pub(crate) struct Prefilter {
+    keywords: Option<AhoCorasick>,
+    /// For each automaton pattern: bytes looked at before and after a hit, and its detectors.
+    around: Vec<(usize, usize, Detectors)>,
+    digits: Detectors,
+    at: Detectors,
+    /// Detectors without a trigger: the whole string is their window.
+    always: Detectors,
+}
+
+impl Prefilter {
+    /// Duplicate words keep the widest window and all their detectors. Folded words are looked
+    /// for in lower case, UPPER case and Capitalised, so that every word stays a plain literal and
+    /// the automaton can use its SIMD prefilter.
+    pub(crate) fn new(
+        keywords: Vec<Keyword>,
+        digits: Detectors,
+        at: Detectors,
+        always: Detectors,
+    ) -> Result<Prefilter, String> {
+        let mut words: Vec<String> = Vec::new();
+        let mut around: Vec<(usize, usize, Detectors)> = Vec::new();
+        for Keyword {
+            word,
+            back,
+            reach,
+            fold,
+            detectors,
+        } in keywords
+        {
+            let variants = if fold {
+                let lower = word.to_ascii_lowercase();
+                let mut capital = lower.clone();
+                if let Some(first) = capital.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                vec![word.to_ascii_uppercase(), capital, lower]
+            } else {
+                vec![word]
+            };
+            for word in variants {
+                match words.iter().position(|w| *w == word) {
+                    Some(i) => {
+                        let (b, r, d) = around[i];
+                        around[i] = (b.max(back), r.max(reach), d | detectors);
+                    }
+                    None => {
+                        words.push(word);
+                        around.push((back, reach, detectors));
+                    }
+                }
+            }
+        }
+        let keywords = if words.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&words)
+                .map_err(|e| e.to_string())?;
+            Some(ac)
+        };
+        Ok(Prefilter {
+            keywords,
+            around,
+            digits,
+            at,
+            always,
+        })
+    }
+
+    /// The merged, sorted windows of `text` worth running regexes on, each with the detectors
+    /// triggered in it.
+    pub(crate) fn windows(&self, text: &[u8]) -> Vec<Window> {
+        let mut raw: Vec<(usize, usize, Detectors)> = Vec::new();
+        if self.always != 0 && !text.is_empty() {
+            raw.push((0, text.len(), self.always));
+        }
+        if self.digits != 0 || self.at != 0 {
+            self.scan_bytes(text, &mut raw);
+        }
+        if let Some(ac) = &self.keywords {
+            // Non-overlapping hits are enough: a keyword inside another one (`secret` in
+            // `aws_secret`) lies in the same window, and the regex set looks at every detector.
+            for m in ac.find_iter(text) {
+                let (back, reach, detectors) = self.around[m.pattern().as_usize()];
+                raw.push((
+                    m.start().saturating_sub(back),
+                    m.end().saturating_add(reach),
+                    detectors,
+                ));
+            }
+        }
+        merge(text, raw)
+    }
+
+    fn scan_bytes(&self, text: &[u8], raw: &mut Vec<(usize, usize, Detectors)>) {
+        let mut run = Run::default();
+        let mut i = 0;
+        while i < text.len() {
+            // Outside a run, skip 32-byte blocks without a digit or `@` (the compiler vectorises
+            // this fold; prose and most code are skipped here).
+            if run.digits == 0 {
+                let block = &text[i..text.len().min(i + 32)];
+                if block.len() == 32 && !block.iter().fold(false, |acc, &b| acc | interesting(b)) {
+                    i += 32;
+                    continue;
+                }
+                // Jump to the first digit or `@` of the block.
+                match block.iter().position(|&b| interesting(b)) {
+                    Some(at) => i += at,
+                    None => {
+                        i += block.len();
+                        continue;
+                    }
+                }
+            }
+            let b = text[i];
+            if b.is_ascii_digit() {
+                if run.digits == 0 {
+                    run.start = i;
+                }
+                run.digits += 1;
+                run.last = i;
+                run.gap = 0;
+            } else {
+                if run.digits > 0 {
+                    if run.gap < 2 && matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/') {
+                        run.gap += 1;
+                        i += 1;
+                        continue;
+                    }
+                    self.end_run(&mut run, raw);
+                }
+                if b == b'@' && self.at != 0 {
+                    let (start, end) = address_around(text, i);
+                    raw.push((start, end, self.at));
+                }
+            }
+            i += 1;
+        }
+        self.end_run(&mut run, raw);
+    }
+
+    fn end_run(&self, run: &mut Run, raw: &mut Vec<(usize, usize, Detectors)>) {
+        if self.digits != 0 && run.digits >= MIN_DIGITS {
+            let (start, end) = (
+                run.start.saturating_sub(DIGITS_BACK),
+                run.last + 1 + DIGITS_AHEAD,
+            );
+            raw.push((start, end, self.digits));
+        }
+        *run = Run::default();
+    }
+}
+
+/// A digit or `@`.
+fn interesting(b: u8) -> bool {
+    b.wrapping_sub(b'0') < 10 || b == b'@'
+}
+
+/// A run of digits joined by at most two separators in a row.
+#[derive(Default)]
+struct Run {
+    start: usize,
+    last: usize,
+    digits: usize,
+    gap: usize,
+}
+
+/// The bytes around the `@` at `at` that can belong to an e-mail address.
+fn address_around(text: &[u8], at: usize) -> (usize, usize) {
+    let local = |b: &u8| b.is_ascii_alphanumeric() || b"._%+-".contains(b);
+    let domain = |b: &u8| b.is_ascii_alphanumeric() || b".-".contains(b);
+    let before = text[..at]
+        .iter()
+        .rev()
+        .take(LOCAL_MAX)
+        .take_while(|b| local(b))
+        .count();
+    let after = text[at + 1..]
+        .iter()
+        .take(DOMAIN_MAX)
+        .take_while(|b| domain(b))
+        .count();
+    (at - before, at + 1 + after)
+}
+
+/// Bytes that extend a window: ASCII word bytes, the other bytes of tokens (`.-+/=`, so a
+/// JWT or a base64 secret is never cut), and non-ASCII bytes (so a window never starts or ends
+/// inside a character). A window is therefore bounded by bytes that are not word bytes, where
+/// `\b` means the same in the window as in the whole string.
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+' | b'/' | b'=') || b >= 0x80
+}
+
+fn merge(text: &[u8], mut raw: Vec<(usize, usize, Detectors)>) -> Vec<Window> {
+    raw.sort_unstable();
+    let mut out: Vec<Window> = Vec::new();
+    for (start, end, detectors) in raw {
+        let mut start = start.min(text.len());
+        let mut end = end.min(text.len());
+        while start > 0 && is_word(text[start - 1]) {
+            start -= 1;
+        }
+        while end < text.len() && is_word(text[end]) {
+            end += 1;
+        }
+        match out.last_mut() {
+            Some(last) if start <= last.range.end => {
+                last.range.end = last.range.end.max(end);
+                last.detectors |= detectors;
+            }
+            _ => out.push(Window {
+                range: start..end,
+                detectors,
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pf() -> Prefilter {
+        let ghp = Keyword {
+            word: "ghp_".into(),
+            back: 0,
+            reach: 10,
+            fold: true,
+            detectors: 1,
+        };
+        Prefilter::new(vec![ghp], 2, 4, 0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn no_candidate_no_window() {
+        assert!(pf().windows(b"lorem ipsum dolor sit amet 123").is_empty());
+    }
+
+    #[test]
+    fn windows_end_on_word_boundaries() {
+        let text = b"aaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb call 4111 1111 1111 1111 now";
+        let w = pf().windows(text);
+        assert_eq!(w.len(), 1);
+        let r = w[0].range.clone();
+        assert!(r.start == 0 || !is_word(text[r.start - 1]));
+        assert!(text[r].ends_with(b"now"));
+        assert_eq!(w[0].detectors, 2);
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive_and_merge() {
+        let w = pf().windows(b"x GHP_abc ghp_def y                    a@b.co");
+        assert_eq!(w.len(), 2);
+        assert_eq!((w[0].detectors, w[1].detectors), (1, 4));
+    }
+}
