@@ -4,11 +4,14 @@
 //! most specific to the most generic: when two matches start at the same place, the earlier
 //! detector wins.
 
+use crate::shape::Shape;
+
 /// What must be present in a string before a detector's regex runs, and where around it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Trigger {
-    /// A run of digits (with separators) holding at least four digits.
-    Digits,
+    /// A run of digits (with separators) holding at least four digits; the regex runs only in
+    /// windows that have the digit shape it needs.
+    Digits(Shape),
     /// An `@`.
     At,
     /// One of these words; the regex runs from `back` bytes before a hit to `reach` bytes after
@@ -198,25 +201,25 @@ pub(crate) const SPECS: &[Spec] = &[
     Spec {
         id: "card",
         pattern: r"\b(?:[0-9][ .-]?){12,18}[0-9]\b",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(Shape::Card),
         check: Check::Card,
     },
     Spec {
         id: "iban",
         pattern: r"\b[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,30}\b",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(Shape::Iban),
         check: Check::Iban,
     },
     Spec {
         id: "ssn",
         pattern: r"\b[0-9]{3}[ .-][0-9]{2}[ .-][0-9]{4}\b",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(Shape::Ssn),
         check: Check::Ssn,
     },
     Spec {
         id: "ipv4",
         pattern: r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(Shape::Ipv4),
         check: Check::Ipv4,
     },
     Spec {
@@ -228,7 +231,7 @@ pub(crate) const SPECS: &[Spec] = &[
     Spec {
         id: "phone",
         pattern: r"\B\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})(?:[ .-]?[0-9]{2,4}){2,4}\b|\B\([0-9]{3}\)[ .-]?[0-9]{3}[ .-][0-9]{4}\b|\b[0-9]{3}[.-][0-9]{3}[.-][0-9]{4}\b",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(Shape::Phone),
         check: Check::Phone,
     },
     Spec {

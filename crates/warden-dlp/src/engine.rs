@@ -3,6 +3,8 @@
 use crate::builtin::{self, Check, Trigger};
 use crate::normalise::{Normalised, normalise};
 use crate::prefilter::{Detectors, Keyword, Prefilter};
+use crate::shape::{self, Shape};
+use crate::value::Value;
 use crate::{Action, Error, Finding, Rules, Validator, redact, validate};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::collections::HashSet;
@@ -22,7 +24,7 @@ pub(crate) struct Detector {
     pub(crate) id: String,
     pub(crate) action: Action,
     regex: Regex,
-    has_groups: bool,
+    value: Value,
     pub(crate) check: Check,
 }
 
@@ -33,6 +35,9 @@ pub struct Engine {
     /// detectors triggered by digits, one for all. Each with the detectors it covers, in order.
     sets: Vec<(Detectors, RegexSet, Vec<usize>)>,
     prefilter: Prefilter,
+    /// The number-like detectors, and for each [`Shape`] the detectors that need it.
+    shaped: Detectors,
+    shapes: [(Shape, Detectors); Shape::ALL.len()],
     allow: HashSet<String>,
     pub(crate) key: [u8; 32],
 }
@@ -52,6 +57,7 @@ struct Compiled {
     pattern: String,
     check: Check,
     trigger: Option<Trigger>,
+    builtin: Option<&'static str>,
     keywords: Vec<String>,
 }
 
@@ -87,6 +93,7 @@ impl Engine {
                     pattern: custom.regex,
                     check,
                     trigger: None,
+                    builtin: None,
                     keywords: custom.keywords,
                 });
                 continue;
@@ -105,6 +112,7 @@ impl Engine {
                 pattern: format!("(?-u){}", spec.pattern),
                 check: spec.check,
                 trigger: Some(spec.trigger),
+                builtin: Some(spec.id),
                 keywords: Vec::new(),
             });
         }
@@ -122,13 +130,13 @@ impl Engine {
             detectors.push(Detector {
                 id: c.id.clone(),
                 action: c.action,
-                has_groups: regex.captures_len() > 1,
+                value: Value::of(c.builtin, regex.captures_len() > 1),
                 regex,
                 check: c.check,
             });
         }
         let numeric: Vec<usize> = (0..compiled.len())
-            .filter(|&i| matches!(compiled[i].trigger, Some(Trigger::Digits)))
+            .filter(|&i| matches!(compiled[i].trigger, Some(Trigger::Digits(_))))
             .collect();
         let mut sets = Vec::new();
         for members in [numeric, (0..compiled.len()).collect()] {
@@ -140,6 +148,14 @@ impl Engine {
             sets.push((mask, set, members));
         }
         let prefilter = prefilter(&compiled)?;
+        let shapes = Shape::ALL.map(|shape| {
+            let members = compiled.iter().enumerate();
+            let mask = members
+                .filter(|(_, c)| matches!(c.trigger, Some(Trigger::Digits(s)) if s == shape))
+                .fold(0, |m, (i, _)| m | 1 << i);
+            (shape, mask)
+        });
+        let shaped = shapes.iter().fold(0, |m, (_, d)| m | d);
         let allow = rules
             .allow
             .iter()
@@ -149,6 +165,8 @@ impl Engine {
             detectors,
             sets,
             prefilter,
+            shaped,
+            shapes,
             allow,
             key: rules.pseudonym_key,
         })
@@ -194,6 +212,15 @@ impl Engine {
             let w = window.range;
             let hay = &bytes[w.clone()];
             let mut candidates = window.detectors;
+            if candidates & self.shaped != 0 {
+                // Number-like detectors whose digit shape is not in the window cannot match.
+                let found = shape::shapes(hay);
+                for &(shape, detectors) in &self.shapes {
+                    if found & shape.bit() == 0 {
+                        candidates &= !detectors;
+                    }
+                }
+            }
             let gate = self.sets.iter().find(|(mask, ..)| candidates & !mask == 0);
             if let Some((_, set, members)) = gate
                 && candidates.count_ones() >= SET_GATE
@@ -213,7 +240,7 @@ impl Engine {
                         });
                     }
                 };
-                if d.has_groups {
+                if d.value == Value::Group {
                     for caps in d.regex.captures_iter(hay) {
                         // The value is the first group that took part, else the whole match.
                         if let Some(m) =
@@ -224,7 +251,15 @@ impl Engine {
                     }
                 } else {
                     for m in d.regex.find_iter(hay) {
-                        push(m.start(), m.end());
+                        let v = d.value.find(hay, m.range());
+                        debug_assert!(
+                            d.value == Value::Whole || {
+                                let caps = d.regex.captures_at(hay, m.start());
+                                let group = caps.and_then(|c| c.iter().skip(1).flatten().next());
+                                group.map(|g| g.range()) == Some(v.clone())
+                            }
+                        );
+                        push(v.start, v.end);
                     }
                 }
             }
@@ -267,7 +302,7 @@ fn prefilter(compiled: &[Compiled]) -> Result<Prefilter, Error> {
     for (i, c) in compiled.iter().enumerate() {
         let bit: Detectors = 1 << i;
         match c.trigger {
-            Some(Trigger::Digits) => digits |= bit,
+            Some(Trigger::Digits(_)) => digits |= bit,
             Some(Trigger::At) => at |= bit,
             Some(Trigger::Keywords {
                 words,

@@ -28,10 +28,15 @@
 //!    `-----BEGIN`, `password` …; key words match in lower case, UPPER case or Capitalised).
 //!    Each candidate opens a window of text around it, tagged with the detectors it can start;
 //!    windows are widened to token ends and merged. Text without a candidate is done here.
-//! 3. **Regular expressions**: in a window with three candidate detectors or more, one compiled
-//!    [`regex::bytes::RegexSet`] (of the number-like detectors, or of all) first rules out those
-//!    that cannot match; each remaining detector's own regex then gives positions (group 1 is
-//!    the value when the pattern has groups). Number-like patterns accept spaces, dashes and dots
+//! 3. **Regular expressions**: first, one pass over a window with digits drops the number-like
+//!    detectors whose digit shape is not in it (a chain of 13 digits for cards, groups of 3, 2
+//!    and 4 digits for SSNs, four dotted groups for IPv4, two capitals before two digits for
+//!    IBANs, a `+`, `(` or 3-3-4 groups for phones): an exact test, since every match has that
+//!    shape. In a window with three candidate detectors or more, one compiled
+//!    [`regex::bytes::RegexSet`] (of the number-like detectors, or of all) then rules out those
+//!    that cannot match; each remaining detector's own regex gives positions (group 1 is the
+//!    value when the pattern has groups; for the built-in patterns it is read from the match's
+//!    bytes instead of the capturing engine). Number-like patterns accept spaces, dashes and dots
 //!    between digits.
 //! 4. **Validators**: Luhn and a 2–6 first digit for cards, ISO 13616 mod-97 for IBANs, SSN
 //!    ranges, IPv4 octets (and not part of a longer dotted number), E.164 length for phones,
@@ -97,7 +102,9 @@ mod json;
 pub mod normalise;
 mod prefilter;
 mod redact;
+mod shape;
 pub mod validate;
+mod value;
 
 pub use builtin::BUILTIN_DETECTORS;
 pub use engine::Engine;
