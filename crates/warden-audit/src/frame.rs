@@ -117,20 +117,23 @@ pub(crate) fn scan(data: &[u8]) -> (Vec<Frame<'_>>, Option<Stop>) {
     (frames, None)
 }
 
-/// The record of the frame at `at` and the offset after it, or the problem and whether the
-/// bad frame reaches exactly to the end of the data (or past it).
+/// The record of the frame at `at` and the offset after it, or the problem and whether
+/// nothing but zeros follows the bad frame (it reaches to the end of the data, or past it, or
+/// the rest is preallocated space).
 fn frame_at(data: &[u8], at: usize) -> Result<(&[u8], usize), (FrameProblem, bool)> {
     let rest = &data[at..];
     let have = rest.len() as u64;
     let Some(prefix) = rest.first_chunk::<4>() else {
         return Err((FrameProblem::Incomplete { have, need: 4 }, true));
     };
+    let zeros_from = |from: usize| rest.get(from..).is_none_or(|r| r.iter().all(|&b| b == 0));
     let len = u32::from_be_bytes(*prefix) as u64;
     if len == 0 {
         return Err((FrameProblem::Empty, false));
     }
     if len > MAX_RECORD_BYTES as u64 {
-        return Err((FrameProblem::TooLong { len }, false));
+        // A length prefix written only in part, with zeros after it.
+        return Err((FrameProblem::TooLong { len }, zeros_from(4)));
     }
     let need = len + FRAME_OVERHEAD as u64;
     if have < need {
@@ -141,7 +144,10 @@ fn frame_at(data: &[u8], at: usize) -> Result<(&[u8], usize), (FrameProblem, boo
     let stored = u32::from_be_bytes([rest[end], rest[end + 1], rest[end + 2], rest[end + 3]]);
     let computed = crc32fast::hash(record);
     if stored != computed {
-        return Err((FrameProblem::BadChecksum { stored, computed }, have == need));
+        return Err((
+            FrameProblem::BadChecksum { stored, computed },
+            zeros_from(need as usize),
+        ));
     }
     Ok((record, at + need as usize))
 }

@@ -59,24 +59,33 @@
 //!    rename over the target, fsync the directory: after a crash each file is whole, old or
 //!    new, and `checkpoints/` is never behind `checkpoint`.
 //!
+//! The segment being written is preallocated: zeros stand after its frames (so that an
+//! `fdatasync` need not commit a size change), and frames overwrite them in place. A finished
+//! segment (rolled over, or the last at close) is cut to its frames and synced.
+//!
 //! So after a crash the disk holds every acknowledged frame intact, as a prefix of the last
 //! segment (earlier segments were synced before the next was begun); what may follow is the
-//! one batch that was being written, in any state. [`Log::open`] reads every segment and:
+//! one batch that was being written, in any state, and then zeros (or the end of the file).
+//! [`Log::open`] reads every segment and:
 //!
+//! - **only zero bytes** after the last whole frame of the last segment — preallocated space,
+//!   or a filesystem that grew the file before the data arrived; no record is empty and no
+//!   frame starts with four zero bytes of which none follow, so nothing is there: the writer
+//!   goes on after the frames, **nothing is cut**;
 //! - an **incomplete frame** at the end of the last segment (a partial length prefix, a
-//!   partial record, a partial checksum) — from that unsynced batch, never acknowledged,
-//!   since an acknowledged frame is whole and everything before it is whole: **cut**;
-//! - a **bad checksum on the last frame**, ending exactly at the end of the file — the batch's
-//!   pages reached the disk unevenly; it was never acknowledged: **cut**;
-//! - **only zero bytes** from a frame boundary to the end of the last segment — a filesystem
-//!   that grew the file before the data arrived; no record is empty, so none is there: **cut**;
+//!   partial record, a partial checksum), with nothing but zeros after it — from that unsynced
+//!   batch, never acknowledged, since an acknowledged frame is whole and everything before it
+//!   is whole: **cut**;
+//! - a **bad checksum on the last frame**, with nothing but zeros after the frame's end — the
+//!   batch's pages reached the disk unevenly; it was never acknowledged: **cut**;
 //! - anything else — a bad frame with valid frames after it, any damage in an earlier
 //!   segment, a record that does not parse or whose seq is not its position, a missing
 //!   segment: **refuse to open** ([`Error::Damaged`]), saying where. (Should a crash ever leave
 //!   a hole inside the unsynced batch with later frames of it intact, this refuses rather than
 //!   guess; nothing acknowledged is lost, and an operator decides.)
 //!
-//! A cut saves the bytes under `cut/`, truncates the segment and syncs it. Then the latest
+//! A cut saves the written bytes (up to the last that is not zero) under `cut/`, truncates the
+//! segment and syncs it. Then the latest
 //! checkpoint (the larger of `checkpoint` and the last of `checkpoints/`) must open with the
 //! key, name this log's origin, cover no more records than survive — a checkpoint covers only
 //! acknowledged records, so one that reaches into the cut proves the cut was not a torn append —

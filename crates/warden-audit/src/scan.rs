@@ -101,20 +101,31 @@ pub(crate) fn scan(dir: &Path, keep_offsets: bool) -> Result<Scanned, VerifyErro
             path: path.clone(),
             source,
         })?;
-        let (frames, stop) = frame::scan(&data);
+        let (frames, mut stop) = frame::scan(&data);
+        let mut end = data.len() as u64;
+        // Only zeros after the frames: space preallocated for frames not written yet.
+        if let Some(s) = stop
+            && data[s.offset as usize..].iter().all(|&b| b == 0)
+        {
+            (stop, end) = (None, s.offset);
+        }
         for f in &frames {
             add_record(&mut scanned, &path, f.offset, f.record, keep_offsets)?;
         }
         let seq = scanned.tree.leaves().len() as u64;
         let len = match stop {
-            None => data.len() as u64,
+            None => end,
             Some(stop) if stop.torn && i + 1 == count => {
                 scanned.torn = Some(Torn {
                     segment: path.clone(),
                     offset: stop.offset,
                     seq,
                     problem: stop.problem,
-                    bytes: data.len() as u64 - stop.offset,
+                    // What was written of it: preallocated zeros after it are not.
+                    bytes: data[stop.offset as usize..]
+                        .iter()
+                        .rposition(|&b| b != 0)
+                        .map_or(0, |i| i as u64 + 1),
                 });
                 stop.offset
             }

@@ -26,9 +26,21 @@ fn append_bytes(path: &Path, bytes: &[u8]) {
     fs::write(path, data).unwrap();
 }
 
+/// What a torn tail leaves that is not indistinguishable from preallocated space: its bytes up
+/// to the last one that is not zero.
+fn written(torn: &[u8]) -> &[u8] {
+    &torn[..torn.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)]
+}
+
 fn assert_cut(dir: &Path, records_before: u64, torn: &[u8]) {
     let seg = segments(dir)[0].clone();
     let clean_len = fs::metadata(&seg).unwrap().len() - torn.len() as u64;
+    if written(torn).is_empty() {
+        // Only zeros: unwritten space, as a preallocated segment has; nothing is cut.
+        assert_unwritten(dir, records_before, clean_len);
+        return;
+    }
+    let torn = written(torn);
     let log = Log::open(dir, signer(), ORIGIN, quiet()).expect("a torn tail is cut, not refused");
     assert_eq!(log.size(), records_before + 2, "log_cut and start appended");
     log.close().unwrap();
@@ -74,13 +86,48 @@ fn a_whole_last_frame_with_a_bad_checksum_is_cut() {
     assert_cut(&dir, 3, &next);
 }
 
+/// The log opens over a zero tail without cutting anything, goes on after its frames, and
+/// keeps only its frames once closed.
+fn assert_unwritten(dir: &Path, records_before: u64, frames_len: u64) {
+    let log = Log::open(dir, signer(), ORIGIN, quiet()).expect("zeros are unwritten space");
+    assert_eq!(
+        log.size(),
+        records_before + 1,
+        "only a start record appended"
+    );
+    log.close().unwrap();
+    let audited = warden_audit::AuditedLog::open(dir, &verifier(), None, Default::default())
+        .expect("verifies");
+    assert_eq!(audited.record(records_before).unwrap().kind, Kind::Start);
+    let seg = segments(dir)[0].clone();
+    let last = frames(&seg).last().map(|(o, _)| *o as u64).unwrap();
+    assert!(
+        last >= frames_len,
+        "the start record was written after the old frames"
+    );
+    assert!(!dir.join("cut").exists(), "nothing cut");
+}
+
 #[test]
-fn a_zero_filled_tail_is_cut() {
+fn a_zero_filled_tail_is_unwritten_space() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("audit");
     closed_log(&dir, 2);
+    let clean_len = fs::metadata(&segments(&dir)[0]).unwrap().len();
     append_bytes(&segments(&dir)[0], &[0; 4096]);
-    assert_cut(&dir, 3, &[0; 4096]);
+    assert_unwritten(&dir, 3, clean_len);
+}
+
+#[test]
+fn a_torn_frame_in_preallocated_space_is_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let next = log_and_next_frame(&dir, 2);
+    // Part of the next frame, then the zeros of preallocated space.
+    let mut torn = next[..next.len() - 3].to_vec();
+    torn.extend_from_slice(&[0; 4096]);
+    append_bytes(&segments(&dir)[0], &torn);
+    assert_cut(&dir, 3, &torn);
 }
 
 #[test]

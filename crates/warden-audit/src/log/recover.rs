@@ -92,6 +92,9 @@ pub(crate) fn recover(dir: &Path, signer: &Signer, origin: &str) -> Result<Recov
 fn cut_tail(dir: &Path, torn: &Torn) -> Result<Cut, Error> {
     let data = fs::read(&torn.segment).map_err(Error::io("read", &torn.segment))?;
     let tail = data.get(torn.offset as usize..).unwrap_or_default();
+    // The zeros of preallocated space after it are no part of what was cut.
+    let written = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let tail = &tail[..written];
     let cut_dir = layout::cut_dir(dir);
     layout::create_dir(&cut_dir)?;
     let saved = format!("{:020}-{}.bin", torn.seq, torn.offset);

@@ -5,10 +5,17 @@
 //! waiters. A batch that does not fit the current segment first finishes and syncs that
 //! segment, then creates the next one and syncs the directory, so a record is never
 //! acknowledged in a file whose name is not yet durable.
+//!
+//! The segment being written is **preallocated**: zeros are written [`PREALLOCATE`] bytes
+//! ahead of the frames, and frames overwrite them in place. A frame that does not change the
+//! file's size needs no journal commit in its `fdatasync` (on this project's ext4 VM: 78 µs
+//! instead of 132 µs at p50), which is most of what a durable record costs. The zeros are not
+//! records (no frame is empty): readers stop at them, recovery treats them as unwritten space,
+//! and a finished segment — rolled over, or the last one at close — is cut to its frames.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::mem;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,23 +25,70 @@ use crate::merkle::{Hash, leaf_hash};
 use crate::record::{FORMAT_VERSION, MAX_NESTING, nesting};
 use crate::{Error, layout};
 
+/// How far ahead of the frames the segment being written is filled with zeros.
+pub(crate) const PREALLOCATE: u64 = 1 << 20;
+
 /// The segment being appended to.
 pub(crate) struct SegmentWriter {
     pub file: File,
     pub path: PathBuf,
-    /// Its length in bytes.
+    /// The length of its frames in bytes (where the next frame goes).
     pub len: u64,
+    /// The file's size: its frames, then zeros.
+    allocated: u64,
 }
 
 impl SegmentWriter {
-    /// Opens `path` for appending (creating it if absent); `len` is its current length.
+    /// Opens `path` for writing (creating it if absent); `len` is the length of its frames.
     pub fn open(path: PathBuf, len: u64) -> Result<SegmentWriter, Error> {
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
             .open(&path)
             .map_err(Error::io("open segment", &path))?;
-        Ok(SegmentWriter { file, path, len })
+        let allocated = file
+            .metadata()
+            .map_err(Error::io("stat", &path))?
+            .len()
+            .max(len);
+        Ok(SegmentWriter {
+            file,
+            path,
+            len,
+            allocated,
+        })
+    }
+
+    /// Fills the file with zeros to `PREALLOCATE` bytes past `need`, when `need` is past its end.
+    fn reserve(&mut self, need: u64) -> Result<(), Error> {
+        if need <= self.allocated {
+            return Ok(());
+        }
+        let to = need + PREALLOCATE;
+        let zeros = [0u8; 64 * 1024];
+        let mut at = self.allocated;
+        while at < to {
+            let n = (to - at).min(zeros.len() as u64) as usize;
+            self.file
+                .write_all_at(&zeros[..n], at)
+                .map_err(Error::io("preallocate", &self.path))?;
+            at += n as u64;
+        }
+        self.allocated = to;
+        Ok(())
+    }
+
+    /// Cuts the zeros after the frames and syncs: the segment is finished.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if self.allocated > self.len {
+            self.file
+                .set_len(self.len)
+                .map_err(Error::io("truncate", &self.path))?;
+            self.allocated = self.len;
+        }
+        self.file.sync_all().map_err(Error::io("fsync", &self.path))
     }
 }
 
@@ -50,7 +104,14 @@ pub(crate) fn run(shared: &Shared, mut segment: SegmentWriter) {
                 queue = shared.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
             if queue.pending.is_empty() {
-                return; // closing, and drained
+                drop(queue);
+                // Closing, and drained: the segment keeps only its frames.
+                if shared.failure().is_none()
+                    && let Err(e) = segment.finish()
+                {
+                    shared.fail(&e);
+                }
+                return;
             }
             let max = shared.opts.max_batch.max(1);
             if queue.pending.len() <= max {
@@ -152,11 +213,12 @@ fn write(shared: &Shared, segment: &mut SegmentWriter, frames: &mut Vec<u8>) -> 
     if frames.is_empty() {
         return Ok(());
     }
+    segment.reserve(segment.len + frames.len() as u64)?;
     shared
         .opts
         .faults
         .write()
-        .and_then(|()| segment.file.write_all(frames))
+        .and_then(|()| segment.file.write_all_at(frames, segment.len))
         .map_err(Error::io("write", &segment.path))?;
     segment.len += frames.len() as u64;
     frames.clear();
@@ -175,15 +237,16 @@ fn sync(shared: &Shared, segment: &SegmentWriter) -> Result<(), Error> {
 /// Finishes the current segment and starts the one whose first record is `first`.
 fn roll(shared: &Shared, segment: &mut SegmentWriter, first: u64) -> Result<(), Error> {
     sync(shared, segment)?;
+    segment.finish()?;
     let dir = layout::segments_dir(&shared.dir);
     let path = dir.join(layout::segment_name(first));
-    let file = OpenOptions::new()
+    OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(&path)
         .map_err(Error::io("create segment", &path))?;
     layout::sync_dir(&dir)?;
-    *segment = SegmentWriter { file, path, len: 0 };
+    *segment = SegmentWriter::open(path, 0)?;
     Ok(())
 }
 
