@@ -26,7 +26,7 @@ use crate::record::{FORMAT_VERSION, MAX_NESTING, nesting};
 use crate::{Error, layout};
 
 /// How far ahead of the frames the segment being written is filled with zeros.
-pub(crate) const PREALLOCATE: u64 = 1 << 20;
+pub(crate) const PREALLOCATE: u64 = 256 << 10;
 
 /// The segment being appended to.
 pub(crate) struct SegmentWriter {
