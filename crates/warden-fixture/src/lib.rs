@@ -52,7 +52,7 @@ mod tools;
 use std::sync::Arc;
 
 pub use http::MCP_PATH;
-pub use state::Options;
+pub use state::{Options, ToolEdits};
 
 use state::{Fixture, Stats};
 

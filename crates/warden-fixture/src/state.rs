@@ -21,7 +21,16 @@ pub struct Options {
     /// built with the official TypeScript SDK or `rmcp` do; otherwise a request answers in
     /// plain JSON unless it sends something before its reply.
     pub sse_always: bool,
+    /// An `outputSchema` for `lookup_customer` (it has none by default), to test that a
+    /// redacted `structuredContent` must still match it.
+    pub lookup_output_schema: Option<Value>,
+    /// Fields laid over tool definitions in `tools/list`, by tool name, changeable while the
+    /// fixture runs: a server that changes what a tool claims to do (a "rug pull").
+    pub tool_edits: Option<ToolEdits>,
 }
+
+/// Fields laid over listed tool definitions, by tool name; see [`Options::tool_edits`].
+pub type ToolEdits = std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Value>>>;
 
 /// Something that changed and that listeners (legacy GET streams, modern
 /// `subscriptions/listen` streams, stdio clients) may want to hear about.

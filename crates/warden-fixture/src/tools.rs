@@ -44,6 +44,28 @@ pub(crate) fn error_result(text: impl Into<String>) -> Value {
     json!({ "content": [{ "type": "text", "text": text.into() }], "isError": true })
 }
 
+/// Lays the options' changes over one listed tool definition.
+fn edit(fx: &Fixture, tool: &mut Value) {
+    let name = tool["name"].as_str().unwrap_or_default().to_string();
+    if name == "lookup_customer"
+        && let Some(schema) = &fx.options.lookup_output_schema
+    {
+        tool["outputSchema"] = schema.clone();
+    }
+    let edits = fx.options.tool_edits.as_ref();
+    let edits = edits.map(|e| {
+        e.read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .cloned()
+    });
+    if let Some(Some(Value::Object(fields))) = edits {
+        for (k, v) in fields {
+            tool[k] = v;
+        }
+    }
+}
+
 pub(crate) fn list(
     fx: &Fixture,
     params: Option<&Map<String, Value>>,
@@ -64,9 +86,12 @@ pub(crate) fn list(
         Some(size) => total.min(start.saturating_add(size.get())),
         None => total,
     };
-    let page: Vec<Value> = (start..end)
+    let mut page: Vec<Value> = (start..end)
         .map(|i| tools.get(i).unwrap_or(&fx.catalog.extra_tool).clone())
         .collect();
+    if fx.options.lookup_output_schema.is_some() || fx.options.tool_edits.is_some() {
+        page.iter_mut().for_each(|t| edit(fx, t));
+    }
     let mut result = Map::new();
     result.insert("tools".into(), Value::Array(page));
     if end < total {

@@ -23,6 +23,8 @@ pub struct Catalog {
     templates: RwLock<Vec<(usize, String)>>,
     /// `Mcp-Param-*` bindings of each tool, by exposed name, learnt from tool lists.
     params: RwLock<HashMap<String, Vec<ParamBinding>>>,
+    /// The `outputSchema` of each tool that has one, by exposed name.
+    outputs: RwLock<HashMap<String, Value>>,
     /// Every tool and prompt name seen in an upstream's list, as exposed.
     known: RwLock<std::collections::HashSet<(NameKind, String)>>,
 }
@@ -44,6 +46,7 @@ impl Catalog {
             resources: RwLock::default(),
             templates: RwLock::default(),
             params: RwLock::default(),
+            outputs: RwLock::default(),
             known: RwLock::default(),
         }
     }
@@ -90,6 +93,15 @@ impl Catalog {
         read(&self.known).contains(&(kind, exposed.to_string()))
     }
 
+    /// Every name of `kind` an upstream has listed, as exposed.
+    pub fn known_names(&self, kind: NameKind) -> Vec<String> {
+        read(&self.known)
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
     pub fn learn_name(&self, kind: NameKind, index: usize, name: &str) {
         write(&self.known).insert((kind, self.expose(index, name)));
         if self.prefixes[index].is_empty() {
@@ -104,6 +116,24 @@ impl Catalog {
             exposed.to_string(),
             warden_mcp::params::bindings(input_schema),
         );
+    }
+
+    pub fn learn_output_schema(&self, exposed: &str, schema: Option<&Value>) {
+        let mut outputs = write(&self.outputs);
+        match schema {
+            Some(s) if outputs.get(exposed) != Some(s) => {
+                outputs.insert(exposed.to_string(), s.clone());
+            }
+            Some(_) => {}
+            None => {
+                outputs.remove(exposed);
+            }
+        }
+    }
+
+    /// A tool's `outputSchema`, if its definition has been seen and has one.
+    pub fn output_schema(&self, exposed: &str) -> Option<Value> {
+        read(&self.outputs).get(exposed).cloned()
     }
 
     /// The `Mcp-Param-*` bindings of a tool, if its definition has been seen.

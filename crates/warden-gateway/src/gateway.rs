@@ -26,6 +26,10 @@ pub struct Gateway {
     pub consents: crate::consent::Consents,
     /// The tamper-evident record of every call, decision and answer.
     pub audit: Arc<crate::audit::Audit>,
+    /// Tool definitions pinned, checked and withheld.
+    pub integrity: crate::integrity::Integrity,
+    /// The DLP engines; `None` when `[dlp]` is off.
+    pub dlp: Option<crate::dlp::Dlp>,
     /// A stage that holds calls, installed by tests in the consent stage's place
     /// ([`crate::server::start_with`]); `None` in a gateway that serves.
     pub waiting: Option<Arc<dyn crate::call::RequestStage>>,
@@ -40,6 +44,8 @@ pub enum StartError {
     Policies(#[from] warden_policy::PolicyErrors),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Dlp(#[from] crate::dlp::DlpError),
 }
 
 impl Gateway {
@@ -63,12 +69,15 @@ impl Gateway {
         let identity = Identity::new(&config, http.clone()).await?;
         let consents =
             crate::consent::Consents::new(&config, identity.store().cloned(), http, audit.clone());
+        let dlp = crate::dlp::Dlp::open(&config.dlp)?;
         let mut metrics = Metrics::new();
         metrics.register_audit(&audit);
         let gateway = Arc::new(Gateway {
             identity,
             consents,
             audit,
+            dlp,
+            integrity: Default::default(),
             sessions: Sessions::new(config.server.session_idle_timeout),
             pool: Pool::new(&config.upstreams, notices.clone()),
             catalog: Catalog::new(&config.server.name_separator, prefixes),

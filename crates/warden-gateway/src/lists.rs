@@ -139,6 +139,9 @@ impl Gateway {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        if method == Method::ToolsList {
+            self.integrity.check_list(self, index, &mut items).await;
+        }
         items.retain(|item| self.listed(ctx, index, method, item));
         for item in &mut items {
             self.expose_item(index, method, item);
@@ -182,6 +185,8 @@ impl Gateway {
                             &exposed,
                             item.get("inputSchema").unwrap_or(&Value::Null),
                         );
+                        self.catalog
+                            .learn_output_schema(&exposed, item.get("outputSchema"));
                     }
                     item["name"] = exposed.into();
                 }

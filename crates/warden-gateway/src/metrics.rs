@@ -38,6 +38,15 @@ pub struct Metrics {
     up: Family<ServerLabels, Gauge>,
     reloads: Family<OutcomeLabels, Counter>,
     decisions: Family<OutcomeLabels, Counter>,
+    dlp: Family<DlpLabels, Counter>,
+    integrity: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DlpLabels {
+    pub direction: &'static str,
+    pub detector: String,
+    pub action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -114,7 +123,21 @@ impl Metrics {
             "Policy decisions on calls, by outcome: allow, deny, consent",
             decisions.clone(),
         );
+        let dlp = Family::<DlpLabels, Counter>::default();
+        registry.register(
+            "dlp_findings",
+            "Personal data and secrets found by DLP, by direction, detector and action taken",
+            dlp.clone(),
+        );
+        let integrity = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tool_integrity",
+            "Tool definitions checked against their pins: withheld (changed, new under operator approval, or poisoned), flagged, pinned",
+            integrity.clone(),
+        );
         Metrics {
+            dlp,
+            integrity,
             registry,
             requests,
             latency,
@@ -151,6 +174,22 @@ impl Metrics {
             warden_policy::Outcome::Consent(_) => "consent",
         };
         self.decisions
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn dlp_finding(&self, found: &crate::dlp::Found) {
+        self.dlp
+            .get_or_create(&DlpLabels {
+                direction: found.direction.as_str(),
+                detector: found.detector.clone(),
+                action: crate::dlp::action_name(found.action),
+            })
+            .inc();
+    }
+
+    pub fn tool_integrity(&self, outcome: &'static str) {
+        self.integrity
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }

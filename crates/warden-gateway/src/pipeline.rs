@@ -24,28 +24,30 @@ use crate::stage::admit::Admit;
 use crate::stage::audit::{AuditRequest, AuditResponse};
 use crate::stage::consent::AskConsent;
 use crate::stage::decide::Decide;
+use crate::stage::dlp::{DlpArguments, DlpReply};
 use crate::stage::forward::Forward;
 use crate::stage::params::RoutingParams;
 use crate::stage::route::Route;
 
 /// The request stages, in the order a call meets them. Where the next issues plug in is marked.
-fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 8] {
+fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 9] {
     [
         Some(&Admit),          // scopes (step-up) and rate limits of the principal
         Some(&Route),          // upstream and name; Warden's own methods and lists answered here
         Some(&Decide),         // Cedar: allow, deny (answered as unknown), consent
         Some(&AskConsent),     // consent: pause, approve in the browser, resume (issue 9)
         gw.waiting.as_deref(), // a waiting stage that tests install
+        Some(&DlpArguments),   // DLP of the arguments: before the record, so it keeps no secret
         Some(&AuditRequest),   // the request record, durable before the call goes on
-        // DLP of the arguments (issue 11), credentials (issue 12)
+        // credentials (issue 12)
         Some(&RoutingParams), // modern `Mcp-Param-*` headers against the body
         Some(&Forward),       // to the upstream; what it sends back is the reply
     ]
 }
 
-/// The reply stages, in the order every message of a reply meets them: era adaptation, then DLP
-/// (issue 11), then the response record (last, so it records what the client is sent).
-const REPLY_STAGES: &[&dyn ReplyStage] = &[&AdaptEra, &AuditResponse];
+/// The reply stages, in the order every message of a reply meets them: era adaptation, then DLP,
+/// then the response record (last, so it records what the client is sent).
+const REPLY_STAGES: &[&dyn ReplyStage] = &[&AdaptEra, &DlpReply, &AuditResponse];
 
 /// A call's answer as the transport sends it.
 // Made once per call and moved once into the response; boxing would cost more than the move.

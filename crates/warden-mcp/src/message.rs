@@ -39,6 +39,9 @@ pub mod codes {
     /// Gateway-specific: the audit trail cannot record the call, so it did not run (or its
     /// result was withheld).
     pub const AUDIT_UNAVAILABLE: i64 = -32055;
+    /// Gateway-specific: data policy withheld the call or its result (a DLP finding set to
+    /// block, or a tool definition that changed and awaits approval).
+    pub const WITHHELD: i64 = -32056;
 }
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
@@ -469,6 +472,11 @@ impl Message {
             },
             None => self.body.get("result").map(from_value),
         }
+    }
+
+    /// The `error` member of an error response, to change in place.
+    pub fn error_mut(&mut self) -> Option<&mut Value> {
+        self.body.get_mut("error")
     }
 
     pub fn rpc_error(&self) -> Option<RpcError> {

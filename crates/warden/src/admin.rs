@@ -16,13 +16,20 @@ use serde_json::{Value, json};
 use warden_gateway::store::{self, Store, StoreError, Transaction};
 
 /// The store, and whether the audit trail takes the CLI's records.
-struct Opened {
-    store: Arc<dyn Store>,
-    audited: bool,
+pub(crate) struct Opened {
+    pub store: Arc<dyn Store>,
+    pub audited: bool,
+}
+
+/// Who runs the command, as the operating system knows them.
+pub(crate) fn operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Queues the audit record of an action taken here, in the action's transaction.
-async fn queue(
+pub(crate) async fn queue(
     tx: &mut Box<dyn Transaction>,
     audited: bool,
     action: &str,
@@ -36,11 +43,7 @@ async fn queue(
         _ => warden_audit::Kind::Admin,
     };
     let mut record = warden_gateway::audit::record(kind);
-    // Who ran the command, as the operating system knows them.
-    let who = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    record.principal = Some(format!("cli:{who}"));
+    record.principal = Some(format!("cli:{}", operator()));
     record.name = Some(action.to_string());
     record.detail = detail;
     let text = String::from_utf8_lossy(&record.to_bytes()).into_owned();
@@ -152,7 +155,7 @@ async fn open(config: &Path) -> Result<Arc<dyn Store>, ExitCode> {
     open_audited(config).await.map(|o| o.store)
 }
 
-async fn open_audited(config: &Path) -> Result<Opened, ExitCode> {
+pub(crate) async fn open_audited(config: &Path) -> Result<Opened, ExitCode> {
     let config = Config::load(config).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(2)
@@ -167,7 +170,7 @@ async fn open_audited(config: &Path) -> Result<Opened, ExitCode> {
     })
 }
 
-fn fail(e: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("warden: {e}");
     ExitCode::FAILURE
 }

@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod dev;
 mod policy;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,13 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: policy::PolicyAction,
+    },
+    /// Pinned tool definitions: list them, see a change, approve it.
+    Tools {
+        #[arg(long, short, default_value = "warden.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: tools::ToolsAction,
     },
     /// The audit trail: signing key, offline verification, proofs, records.
     Audit {
@@ -172,6 +180,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Revocations { config } => admin::revocations(&config).await,
         Command::Policy { config, action } => policy::run(&config, action).await,
         Command::Audit { action } => audit::run(action).await,
+        Command::Tools { config, action } => tools::run(&config, action).await,
         Command::Fixture { stdio, http } => {
             let result = match (stdio, http) {
                 (true, _) => warden_fixture::serve_stdio().await,

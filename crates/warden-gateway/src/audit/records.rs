@@ -85,7 +85,22 @@ pub fn request(gw: &Gateway, call: &Call) -> Record {
         "era": call.ctx.era.as_str(),
         "peer": call.ctx.peer.map(|p| p.to_string()),
     });
+    if let Some(found) = dlp_findings(call, |_| true) {
+        r.detail["dlp"] = found;
+    }
     r
+}
+
+/// A call's DLP findings that `keep` selects, as the records hold them (types, paths and
+/// actions; never values); `None` when there are none.
+fn dlp_findings(call: &Call, keep: impl Fn(&crate::dlp::Found) -> bool) -> Option<Value> {
+    let found: Vec<Value> = call
+        .dlp
+        .iter()
+        .filter(|f| keep(f))
+        .map(crate::dlp::Found::to_json)
+        .collect();
+    (!found.is_empty()).then_some(Value::Array(found))
 }
 
 /// The record of a call's final message, before it goes to the client. A call that was never
@@ -119,6 +134,12 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
         detail.insert("params".into(), captured_params(call, how));
         detail.insert("decision".into(), decision(call));
         detail.insert("era".into(), call.ctx.era.as_str().into());
+    }
+    // With a request record, that record holds the findings in the arguments.
+    let requested = call.audit_requested;
+    let keep = |f: &crate::dlp::Found| !requested || f.direction == crate::dlp::Direction::Results;
+    if let Some(found) = dlp_findings(call, keep) {
+        detail.insert("dlp".into(), found);
     }
     r.detail = Value::Object(detail);
     r

@@ -100,6 +100,8 @@ pub struct Call {
     /// The outcome of the refusal that answers the call, once rendered (the final message's
     /// JSON-RPC code alone would say `invalid_params` for a denial).
     pub refused_as: Option<&'static str>,
+    /// What DLP found in the call's arguments and reply (types and paths, never values).
+    pub dlp: Vec<crate::dlp::Found>,
     pub life: Lifetime,
 }
 
@@ -131,6 +133,7 @@ impl Call {
             audit_id: gw.audit.call_id(),
             audit_requested: false,
             refused_as: None,
+            dlp: Vec::new(),
             life,
         }
     }
@@ -260,7 +263,7 @@ pub trait ReplyStage: Send + Sync {
     fn see<'a>(
         &'a self,
         gw: &'a Gateway,
-        call: &'a Call,
+        call: &'a mut Call,
         frame: &'a mut Frame,
     ) -> BoxFuture<'a, Verdict>;
 }

@@ -121,6 +121,26 @@ pub enum Refusal {
     /// The audit trail cannot make the call's record durable (fail closed).
     #[error("the audit trail cannot record this call, so it was not carried out: {0}")]
     AuditUnavailable(String),
+    /// Data policy: a DLP detector set to block found something (its types named, never its
+    /// values).
+    #[error("withheld by data policy: the {} of {name} hold(s) {}", .direction.as_str(), .detectors.join(", "))]
+    DataPolicy {
+        name: String,
+        direction: crate::dlp::Direction,
+        detectors: Vec<String>,
+    },
+    /// The result needed redacting, and the redacted `structuredContent` would no longer match
+    /// the tool's `outputSchema`: the result is withheld rather than sent invalid.
+    #[error("withheld by data policy: the result of {name} holds {}, and redacting it breaks the tool's outputSchema ({why})", .detectors.join(", "))]
+    RedactionBreaksSchema {
+        name: String,
+        detectors: Vec<String>,
+        why: String,
+    },
+    /// A tool whose definition changed since it was approved, or that tool integrity flags;
+    /// hidden from lists and not called until an operator approves it.
+    #[error("{name} is withheld: {why}")]
+    ToolWithheld { name: String, why: String },
     #[error(
         "the upstream asked for input in the 2026-07-28 way (InputRequiredResult), which a 2025 session cannot answer; connect with a 2026-07-28 client"
     )]
@@ -307,6 +327,28 @@ impl Refusal {
             Refusal::AuditUnavailable(_) => {
                 (S::OK, codes::AUDIT_UNAVAILABLE, None, "audit_unavailable")
             }
+            Refusal::DataPolicy {
+                direction,
+                detectors,
+                ..
+            } => (
+                S::OK,
+                codes::WITHHELD,
+                Some(json!({ "direction": direction.as_str(), "detectors": detectors })),
+                "withheld",
+            ),
+            Refusal::RedactionBreaksSchema { detectors, .. } => (
+                S::OK,
+                codes::WITHHELD,
+                Some(json!({ "direction": "results", "detectors": detectors })),
+                "withheld",
+            ),
+            Refusal::ToolWithheld { name, .. } => (
+                S::OK,
+                codes::WITHHELD,
+                Some(json!({ "tool": name })),
+                "withheld",
+            ),
         };
         let mut error = RpcError::new(code, text);
         if let Some(data) = data {

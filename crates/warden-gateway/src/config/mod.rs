@@ -3,9 +3,11 @@
 //! them instead of stopping at the first.
 
 mod audit;
+mod dlp;
 mod duration;
 mod error;
 mod identity;
+mod integrity;
 mod mcp_servers;
 mod raw;
 
@@ -15,9 +17,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use audit::{AuditConfig, Capture, FailMode};
+pub use dlp::{Actions, DlpConfig, DlpScope, ScopeMatch};
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors};
 pub use identity::{DEFAULT_ALGORITHMS, IdentityConfig, Introspection, OidcConfig, TestProfile};
+pub use integrity::{FlagAction, IntegrityConfig, PinMode};
 
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
@@ -31,6 +35,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub consent: ConsentConfig,
     pub audit: AuditConfig,
+    pub dlp: DlpConfig,
 }
 
 /// `[consent]`: how a call that needs a person's approval waits for it.
@@ -130,6 +135,8 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Tags of this upstream's tools and prompts for policies, by their own name.
     pub tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// How its tool definitions are pinned and checked.
+    pub integrity: IntegrityConfig,
 }
 
 #[derive(Clone, Debug)]

@@ -27,6 +27,7 @@ struct RawConfig {
     policy: Option<Spanned<RawPolicy>>,
     consent: Option<Spanned<RawConsent>>,
     audit: Option<Spanned<super::audit::RawAudit>>,
+    dlp: Option<Spanned<super::dlp::RawDlp>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +106,7 @@ pub(super) struct RawUpstream {
     pub timeout: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, BTreeMap<String, String>>,
+    pub integrity: Option<super::integrity::RawIntegrity>,
 }
 
 #[derive(Deserialize, Default)]
@@ -156,6 +158,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let policy = policy(&mut check, raw.policy, path);
     let consent = consent(&mut check, raw.consent, &identity);
     let audit = super::audit::audit(&mut check, raw.audit, &storage.dir, &server, path);
+    let dlp = super::dlp::dlp(&mut check, raw.dlp, &storage.dir, path);
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -196,6 +199,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             policy,
             consent,
             audit,
+            dlp,
         })
     } else {
         Err(ConfigErrors(check.errors))
@@ -363,12 +367,14 @@ pub(super) fn upstream(
         }
     };
     let timeout = duration_text(check, at, raw.timeout.as_deref(), 120);
+    let integrity = super::integrity::integrity(check, at, raw.integrity);
     Some(UpstreamConfig {
         prefix: raw.prefix.unwrap_or_else(|| name.clone()),
         name,
         transport,
         timeout,
         tags: raw.tags,
+        integrity,
     })
 }
 

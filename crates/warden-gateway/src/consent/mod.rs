@@ -41,6 +41,7 @@ use crate::store::{
     GrantKind, Store, StoreError,
 };
 
+pub(crate) use seal::write_private;
 pub use seal::{Sealer, State};
 
 /// A random id: 128 bits, base64url.

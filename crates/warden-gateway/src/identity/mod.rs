@@ -105,8 +105,15 @@ impl Identity {
                 method: AuthMethod::TestProfile,
             })
         });
-        let needs_store =
-            identity.api_keys || identity.oidc.is_some() || config.consent.sign_in.is_some();
+        // Tool integrity keeps its pins there too.
+        let pins = config
+            .upstreams
+            .iter()
+            .any(|u| u.integrity.pin != crate::config::PinMode::Off);
+        let needs_store = identity.api_keys
+            || identity.oidc.is_some()
+            || config.consent.sign_in.is_some()
+            || pins;
         let store = if needs_store {
             Some(crate::store::open(&config.storage).await?)
         } else {

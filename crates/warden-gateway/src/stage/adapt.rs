@@ -20,7 +20,7 @@ impl ReplyStage for AdaptEra {
     fn see<'a>(
         &'a self,
         _gw: &'a Gateway,
-        call: &'a Call,
+        call: &'a mut Call,
         frame: &'a mut Frame,
     ) -> BoxFuture<'a, Verdict> {
         let verdict = match frame {

@@ -62,7 +62,7 @@ impl ReplyStage for AuditResponse {
     fn see<'a>(
         &'a self,
         gw: &'a Gateway,
-        call: &'a Call,
+        call: &'a mut Call,
         frame: &'a mut Frame,
     ) -> BoxFuture<'a, Verdict> {
         boxed!(match frame {

@@ -94,6 +94,12 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         let kind = target.name_kind();
         let known = gw.catalog.knows(kind, &target.exposed)
             || Box::pin(gw.exists(&call.ctx, target.upstream, kind, &target.exposed)).await;
+        if target.kind == TargetKind::Tool
+            && let Some(why) = gw.integrity.withheld(gw, &target.exposed).await
+        {
+            let name = target.exposed.clone();
+            return Next::Refuse(Refusal::ToolWithheld { name, why });
+        }
         if !known {
             return Next::Refuse(hidden(target, false));
         }

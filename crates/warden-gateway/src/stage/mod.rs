@@ -6,6 +6,7 @@ pub mod admit;
 pub mod audit;
 pub mod consent;
 pub mod decide;
+pub mod dlp;
 pub mod forward;
 pub mod local;
 pub mod params;

@@ -463,6 +463,50 @@ pub async fn the_audit_outbox_keeps_order_and_commits_with_the_action(store: Arc
     assert_eq!(left, [queued[1].clone()]);
 }
 
+pub async fn tool_pins_record_each_definition_once_and_approve_once(store: Arc<dyn Store>) {
+    let pin = |hash: &str, approved: bool| ToolPin {
+        upstream: "fx".into(),
+        tool: "echo".into(),
+        hash: hash.into(),
+        definition: format!("{{\"h\":\"{hash}\"}}"),
+        flags: String::new(),
+        seen_at: NOW,
+        approved_at: approved.then_some(NOW),
+        approved_by: approved.then(|| "first-sight".to_string()),
+    };
+    assert!(store.pin_tool(&pin("a", true)).await.unwrap());
+    assert!(
+        !store.pin_tool(&pin("a", false)).await.unwrap(),
+        "seen once"
+    );
+    assert!(store.pin_tool(&pin("b", false)).await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.approve_tool("fx", "echo", "b", "ops", NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.approve_tool("fx", "echo", "b", "ops", NOW + 2)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        !tx.approve_tool("fx", "echo", "zz", "ops", NOW)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let pins = store.tool_pins(Some("fx")).await.unwrap();
+    assert_eq!(pins.len(), 2);
+    assert_eq!(pins[0], pin("a", true));
+    assert_eq!(pins[1].approved_at, Some(NOW + 1));
+    assert_eq!(pins[1].approved_by.as_deref(), Some("ops"));
+    assert!(store.tool_pins(Some("other")).await.unwrap().is_empty());
+    assert_eq!(store.tool_pins(None).await.unwrap().len(), 2);
+}
+
 /// One test per check above, each with a fresh store from `$fresh` (an async fn returning a
 /// guard to keep alive and the store, or `None` when the backend is not available here).
 macro_rules! conformance {
@@ -483,6 +527,7 @@ macro_rules! conformance {
             grants_are_listed_per_user_and_ended_ones_purged,
             grant_writes_change_the_generation,
             the_audit_outbox_keeps_order_and_commits_with_the_action,
+            tool_pins_record_each_definition_once_and_approve_once,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {

@@ -32,6 +32,7 @@ mod consents;
 mod error;
 pub mod migrate;
 mod outbox;
+mod pins;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -45,6 +46,7 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 
 pub use error::StoreError;
+pub use pins::ToolPin;
 pub use records::{
     ConsentAnswer, ConsentRequest, ConsentState, ConsumeOutcome, DecideOutcome, Generation, Grant,
     GrantKind, Revocation, StoredKey,
@@ -133,6 +135,20 @@ pub trait Transaction: Send {
     fn queued_audit(&mut self, limit: i64) -> StoreFuture<'_, Vec<(i64, String)>>;
     /// Deletes the queued audit records up to id `through`; how many.
     fn unqueue_audit(&mut self, through: i64) -> StoreFuture<'_, u64>;
+
+    /// Every tool definition seen (of one upstream, or all), by upstream, tool and first sight.
+    fn tool_pins<'a>(&'a mut self, upstream: Option<&'a str>) -> StoreFuture<'a, Vec<ToolPin>>;
+    /// Records a definition seen; false when that exact definition was already recorded.
+    fn pin_tool<'a>(&'a mut self, pin: &'a ToolPin) -> StoreFuture<'a, bool>;
+    /// Approves a waiting definition at `now`, as `by`; false when there is no such waiting one.
+    fn approve_tool<'a>(
+        &'a mut self,
+        upstream: &'a str,
+        tool: &'a str,
+        hash: &'a str,
+        by: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, bool>;
 
     /// Makes every operation of the transaction durable, or none of them.
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()>;
@@ -259,6 +275,20 @@ impl dyn Store {
         let outcome = tx.decide_consent(id, answer, by, now).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    pub async fn tool_pins(&self, upstream: Option<&str>) -> Result<Vec<ToolPin>, StoreError> {
+        let mut tx = self.begin().await?;
+        let list = tx.tool_pins(upstream).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn pin_tool(&self, pin: &ToolPin) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let new = tx.pin_tool(pin).await?;
+        tx.commit().await?;
+        Ok(new)
     }
 
     pub async fn purge_ended(&self, before: i64) -> Result<u64, StoreError> {

@@ -62,4 +62,9 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit outbox",
         statements: &["CREATE TABLE audit_outbox (id BIGSERIAL PRIMARY KEY, record TEXT NOT NULL)"],
     },
+    Migration {
+        version: 6,
+        name: "tool pins",
+        statements: &[crate::store::sqlite::schema::TOOL_PINS],
+    },
 ];

@@ -11,7 +11,7 @@
 //! (sqlite.org/walformat.html). A false alarm costs one read of the counter; a commit always
 //! changes the fingerprint.
 
-mod schema;
+pub(crate) mod schema;
 mod transaction;
 
 #[cfg(test)]

@@ -66,4 +66,15 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE audit_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL)",
         ],
     },
+    Migration {
+        version: 6,
+        name: "tool pins",
+        statements: &[TOOL_PINS],
+    },
 ];
+
+/// The same table in both backends (see `crate::store::pins`).
+pub(crate) const TOOL_PINS: &str = "CREATE TABLE tool_pins (upstream TEXT NOT NULL, \
+    tool TEXT NOT NULL, hash TEXT NOT NULL, definition TEXT NOT NULL, flags TEXT NOT NULL, \
+    seen_at BIGINT NOT NULL, approved_at BIGINT, approved_by TEXT, \
+    PRIMARY KEY (upstream, tool, hash))";

@@ -1,0 +1,216 @@
+//! Data-loss prevention in the gateway: the [`warden_dlp`] engines that `[dlp]` configures, one
+//! per direction and scope, the pseudonym key, and what a call's findings become (metrics, log,
+//! audit). The stages that use them are in [`crate::stage::dlp`].
+//!
+//! What it must never do: keep, log or return a found value. A [`Found`] holds the detector, the
+//! JSON path and the action — never the text; the pseudonym key stays in the engines.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use warden_dlp::{Action, DetectorRule, Engine, Finding, Rules};
+
+use crate::config::{Actions, DlpConfig, ScopeMatch};
+use crate::identity::Principal;
+
+/// Which way a value crosses the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// What comes back from an upstream: results, interim messages, errors.
+    Results,
+    /// What an agent sends: a call's arguments.
+    Arguments,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Results => "results",
+            Direction::Arguments => "arguments",
+        }
+    }
+}
+
+/// One finding of a call, as it is counted, logged and audited: never the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub direction: Direction,
+    pub detector: String,
+    /// The JSON path of the string, from the message's `params` or `result` (`$.content[0].text`).
+    pub path: String,
+    pub action: Action,
+}
+
+impl Found {
+    pub fn new(direction: Direction, f: Finding) -> Found {
+        Found {
+            direction,
+            detector: f.detector,
+            path: f.path,
+            action: f.action,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "direction": self.direction.as_str(),
+            "detector": self.detector,
+            "path": self.path,
+            "action": action_name(self.action),
+        })
+    }
+}
+
+pub fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Mask => "mask",
+        Action::Pseudonymise => "pseudonymise",
+        Action::Block => "block",
+        Action::Report => "report",
+    }
+}
+
+/// The engines of one set of actions: `None` where a direction has every detector off.
+struct Engines {
+    results: Option<Engine>,
+    arguments: Option<Engine>,
+}
+
+/// The DLP engines of a gateway.
+pub struct Dlp {
+    base: Engines,
+    scopes: Vec<(ScopeMatch, Engines)>,
+}
+
+/// Why DLP could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DlpError {
+    #[error("the DLP pseudonym key {path}: {why}")]
+    Key { path: String, why: String },
+    #[error("the DLP rules do not build: {0}")]
+    Rules(#[from] warden_dlp::Error),
+}
+
+impl Dlp {
+    /// Builds the engines `[dlp]` describes; `None` when DLP is off.
+    pub fn open(config: &DlpConfig) -> Result<Option<Dlp>, DlpError> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let key = pseudonym_key(&config.key)?;
+        let engines = |results: &Actions, arguments: &Actions| -> Result<Engines, DlpError> {
+            Ok(Engines {
+                results: engine(config, results, key)?,
+                arguments: engine(config, arguments, key)?,
+            })
+        };
+        let base = engines(&config.results, &config.arguments)?;
+        let scopes = config
+            .scopes
+            .iter()
+            .map(|s| Ok((s.when.clone(), engines(&s.results, &s.arguments)?)))
+            .collect::<Result<_, DlpError>>()?;
+        Ok(Some(Dlp { base, scopes }))
+    }
+
+    /// The engine for one direction of a call to `tool` (as exposed) of `upstream`, by
+    /// `principal`: the first scope that matches, else the defaults.
+    pub fn engine(
+        &self,
+        direction: Direction,
+        upstream: Option<&str>,
+        tool: Option<&str>,
+        principal: &Principal,
+    ) -> Option<&Engine> {
+        let matches = |m: &ScopeMatch| {
+            m.upstream.as_deref().is_none_or(|u| Some(u) == upstream)
+                && m.tool.as_deref().is_none_or(|t| Some(t) == tool)
+                && m.group.as_deref().is_none_or(|g| principal.in_group(g))
+        };
+        let engines = self
+            .scopes
+            .iter()
+            .find(|(m, _)| matches(m))
+            .map_or(&self.base, |(_, e)| e);
+        match direction {
+            Direction::Results => engines.results.as_ref(),
+            Direction::Arguments => engines.arguments.as_ref(),
+        }
+    }
+}
+
+fn engine(
+    config: &DlpConfig,
+    actions: &Actions,
+    key: [u8; 32],
+) -> Result<Option<Engine>, DlpError> {
+    let detectors: Vec<DetectorRule> = actions
+        .iter()
+        .filter_map(|(id, action)| {
+            let custom = config
+                .custom
+                .iter()
+                .find(|(c, _)| c == id)
+                .map(|(_, rule)| rule.clone());
+            Some(DetectorRule {
+                id: id.clone(),
+                action: (*action)?,
+                custom,
+            })
+        })
+        .collect();
+    if detectors.is_empty() {
+        return Ok(None);
+    }
+    let rules = Rules {
+        detectors,
+        allow: config.allow.clone(),
+        pseudonym_key: key,
+    };
+    Ok(Some(Engine::new(rules)?))
+}
+
+/// Reads the pseudonym key (64 hex digits), creating it with mode 0600 when missing. Changing
+/// the key changes every pseudonym.
+fn pseudonym_key(path: &Path) -> Result<[u8; 32], DlpError> {
+    let fail = |why: String| DlpError::Key {
+        path: path.display().to_string(),
+        why,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).map_err(|_| fail("is not hex".into()))?;
+            bytes
+                .try_into()
+                .map_err(|_| fail("must hold 32 bytes (64 hex digits)".into()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+            }
+            crate::consent::write_private(path, format!("{}\n", hex::encode(key)).as_bytes())
+                .map_err(|e| fail(format!("cannot create it: {e}")))?;
+            Ok(key)
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let a = pseudonym_key(&path).unwrap();
+        let b = pseudonym_key(&path).unwrap();
+        assert_eq!(a, b);
+        std::fs::write(&path, "zz").unwrap();
+        let e = pseudonym_key(&path).unwrap_err().to_string();
+        assert!(e.contains("is not hex"), "{e}");
+        assert!(!e.contains("zz"), "the key's text stays out of errors: {e}");
+    }
+}
