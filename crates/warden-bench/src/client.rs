@@ -42,6 +42,19 @@ impl Caller {
         )))
     }
 
+    /// A virtual client on a new HTTP connection to `addr`, calling `tool` with `text` (which
+    /// holds [`wire::ECHO_TEXT`]).
+    pub async fn http_with_text(
+        addr: SocketAddr,
+        era: Era,
+        tool: &str,
+        text: Arc<str>,
+    ) -> anyhow::Result<Caller> {
+        let mut caller = HttpCaller::connect(addr, era, tool).await?;
+        caller.text = text;
+        Ok(Caller::Http(Box::new(caller)))
+    }
+
     /// One `tools/call` of the echo tool; an error if the reply is anything but the echo.
     pub async fn call(&mut self) -> anyhow::Result<()> {
         match self {
@@ -60,6 +73,8 @@ pub struct HttpCaller {
     call: HeaderMap,
     era: Era,
     tool: String,
+    /// The text echoed; [`wire::ECHO_TEXT`] unless the caller was made with another.
+    text: Arc<str>,
     next_id: u64,
 }
 
@@ -88,6 +103,7 @@ impl HttpCaller {
             base,
             era,
             tool: tool.to_string(),
+            text: Arc::from(wire::ECHO_TEXT),
             next_id: 1,
         };
         if era == Era::Legacy {
@@ -150,7 +166,10 @@ impl HttpCaller {
         self.next_id += 1;
         let headers = self.call.clone();
         let (status, _, body) = self
-            .post(headers, wire::call_body(self.era, id, &self.tool))
+            .post(
+                headers,
+                wire::call_body_with(self.era, id, &self.tool, &self.text),
+            )
             .await?;
         if status != StatusCode::OK || !wire::is_echo_reply(&body) {
             bail!(

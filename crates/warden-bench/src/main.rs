@@ -16,6 +16,7 @@
 
 mod client;
 mod disk;
+mod dlp;
 mod load;
 mod nginx;
 mod procs;
@@ -82,6 +83,9 @@ struct Args {
     /// proxy for calibration.
     #[arg(long, default_value = "fx__echo", hide = true)]
     through_tool: String,
+    /// Measure only what DLP adds to a call returning 10 KiB (DLP off against on).
+    #[arg(long)]
+    dlp: bool,
     /// The `warden-fixture` binary (default: next to this one).
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -163,7 +167,7 @@ fn binaries(args: &Args) -> anyhow::Result<Binaries> {
     };
     let nginx = args.nginx.clone();
     let http_kinds = kinds(args).iter().any(|k| k.transport() == Transport::Http);
-    if http_kinds && !args.no_floors && !nginx.is_file() {
+    if http_kinds && !args.no_floors && !args.dlp && !nginx.is_file() {
         bail!(
             "{} not found; install Debian's nginx, pass --nginx PATH or --no-floors",
             nginx.display()
@@ -212,6 +216,9 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         args.rate,
         procs::load_average()
     );
+    if args.dlp {
+        return dlp::run(&settings, bins, &eras).await;
+    }
     let mut ran = Vec::new();
     for kind in kinds(args) {
         for &era in &eras {

@@ -105,15 +105,21 @@ pub enum Audit {
     On,
 }
 
+/// The `[dlp]` of a Warden without DLP.
+pub const DLP_OFF: &str = "enabled = false";
+
 /// The audit log's directory inside a Warden's temporary directory.
 pub const AUDIT_DIR: &str = "audit";
 
 /// Starts `warden serve` on a free loopback port in front of `upstream`, with or without its
-/// audit trail, and waits until it accepts connections.
+/// audit trail, and waits until it accepts connections. `dlp` is the body of its `[dlp]` table:
+/// the core path of a call is measured with [`DLP_OFF`], as without audit; the DLP scenario
+/// measures it on.
 pub async fn warden(
     warden: &Path,
     upstream: &Upstream,
     audit: Audit,
+    dlp: &str,
 ) -> anyhow::Result<(Service, SocketAddr)> {
     let addr = free_port()?;
     let upstream = match upstream {
@@ -130,7 +136,8 @@ pub async fn warden(
     let config = format!(
         "[server]\nlisten = \"{addr}\"\n\n[identity]\ntest_user = \"bench\"\n\n\
          [policy]\ndir = \"policies\"\nreload_every = \"0s\"\n\n\
-         [logging]\nlevel = \"warn\"\n\n[audit]\n{trail}\n\n[upstreams.fx]\n{upstream}\n"
+         [logging]\nlevel = \"warn\"\n\n[audit]\n{trail}\n\n[dlp]\n{dlp}\n\n\
+         [upstreams.fx]\n{upstream}\n"
     );
     let dir = tempfile::tempdir()?;
     if audit == Audit::On {

@@ -142,7 +142,8 @@ async fn measure(
         };
         entries.insert(1, (Path::Nginx, entry, pids));
         keep.nginx = Some(ngx);
-        let (relay, relay_addr) = procs::warden(bins.need_relay()?, &upstream, Audit::Off).await?;
+        let (relay, relay_addr) =
+            procs::warden(bins.need_relay()?, &upstream, Audit::Off, procs::DLP_OFF).await?;
         let entry = Entry::Http(relay_addr, "echo".into());
         probe(&entry, era)
             .await
@@ -274,7 +275,8 @@ impl Gateway {
             Audit::Off => Path::Warden.as_str(),
             Audit::On => Path::WardenAudit.as_str(),
         };
-        let (mut service, addr) = procs::warden(&bins.warden, upstream, audit).await?;
+        let (mut service, addr) =
+            procs::warden(&bins.warden, upstream, audit, procs::DLP_OFF).await?;
         let entry = Entry::Http(addr, settings.through_tool.clone());
         if let Err(e) = probe(&entry, era).await {
             tokio::time::sleep(Duration::from_millis(200)).await;

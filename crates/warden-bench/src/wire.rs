@@ -29,7 +29,13 @@ fn modern_meta() -> Value {
 
 /// A `tools/call` of `tool` with the echo text, as one line of JSON.
 pub fn call_body(era: Era, id: u64, tool: &str) -> Vec<u8> {
-    let mut params = json!({ "name": tool, "arguments": { "text": ECHO_TEXT } });
+    call_body_with(era, id, tool, ECHO_TEXT)
+}
+
+/// A `tools/call` of `tool` echoing `text` (which must hold [`ECHO_TEXT`] for the reply to
+/// count as an echo).
+pub fn call_body_with(era: Era, id: u64, tool: &str, text: &str) -> Vec<u8> {
+    let mut params = json!({ "name": tool, "arguments": { "text": text } });
     if era == Era::Modern {
         params["_meta"] = modern_meta();
     }

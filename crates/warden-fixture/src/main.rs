@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let options = Options {
         page_size: args.page_size,
         sse_always: args.sse_always,
+        ..Options::default()
     };
     if args.stdio {
         return warden_fixture::serve_stdio_with(options).await;

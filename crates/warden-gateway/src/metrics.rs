@@ -178,14 +178,27 @@ impl Metrics {
             .inc();
     }
 
-    pub fn dlp_finding(&self, found: &crate::dlp::Found) {
-        self.dlp
-            .get_or_create(&DlpLabels {
-                direction: found.direction.as_str(),
-                detector: found.detector.clone(),
-                action: crate::dlp::action_name(found.action),
-            })
-            .inc();
+    /// Counts findings, one counter update per detector and action.
+    pub fn dlp_findings(&self, found: &[crate::dlp::Found]) {
+        let mut counted: Vec<(&crate::dlp::Found, u64)> = Vec::new();
+        for f in found {
+            match counted
+                .iter_mut()
+                .find(|(c, _)| c.detector == f.detector && c.action == f.action)
+            {
+                Some((_, n)) => *n += 1,
+                None => counted.push((f, 1)),
+            }
+        }
+        for (f, n) in counted {
+            self.dlp
+                .get_or_create(&DlpLabels {
+                    direction: f.direction.as_str(),
+                    detector: f.detector.clone(),
+                    action: crate::dlp::action_name(f.action),
+                })
+                .inc_by(n);
+        }
     }
 
     pub fn tool_integrity(&self, outcome: &'static str) {

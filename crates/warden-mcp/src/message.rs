@@ -474,6 +474,12 @@ impl Message {
         }
     }
 
+    /// The result's JSON text while it is held as text (results are kept as text until
+    /// something changes them); `None` once changed, or for a message without a result.
+    pub fn raw_result(&self) -> Option<&str> {
+        self.result.as_ref().map(|raw| raw.text.get())
+    }
+
     /// The `error` member of an error response, to change in place.
     pub fn error_mut(&mut self) -> Option<&mut Value> {
         self.body.get_mut("error")

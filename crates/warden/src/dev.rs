@@ -55,6 +55,15 @@ dir = "policies"
 command = {exe:?}
 args = ["fixture", "--stdio"]
 
+# Data-leak prevention: personal data and secrets in what tools return are masked (try
+# demo__lookup_customer); secrets in what agents send are blocked. Choose another action per
+# detector and direction — "mask", "pseudonymise", "block", "report" or "off" — for example:
+#   results = {{ card = "block", email = "pseudonymise" }}
+#   arguments = {{ email = "block" }}
+# docs/dlp.md lists the detectors.
+[dlp]
+results = {{ default = "mask" }}
+
 [logging]
 format = "text"
 level = "info"
@@ -171,13 +180,15 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__transfer_funds --tool-arg to=Bob --tool-arg amount=10\n\
              (on Node 20 npm warns once that the Inspector wants Node 22: its CLI works all the same)\n\n\
-             The last command needs your consent: its answer is a link to Warden's consent page. Open it, sign in\n\
-             as demo-user, approve, and run the same command again: the transfer goes through, once.\n\n\
+             The transfer needs your consent: its answer is a link to Warden's consent page. Open it, sign in\n\
+             as demo-user, approve, and run the same command again: the transfer goes through, once.\n\
+             The customer lookup returns personal data and fake secrets: what reaches you is masked ([card ••••1111],\n\
+             [email] …). To block or pseudonymise instead, edit [dlp] in {config_path} and restart.\n\n\
              Every call is on the tamper-evident audit record; read it and verify it as an auditor would:\n\
              \x20 cargo run -p warden -- audit tail --config {config_path}\n\
              \x20 cargo run -p warden -- audit verify {audit_dir} --key {vkey}\n\n\
              Demo tools: demo__echo (free to use), demo__transfer_funds (needs consent for each call),\n\
-             \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (returns personal data and a fake secret).\n\
+             \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (personal data, masked by DLP).\n\
              Press Ctrl-C to stop.\n"
         );
         let mut out = std::io::stdout().lock();

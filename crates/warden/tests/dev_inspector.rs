@@ -96,7 +96,7 @@ impl Dev {
             .map(str::to_string)
             .collect();
         assert_eq!(export.len(), 1, "one export line in {:#?}", self.banner);
-        assert_eq!(npx.len(), 3, "three npx lines in {:#?}", self.banner);
+        assert_eq!(npx.len(), 4, "four npx lines in {:#?}", self.banner);
         assert_eq!(
             export[0],
             format!("export WARDEN_TOKEN={}", self.value("Token: ")),
@@ -225,6 +225,16 @@ async fn banner_commands_work(shell: &Shell) {
         done["content"][0]["text"], "transferred 10 to Bob",
         "{done}"
     );
+    // The customer lookup's personal data arrives masked.
+    let looked_up = shell.run(&format!("{export}\n{}", npx[3])).await;
+    let looked_up: Value = serde_json::from_str(&looked_up)
+        .unwrap_or_else(|e| panic!("lookup printed no JSON ({e}) with {node}: {looked_up}"));
+    let text = looked_up["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Card: [card ••••1111]"),
+        "with {node}: {looked_up}"
+    );
+    assert!(!looked_up.to_string().contains("4111 1111"), "{looked_up}");
     audit_commands_work(&dev).await;
 }
 

@@ -87,22 +87,25 @@ fn note(gw: &Gateway, call: &mut Call, direction: Direction, outcome: Outcome) -
     }
     let blocked = outcome.blocked;
     let mut blockers: Vec<String> = Vec::new();
+    let first = call.dlp.len();
     for f in outcome.findings {
         let found = Found::new(direction, f);
-        gw.metrics.dlp_finding(&found);
         if found.action == Action::Block && !blockers.contains(&found.detector) {
             blockers.push(found.detector.clone());
         }
         call.dlp.push(found);
     }
+    let new = &call.dlp[first..];
+    gw.metrics.dlp_findings(new);
     let name = call_name(call);
-    let kinds: Vec<String> = call
-        .dlp
-        .iter()
-        .filter(|f| f.direction == direction)
-        .map(|f| format!("{}@{}", f.detector, f.path))
-        .collect();
-    tracing::warn!(call = %call.audit_id, name = %name, direction = direction.as_str(), findings = ?kinds, blocked, "DLP findings");
+    // One line per scanned message with findings; the paths only when someone reads them.
+    if tracing::enabled!(tracing::Level::INFO) {
+        let kinds: Vec<String> = new
+            .iter()
+            .map(|f| format!("{}@{}", f.detector, f.path))
+            .collect();
+        tracing::info!(call = %call.audit_id, name = %name, direction = direction.as_str(), findings = ?kinds, blocked, "DLP findings");
+    }
     blocked.then(|| {
         blockers.sort();
         Refusal::DataPolicy {
@@ -146,7 +149,9 @@ fn carries_data(method: Method) -> bool {
 }
 
 fn reply(gw: &Gateway, call: &mut Call, frame: &mut Frame) -> Verdict {
-    if call.target.is_none() {
+    // Only what came from an upstream: Warden's own answers (a refusal, a consent link while
+    // the call waits) are not upstream data.
+    if call.target.is_none() || call.upstream_era.is_none() {
         return Verdict::Pass;
     }
     let Some(engine) = engine(gw, call, Direction::Results) else {
@@ -155,7 +160,6 @@ fn reply(gw: &Gateway, call: &mut Call, frame: &mut Frame) -> Verdict {
     let outcome = match frame {
         Frame::Final(m) if carries_data(call.method) => scan_final(engine, m),
         Frame::Final(_) => return Verdict::Pass,
-        Frame::Interim(m) if is_own_link(gw, m) => return Verdict::Pass,
         Frame::Interim(m) => {
             if m.params().is_none() {
                 return Verdict::Pass;
@@ -179,8 +183,15 @@ fn reply(gw: &Gateway, call: &mut Call, frame: &mut Frame) -> Verdict {
     Verdict::Pass
 }
 
-/// Scans a final message: its result, or its error's message and data.
+/// Scans a final message: its result, or its error's message and data. A result still held as
+/// text in which nothing could match is not parsed at all (most results).
 fn scan_final(engine: &Engine, m: &mut Message) -> Outcome {
+    if let Some(raw) = m.raw_result()
+        && !raw.contains("\\u")
+        && !engine.may_find(raw)
+    {
+        return Outcome::default();
+    }
     if let Some(result) = m.result_mut() {
         return engine.apply(result);
     }
@@ -199,13 +210,6 @@ fn scan_final(engine: &Engine, m: &mut Message) -> Outcome {
         }
         _ => Outcome::default(),
     }
-}
-
-/// Whether an interim message is Warden's own consent link, which is not upstream data.
-fn is_own_link(gw: &Gateway, m: &Message) -> bool {
-    m.method() == Some("elicitation/create")
-        && m.param_str("url")
-            .is_some_and(|u| u.starts_with(&gw.consents.link("")))
 }
 
 /// The refusal when a rewritten `structuredContent` no longer matches the tool's `outputSchema`.
