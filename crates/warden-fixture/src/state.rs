@@ -27,6 +27,9 @@ pub struct Options {
     /// Fields laid over tool definitions in `tools/list`, by tool name, changeable while the
     /// fixture runs: a server that changes what a tool claims to do (a "rug pull").
     pub tool_edits: Option<ToolEdits>,
+    /// Keep every distinct request header (`name: value`) seen on HTTP, listed as `headers` in
+    /// `fixture://stats`: a test sees exactly what a gateway sent upstream.
+    pub record_headers: bool,
 }
 
 /// Fields laid over listed tool definitions, by tool name; see [`Options::tool_edits`].
@@ -48,6 +51,8 @@ pub(crate) struct Stats {
     pub slow_started: AtomicU64,
     pub slow_completed: AtomicU64,
     pub slow_cancelled: AtomicU64,
+    /// Distinct `name: value` request headers, with [`Options::record_headers`].
+    pub headers: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Stats {
@@ -63,6 +68,7 @@ impl Stats {
             "slowStarted": get(&self.slow_started),
             "slowCompleted": get(&self.slow_completed),
             "slowCancelled": get(&self.slow_cancelled),
+            "headers": self.headers.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         })
     }
 }

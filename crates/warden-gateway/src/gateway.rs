@@ -26,6 +26,8 @@ pub struct Gateway {
     pub consents: crate::consent::Consents,
     /// The tamper-evident record of every call, decision and answer.
     pub audit: Arc<crate::audit::Audit>,
+    /// Upstream secrets and users' tokens, sealed in the store; `None` when nothing uses it.
+    pub vault: Option<Arc<crate::vault::Vault>>,
     /// Tool definitions pinned, checked and withheld.
     pub integrity: crate::integrity::Integrity,
     /// The DLP engines; `None` when `[dlp]` is off.
@@ -46,6 +48,8 @@ pub enum StartError {
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     Dlp(#[from] crate::dlp::DlpError),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
 }
 
 impl Gateway {
@@ -70,6 +74,13 @@ impl Gateway {
         let consents =
             crate::consent::Consents::new(&config, identity.store().cloned(), http, audit.clone());
         let dlp = crate::dlp::Dlp::open(&config.dlp)?;
+        let vault = match identity.store() {
+            Some(store) if config.uses_vault() => {
+                let keys = crate::vault::KeySource::from_env_or(&config.storage.vault_key);
+                Some(Arc::new(crate::vault::Vault::open(keys, store.clone())?))
+            }
+            _ => None,
+        };
         let mut metrics = Metrics::new();
         metrics.register_audit(&audit);
         let gateway = Arc::new(Gateway {
@@ -79,7 +90,8 @@ impl Gateway {
             dlp,
             integrity: Default::default(),
             sessions: Sessions::new(config.server.session_idle_timeout),
-            pool: Pool::new(&config.upstreams, notices.clone()),
+            pool: Pool::new(&config.upstreams, notices.clone(), vault.clone()),
+            vault,
             catalog: Catalog::new(&config.server.name_separator, prefixes),
             notices,
             metrics,

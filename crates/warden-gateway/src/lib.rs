@@ -35,6 +35,7 @@ pub mod store;
 pub mod testing;
 pub mod transport;
 pub mod upstream;
+pub mod vault;
 
 pub use config::Config;
 pub use gateway::Gateway;

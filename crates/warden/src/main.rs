@@ -5,6 +5,7 @@ mod audit;
 mod dev;
 mod policy;
 mod tools;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +90,13 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: tools::ToolsAction,
+    },
+    /// Upstream secrets and users' tokens, sealed in the store.
+    Vault {
+        #[arg(long, short, default_value = "warden.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: vault::VaultAction,
     },
     /// The audit trail: signing key, offline verification, proofs, records.
     Audit {
@@ -181,6 +189,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Policy { config, action } => policy::run(&config, action).await,
         Command::Audit { action } => audit::run(action).await,
         Command::Tools { config, action } => tools::run(&config, action).await,
+        Command::Vault { config, action } => vault::run(&config, action).await,
         Command::Fixture { stdio, http } => {
             let result = match (stdio, http) {
                 (true, _) => warden_fixture::serve_stdio().await,

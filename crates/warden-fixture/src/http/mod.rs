@@ -32,6 +32,12 @@ pub(crate) fn router(fx: Arc<Fixture>) -> Router {
 }
 
 async fn post_mcp(State(fx): State<Arc<Fixture>>, headers: HeaderMap, body: Bytes) -> Response {
+    if fx.options.record_headers {
+        let mut seen = fx.stats.headers.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in &headers {
+            seen.insert(format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())));
+        }
+    }
     if let Some(refusal) = check_origin(&headers) {
         return refusal;
     }

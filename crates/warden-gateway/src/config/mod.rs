@@ -107,6 +107,21 @@ pub struct StorageConfig {
     pub dir: PathBuf,
     /// The SQLite database (API keys, revocations, grants); see [`crate::store`].
     pub sqlite: PathBuf,
+    /// The vault's master keys, unless `WARDEN_VAULT_KEY` holds one; see [`crate::vault`].
+    pub vault_key: PathBuf,
+}
+
+impl Config {
+    /// Whether an upstream's header or environment refers to a vault secret.
+    pub fn uses_vault(&self) -> bool {
+        self.upstreams.iter().any(|u| {
+            let values: Vec<&String> = match &u.transport {
+                Transport::Stdio(s) => s.env.values().collect(),
+                Transport::Http(h) => h.headers.values().collect(),
+            };
+            values.iter().any(|v| v.contains("${vault:"))
+        })
+    }
 }
 
 #[derive(Clone, Debug)]

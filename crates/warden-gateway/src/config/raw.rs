@@ -71,6 +71,7 @@ struct RawLimit {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Option<String>,
+    vault_key: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -531,6 +532,10 @@ fn storage(check: &mut Check, raw: RawStorage, file: &Path) -> StorageConfig {
     let dir = relative_to(file, raw.path.as_deref().unwrap_or("warden-data"));
     StorageConfig {
         sqlite: dir.join("warden.db"),
+        vault_key: match raw.vault_key.as_deref() {
+            Some(p) => relative_to(file, p),
+            None => dir.join("vault.key"),
+        },
         dir,
     }
 }

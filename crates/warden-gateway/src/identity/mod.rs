@@ -113,6 +113,7 @@ impl Identity {
         let needs_store = identity.api_keys
             || identity.oidc.is_some()
             || config.consent.sign_in.is_some()
+            || config.uses_vault()
             || pins;
         let store = if needs_store {
             Some(crate::store::open(&config.storage).await?)

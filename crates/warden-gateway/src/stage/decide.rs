@@ -101,6 +101,16 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
             return Next::Refuse(Refusal::ToolWithheld { name, why });
         }
         if !known {
+            // A name Warden could not check because its upstream cannot be reached (down, or a
+            // credential missing) gets the upstream's error, which says what to fix.
+            let ctx = &call.ctx;
+            if let Err(e) = gw
+                .pool
+                .link(target.upstream, &ctx.principal.user, ctx.era)
+                .await
+            {
+                return Next::Refuse(Refusal::Upstream(e));
+            }
             return Next::Refuse(hidden(target, false));
         }
         // Only names an upstream listed become metrics labels: a client can send any name.

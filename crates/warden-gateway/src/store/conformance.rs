@@ -507,6 +507,39 @@ pub async fn tool_pins_record_each_definition_once_and_approve_once(store: Arc<d
     assert_eq!(store.tool_pins(None).await.unwrap().len(), 2);
 }
 
+pub async fn vault_rows_are_replaced_by_name_and_owner_and_change_the_generation(
+    store: Arc<dyn Store>,
+) {
+    let row = |owner: &str, sealed: &[u8]| VaultRow {
+        name: "gh".into(),
+        owner: owner.into(),
+        key_id: "k1".into(),
+        nonce: vec![1; 12],
+        sealed: sealed.to_vec(),
+        created_at: NOW,
+        updated_at: NOW,
+    };
+    let before = store.generation().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.vault_put(&row("", b"one")).await.unwrap();
+    tx.vault_put(&row("alice", b"two")).await.unwrap();
+    tx.vault_put(&row("", b"three")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_ne!(store.generation().await.unwrap(), before);
+    let mut tx = store.begin().await.unwrap();
+    let all = tx.vault_rows(None, None).await.unwrap();
+    assert_eq!(all, [row("", b"three"), row("alice", b"two")]);
+    assert_eq!(
+        tx.vault_rows(Some("gh"), Some("alice")).await.unwrap(),
+        [row("alice", b"two")]
+    );
+    assert!(tx.vault_rm("gh", "alice").await.unwrap());
+    assert!(!tx.vault_rm("gh", "alice").await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.vault_rows(None, None).await.unwrap().len(), 1);
+}
+
 /// One test per check above, each with a fresh store from `$fresh` (an async fn returning a
 /// guard to keep alive and the store, or `None` when the backend is not available here).
 macro_rules! conformance {
@@ -528,6 +561,7 @@ macro_rules! conformance {
             grant_writes_change_the_generation,
             the_audit_outbox_keeps_order_and_commits_with_the_action,
             tool_pins_record_each_definition_once_and_approve_once,
+            vault_rows_are_replaced_by_name_and_owner_and_change_the_generation,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {

@@ -36,6 +36,7 @@ mod pins;
 pub mod postgres;
 mod records;
 pub mod sqlite;
+mod vault;
 
 #[cfg(test)]
 mod conformance;
@@ -51,6 +52,7 @@ pub use records::{
     ConsentAnswer, ConsentRequest, ConsentState, ConsumeOutcome, DecideOutcome, Generation, Grant,
     GrantKind, Revocation, StoredKey,
 };
+pub use vault::VaultRow;
 
 use crate::config::StorageConfig;
 
@@ -149,6 +151,17 @@ pub trait Transaction: Send {
         by: &'a str,
         now: i64,
     ) -> StoreFuture<'a, bool>;
+
+    /// Sealed secrets, of one name and/or owner or all, by name and owner.
+    fn vault_rows<'a>(
+        &'a mut self,
+        name: Option<&'a str>,
+        owner: Option<&'a str>,
+    ) -> StoreFuture<'a, Vec<VaultRow>>;
+    /// Stores a sealed secret, replacing the one of the same name and owner.
+    fn vault_put<'a>(&'a mut self, row: &'a VaultRow) -> StoreFuture<'a, ()>;
+    /// Deletes a secret; false when there was none.
+    fn vault_rm<'a>(&'a mut self, name: &'a str, owner: &'a str) -> StoreFuture<'a, bool>;
 
     /// Makes every operation of the transaction durable, or none of them.
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()>;

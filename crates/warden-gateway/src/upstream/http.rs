@@ -63,6 +63,9 @@ impl HttpLink {
                     format!("header {k:?} is not a valid HTTP header"),
                 ));
             };
+            let mut v = v;
+            // Kept out of debug output and HPACK tables: it may hold a vault secret.
+            v.set_sensitive(true);
             base_headers.insert(k, v);
         }
         base_headers.insert(

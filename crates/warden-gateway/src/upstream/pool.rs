@@ -65,10 +65,16 @@ pub struct PoolStats {
 pub struct Pool {
     upstreams: Vec<Upstream>,
     notices: broadcast::Sender<Notice>,
+    /// Where `${vault:NAME}` in headers and environments is read from.
+    vault: Option<Arc<crate::vault::Vault>>,
 }
 
 impl Pool {
-    pub fn new(configs: &[UpstreamConfig], notices: broadcast::Sender<Notice>) -> Pool {
+    pub fn new(
+        configs: &[UpstreamConfig],
+        notices: broadcast::Sender<Notice>,
+        vault: Option<Arc<crate::vault::Vault>>,
+    ) -> Pool {
         let upstreams = configs
             .iter()
             .map(|c| Upstream {
@@ -87,7 +93,23 @@ impl Pool {
                 ),
             })
             .collect();
-        Pool { upstreams, notices }
+        Pool {
+            upstreams,
+            notices,
+            vault,
+        }
+    }
+
+    /// `template` with its `${vault:NAME}` references replaced, for upstream `name`; the error
+    /// names the secret, never a value.
+    async fn credential(&self, name: &str, template: &str) -> Result<String, UpstreamError> {
+        if !template.contains("${vault:") {
+            return Ok(template.to_string());
+        }
+        crate::vault::resolve(self.vault.as_deref(), template)
+            .await
+            .map(|v| v.to_string())
+            .map_err(|e| UpstreamError::Handshake(name.to_string(), format!("credential: {e}")))
     }
 
     pub fn config(&self, index: usize) -> &UpstreamConfig {
@@ -175,10 +197,14 @@ impl Pool {
         }
         let opened = match &upstream.config.transport {
             Transport::Stdio(s) => {
+                let mut s = s.clone();
+                for v in s.env.values_mut() {
+                    *v = self.credential(&upstream.name, v).await?;
+                }
                 StdioLink::start(
                     upstream.name.clone(),
                     owner_for_open.clone(),
-                    s,
+                    &s,
                     self.notices.clone(),
                     HANDSHAKE_TIMEOUT,
                     want,
@@ -187,10 +213,14 @@ impl Pool {
             }
             Transport::Http(h) => match &upstream.client {
                 Some(client) => {
+                    let mut h = h.clone();
+                    for v in h.headers.values_mut() {
+                        *v = self.credential(&upstream.name, v).await?;
+                    }
                     HttpLink::start(
                         upstream.name.clone(),
                         owner_for_open,
-                        h,
+                        &h,
                         client.clone(),
                         self.notices.clone(),
                         want,

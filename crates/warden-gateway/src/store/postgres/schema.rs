@@ -67,4 +67,9 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tool pins",
         statements: &[crate::store::sqlite::schema::TOOL_PINS],
     },
+    Migration {
+        version: 7,
+        name: "vault",
+        statements: &[crate::store::sqlite::schema::VAULT],
+    },
 ];

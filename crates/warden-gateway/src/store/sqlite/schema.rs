@@ -71,7 +71,17 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tool pins",
         statements: &[TOOL_PINS],
     },
+    Migration {
+        version: 7,
+        name: "vault",
+        statements: &[VAULT],
+    },
 ];
+
+/// The same table in both backends (see `crate::store::vault`).
+pub(crate) const VAULT: &str = "CREATE TABLE vault (name TEXT NOT NULL, owner TEXT NOT NULL, \
+    key_id TEXT NOT NULL, nonce BYTEA NOT NULL, sealed BYTEA NOT NULL, \
+    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (name, owner))";
 
 /// The same table in both backends (see `crate::store::pins`).
 pub(crate) const TOOL_PINS: &str = "CREATE TABLE tool_pins (upstream TEXT NOT NULL, \

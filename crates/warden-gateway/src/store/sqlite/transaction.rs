@@ -7,6 +7,7 @@ use sqlx::{Row, Sqlite, SqliteConnection};
 use crate::store::consents::{consent_methods, consent_ops};
 use crate::store::outbox::{outbox_methods, outbox_ops};
 use crate::store::pins::{pins_methods, pins_ops};
+use crate::store::vault::{vault_methods, vault_ops};
 use crate::store::{
     ConsumeOutcome, Grant, GrantKind, Revocation, StoreError, StoreFuture, StoredKey, Transaction,
 };
@@ -87,6 +88,7 @@ fn grant(row: &SqliteRow) -> Result<Grant, StoreError> {
 consent_ops!(SqliteConnection, grant);
 outbox_ops!(SqliteConnection);
 pins_ops!(SqliteConnection);
+vault_ops!(SqliteConnection);
 
 impl Transaction for SqliteTransaction {
     fn keys(&mut self) -> StoreFuture<'_, Vec<StoredKey>> {
@@ -249,6 +251,7 @@ impl Transaction for SqliteTransaction {
     consent_methods!();
     outbox_methods!();
     pins_methods!();
+    vault_methods!();
 
     fn commit(self: Box<Self>) -> StoreFuture<'static, ()> {
         Box::pin(async move { Ok(self.tx.commit().await?) })
