@@ -179,6 +179,7 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/list\n\
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__echo --tool-arg text=hello\n\
              \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__transfer_funds --tool-arg to=Bob --tool-arg amount=10\n\
+             \x20 npx -y {INSPECTOR} --cli {url} --transport http --header \"Authorization: Bearer $WARDEN_TOKEN\" --method tools/call --tool-name demo__lookup_customer --tool-arg customer_id=c-42\n\
              (on Node 20 npm warns once that the Inspector wants Node 22: its CLI works all the same)\n\n\
              The transfer needs your consent: its answer is a link to Warden's consent page. Open it, sign in\n\
              as demo-user, approve, and run the same command again: the transfer goes through, once.\n\

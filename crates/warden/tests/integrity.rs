@@ -272,3 +272,41 @@ async fn with_operator_pinning_nothing_is_served_before_approval() {
     );
     assert_eq!(tool_names(&client).await, ["fx__echo"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_that_shadows_another_servers_tool_is_flagged() {
+    let (fx, _) = fixture(&[]).await;
+    let (fy, _) = fixture(&[]).await;
+    // Both expose bare names: fy's `echo` shadows fx's.
+    let s = setup(
+        &(http_upstream("fx", &fx, "prefix = \"\"") + &http_upstream("fy", &fy, "prefix = \"\"")),
+    )
+    .await;
+    let client = Legacy::connect(&s.url).await;
+    let names = tool_names(&client).await;
+    assert_eq!(
+        names.iter().filter(|n| *n == "echo").count(),
+        2,
+        "{names:?}"
+    );
+    let (_, listed) = s.cli(&["tools", "list"]);
+    let flagged: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.ends_with("shadowing"))
+        .collect();
+    assert!(
+        flagged
+            .iter()
+            .any(|l| l.starts_with("fy ") && l.contains(" echo ")),
+        "{listed}"
+    );
+    assert!(
+        !flagged.iter().any(|l| l.starts_with("fx ")),
+        "the first to list a name keeps it: {listed}"
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("warden_tool_integrity_total{outcome=\"flagged\"}")
+    );
+}
