@@ -64,9 +64,11 @@ pub async fn run(settings: &Settings, bins: &Binaries, eras: &[Era]) -> anyhow::
     println!("DLP on a call returning 10 KiB (results: default rules), one client");
     let (_fixture, addr) = procs::http_server(&bins.fixture, &[]).await?;
     let upstream = Upstream::Http(addr);
-    let (_off, off_addr) =
+    let (off_service, off_addr) =
         procs::warden(&bins.warden, &upstream, Audit::Off, procs::DLP_OFF).await?;
-    let (_on, on_addr) = procs::warden(&bins.warden, &upstream, Audit::Off, DLP_RESULTS).await?;
+    let (on_service, on_addr) =
+        procs::warden(&bins.warden, &upstream, Audit::Off, DLP_RESULTS).await?;
+    let (off_pid, on_pid) = (off_service.pid, on_service.pid);
     for (every, what) in [(0, "no findings"), (32, "1 line in 32"), (8, "1 line in 8")] {
         let text: Arc<str> = Arc::from(payload(every));
         for &era in eras {
@@ -77,14 +79,23 @@ pub async fn run(settings: &Settings, bins: &Binaries, eras: &[Era]) -> anyhow::
             (on, _) = load::closed(on, settings.warmup).await;
             let slice = settings.duration / settings.rounds.max(1);
             let (mut without, mut with) = (load::Outcome::default(), load::Outcome::default());
+            let (mut cpu_off, mut cpu_on) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
             for _ in 0..settings.rounds {
+                let before = procs::cpu_time(off_pid)?;
                 let (callers, o) = load::closed(off, slice).await;
+                cpu_off += procs::cpu_time(off_pid)? - before;
                 off = callers;
                 without.merge(o);
+                let before = procs::cpu_time(on_pid)?;
                 let (callers, o) = load::closed(on, slice).await;
+                cpu_on += procs::cpu_time(on_pid)? - before;
                 on = callers;
                 with.merge(o);
             }
+            let per_call = |cpu: std::time::Duration, o: &load::Outcome| {
+                cpu.as_secs_f64() * 1e6 / o.ok.max(1) as f64
+            };
+            let cpu_added = per_call(cpu_on, &with) - per_call(cpu_off, &without);
             for (name, o) in [("dlp off", &without), ("dlp on", &with)] {
                 if o.errors > 0 {
                     bail!("{name}: {} calls failed: {:?}", o.errors, o.first_error);
@@ -93,7 +104,7 @@ pub async fn run(settings: &Settings, bins: &Binaries, eras: &[Era]) -> anyhow::
             let added = with.micros(50.0) - without.micros(50.0);
             let verdict = if added <= TARGET_US { "ok" } else { "MISS" };
             println!(
-                "  {what:<13} {:<6} off p50 {:>6.1} µs | on p50 {:>6.1} µs p99 {:>7.1} µs | DLP adds {added:>6.1} µs p50 (target ≤ {TARGET_US} µs): {verdict}",
+                "  {what:<13} {:<6} off p50 {:>6.1} µs | on p50 {:>6.1} µs p99 {:>7.1} µs | DLP adds {added:>6.1} µs p50 (target ≤ {TARGET_US} µs): {verdict}; CPU per call +{cpu_added:.1} µs",
                 era.as_str(),
                 without.micros(50.0),
                 with.micros(50.0),
