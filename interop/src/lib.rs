@@ -117,7 +117,7 @@ pub async fn warden_with_stage(
 pub fn config_with_identity(identity: &str, upstreams: &str) -> String {
     let policies = interop_dir().join("policies/allow-all");
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\n{identity}\n\n[policy]\ndir = {:?}\n\n{upstreams}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\n{identity}\n\n[policy]\ndir = {:?}\n\n[outbound]\nallow = [\"127.0.0.1\"]\n\n{upstreams}\n",
         policies.display().to_string()
     )
 }

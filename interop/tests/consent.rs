@@ -63,7 +63,7 @@ impl World {
             "[server]\nlisten = \"127.0.0.1:0\"\n\n\
              [identity]\nissuer = {issuer:?}\nscopes_supported = [\"mcp:tools\"]\n\n\
              [consent]\nclient_id = {CONSENT_CLIENT:?}\nclient_secret = {CONSENT_SECRET:?}\nhold = {hold:?}\n\n\
-             [storage]\npath = {:?}\n\n[policy]\ndir = {:?}\n\n\
+             [storage]\npath = {:?}\n\n[policy]\ndir = {:?}\n\n[outbound]\nallow = [\"127.0.0.1\"]\n\n\
              [upstreams.fx]\nurl = {fixture_url:?}\n",
             data.path().display().to_string(),
             policies.display().to_string(),

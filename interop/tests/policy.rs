@@ -8,7 +8,7 @@ use warden_interop::*;
 async fn gateway(issuer: &str, fixture: &str) -> warden_gateway::Running {
     let policies = interop_dir().join("policies/two-users");
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\nissuer = {issuer:?}\nscopes_supported = [\"mcp:tools\"]\n[policy]\ndir = {:?}\n[upstreams.fx]\nurl = {fixture:?}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\nissuer = {issuer:?}\nscopes_supported = [\"mcp:tools\"]\n[outbound]\nallow = [\"127.0.0.1\"]\n[policy]\ndir = {:?}\n[upstreams.fx]\nurl = {fixture:?}\n",
         policies.display().to_string()
     );
     warden(&config).await.expect("warden starts")

@@ -48,15 +48,18 @@ async fn main() {
     .expect("dev idp");
     let data = tempfile::tempdir().expect("tempdir");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:9\"\n[identity]\nissuer = {:?}\ntoken_cache_size = 100000\n[storage]\npath = {:?}\n",
+        "[server]\nlisten = \"127.0.0.1:9\"\n[identity]\nissuer = {:?}\ntoken_cache_size = 100000\n[storage]\npath = {:?}\n[outbound]\nallow = [\"127.0.0.1\"]\n",
         idp.issuer,
         data.path().display().to_string()
     );
     let config = Config::from_toml(std::path::Path::new("bench.toml"), &text).expect("config");
     let audience = config.server.public_url.clone();
-    let identity = Identity::new(&config, reqwest::Client::new())
-        .await
-        .expect("identity");
+    let identity = Identity::new(
+        &config,
+        warden_gateway::outbound::Outbound::new(config.outbound.clone()),
+    )
+    .await
+    .expect("identity");
     let n = 2000;
     let mint = |alg: DevAlg, i: usize| {
         idp.mint_with(

@@ -44,7 +44,12 @@ async fn main() {
     let db = store::open(&config.storage).await.expect("store");
     // The audit trail is on, as by default: a grant used is a record.
     let audit = std::sync::Arc::new(warden_gateway::audit::Audit::open(&config).expect("audit"));
-    let consents = Consents::new(&config, Some(db.clone()), reqwest::Client::new(), audit);
+    let consents = Consents::new(
+        &config,
+        Some(db.clone()),
+        warden_gateway::outbound::Outbound::new(config.outbound.clone()),
+        audit,
+    );
     let now = store::now();
     // 10,000 live grants: standing and one-call, over 2,000 users and 5 tools.
     let mut tx = db.begin().await.expect("tx");

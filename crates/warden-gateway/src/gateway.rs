@@ -64,10 +64,9 @@ impl Gateway {
     ) -> Result<Arc<Gateway>, StartError> {
         let (notices, _) = broadcast::channel(1024);
         let prefixes = config.upstreams.iter().map(|u| u.prefix.clone()).collect();
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_default();
+        // Every fetch of metadata (discovery, JWKS, introspection, the consent page's token
+        // exchange) goes through the SSRF guard.
+        let http = crate::outbound::Outbound::new(config.outbound.clone());
         // Once, at start: reading the log back is the price of recovering it after a crash.
         let audit = Arc::new(crate::audit::Audit::open(&config)?);
         let identity = Identity::new(&config, http.clone()).await?;

@@ -25,6 +25,7 @@ pub mod integrity;
 mod lists;
 pub mod metrics;
 mod notices;
+pub mod outbound;
 pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;

@@ -48,6 +48,11 @@ client_secret = "{consent_secret}"
 [storage]
 path = "."
 
+# The development identity provider lives on loopback, over http: let Warden's metadata fetches
+# reach it (they refuse private addresses and plain http otherwise).
+[outbound]
+allow = ["127.0.0.1"]
+
 [policy]
 dir = "policies"
 

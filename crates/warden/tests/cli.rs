@@ -313,7 +313,7 @@ async fn revocations_and_keys_from_the_cli_reach_a_running_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("warden.toml");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\nissuer = {:?}\n[storage]\npath = \"data\"\n{}",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\nissuer = {:?}\n[storage]\npath = \"data\"\n[outbound]\nallow = [\"127.0.0.1\"]\n{}",
         idp.issuer,
         stdio_upstream("fx", "")
     );

@@ -39,7 +39,7 @@ async fn setup() -> Setup {
     let config = Path::new(&data).join("warden.toml");
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\nissuer = {:?}\njwks_min_refresh = \"0s\"\n\
-         [policy]\ndir = {:?}\n[storage]\npath = {data:?}\n\
+         [policy]\ndir = {:?}\n[storage]\npath = {data:?}\n[outbound]\nallow = [\"127.0.0.1\"]\n\
          [upstreams.fx]\nurl = {upstream:?}\n\
          headers = {{ Authorization = \"Bearer ${{vault:upstream_token}}\", X-Api-Key = \"${{vault:upstream_key}}\" }}\n",
         idp.issuer,

@@ -36,6 +36,9 @@ pub struct Config {
     pub consent: ConsentConfig,
     pub audit: AuditConfig,
     pub dlp: DlpConfig,
+    /// `[outbound] allow`: hosts and networks metadata fetches may reach over http or at private
+    /// addresses ([`crate::outbound`]).
+    pub outbound: Vec<crate::outbound::Allowed>,
 }
 
 /// `[consent]`: how a call that needs a person's approval waits for it.

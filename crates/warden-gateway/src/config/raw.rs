@@ -28,6 +28,15 @@ struct RawConfig {
     consent: Option<Spanned<RawConsent>>,
     audit: Option<Spanned<super::audit::RawAudit>>,
     dlp: Option<Spanned<super::dlp::RawDlp>>,
+    #[serde(default)]
+    outbound: RawOutbound,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,6 +169,17 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let consent = consent(&mut check, raw.consent, &identity);
     let audit = super::audit::audit(&mut check, raw.audit, &storage.dir, &server, path);
     let dlp = super::dlp::dlp(&mut check, raw.dlp, &storage.dir, path);
+    let mut outbound = Vec::new();
+    for a in raw.outbound.allow {
+        match crate::outbound::Allowed::parse(a.as_ref()) {
+            Ok(allowed) => outbound.push(allowed),
+            Err(e) => check.err(
+                a.span().start,
+                format!("outbound.allow: {e}"),
+                "write a host name, an address or a network like \"10.0.0.0/8\"",
+            ),
+        }
+    }
     let mut upstreams = Vec::new();
     for (name, up) in raw.upstreams {
         let (name_span, up_span) = (name.span().start, up.span().start);
@@ -201,6 +221,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             consent,
             audit,
             dlp,
+            outbound,
         })
     } else {
         Err(ConfigErrors(check.errors))

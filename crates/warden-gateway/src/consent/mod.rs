@@ -146,7 +146,7 @@ impl Consents {
     pub fn new(
         config: &Config,
         store: Option<Arc<dyn Store>>,
-        http: reqwest::Client,
+        http: crate::outbound::Outbound,
         audit: Arc<crate::audit::Audit>,
     ) -> Consents {
         let sealer = match Sealer::in_dir(&config.storage.dir) {

@@ -62,7 +62,7 @@ struct Endpoints {
 pub struct SignIn {
     config: ConsentSignIn,
     verifier: Verifier,
-    http: reqwest::Client,
+    http: crate::outbound::Outbound,
     redirect_uri: String,
     endpoints: OnceCell<Endpoints>,
     attempts: Mutex<HashMap<String, Attempt>>,
@@ -121,7 +121,7 @@ impl SignIn {
         config: ConsentSignIn,
         identity: &IdentityConfig,
         origin: &str,
-        http: reqwest::Client,
+        http: crate::outbound::Outbound,
     ) -> SignIn {
         // The ID token is read with the identity settings (user and group claims), but it is
         // addressed to the consent client.
@@ -175,6 +175,7 @@ impl SignIn {
                 let response = self
                     .http
                     .get(&url)
+                    .map_err(SignInError::Unreachable)?
                     .timeout(Duration::from_secs(10))
                     .send()
                     .await
@@ -185,9 +186,10 @@ impl SignIn {
                         response.status()
                     )));
                 }
-                response
-                    .json::<Endpoints>()
+                let doc = crate::outbound::read_json(response)
                     .await
+                    .map_err(|e| SignInError::Unreachable(format!("discovery document: {e}")))?;
+                serde_json::from_value::<Endpoints>(doc)
                     .map_err(|e| SignInError::Unreachable(format!("discovery document: {e}")))
             })
             .await
@@ -267,6 +269,7 @@ impl SignIn {
         let response = self
             .http
             .post(&endpoints.token_endpoint)
+            .map_err(SignInError::Unreachable)?
             .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
             .form(&[
                 ("grant_type", "authorization_code"),
@@ -279,8 +282,7 @@ impl SignIn {
             .await
             .map_err(|e| SignInError::Unreachable(e.without_url().to_string()))?;
         let status = response.status();
-        let body: Value = response
-            .json()
+        let body: Value = crate::outbound::read_json(response)
             .await
             .map_err(|e| SignInError::Unreachable(format!("token endpoint: {e}")))?;
         if !status.is_success() {

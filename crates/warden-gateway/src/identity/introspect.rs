@@ -12,13 +12,14 @@ use crate::config::{Introspection, OidcConfig};
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn introspect(
-    http: &reqwest::Client,
+    http: &crate::outbound::Outbound,
     config: &OidcConfig,
     endpoint: &Introspection,
     token: &str,
 ) -> Result<Principal, AuthError> {
     let response = http
         .post(&endpoint.url)
+        .map_err(|e| AuthError::Unavailable(format!("introspection: {e}")))?
         .basic_auth(&endpoint.client_id, Some(&endpoint.client_secret))
         .form(&[("token", token), ("token_type_hint", "access_token")])
         .timeout(TIMEOUT)
@@ -31,9 +32,13 @@ pub async fn introspect(
             response.status().as_u16()
         )));
     }
-    let answer: Map<String, Value> = response.json().await.map_err(|_| {
-        AuthError::Unavailable("introspection answered with something other than JSON".into())
-    })?;
+    let answer: Map<String, Value> = crate::outbound::read_json(response)
+        .await
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| {
+            AuthError::Unavailable("introspection answered with something other than JSON".into())
+        })?;
     principal(config, &answer)
 }
 

@@ -36,7 +36,7 @@ struct KeySet {
 
 pub struct Jwks {
     issuer: String,
-    http: reqwest::Client,
+    http: crate::outbound::Outbound,
     min_refresh: Duration,
     max_age: Duration,
     set: RwLock<KeySet>,
@@ -49,7 +49,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 impl Jwks {
     pub fn new(
         issuer: String,
-        http: reqwest::Client,
+        http: crate::outbound::Outbound,
         min_refresh: Duration,
         max_age: Duration,
     ) -> Jwks {
@@ -157,7 +157,7 @@ impl Jwks {
     async fn get_json(&self, url: &str) -> Result<Value, String> {
         let r = self
             .http
-            .get(url)
+            .get(url)?
             .timeout(FETCH_TIMEOUT)
             .send()
             .await
@@ -165,9 +165,9 @@ impl Jwks {
         if !r.status().is_success() {
             return Err(format!("{url}: HTTP {}", r.status().as_u16()));
         }
-        r.json()
+        crate::outbound::read_json(r)
             .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))
+            .map_err(|e| format!("{url}: {e}"))
     }
 
     async fn fetch(&self) -> Result<(String, Vec<Arc<Key>>), String> {

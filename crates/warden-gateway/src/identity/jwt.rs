@@ -32,7 +32,7 @@ fn invalid(reason: impl Into<String>) -> AuthError {
 }
 
 impl Verifier {
-    pub fn new(config: OidcConfig, http: reqwest::Client) -> Verifier {
+    pub fn new(config: OidcConfig, http: crate::outbound::Outbound) -> Verifier {
         let allowed = config
             .algorithms
             .iter()

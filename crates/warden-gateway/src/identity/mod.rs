@@ -78,7 +78,7 @@ pub struct Identity {
     config: crate::config::IdentityConfig,
     test: Option<Arc<Principal>>,
     verifier: Option<Verifier>,
-    http: reqwest::Client,
+    http: crate::outbound::Outbound,
     keys: keys::ApiKeys,
     revocations: revocation::Revocations,
     cache: cache::TokenCache,
@@ -88,7 +88,10 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub async fn new(config: &Config, http: reqwest::Client) -> Result<Identity, StoreError> {
+    pub async fn new(
+        config: &Config,
+        http: crate::outbound::Outbound,
+    ) -> Result<Identity, StoreError> {
         let identity = &config.identity;
         let test = identity.test.as_ref().map(|t| {
             Arc::new(Principal {

@@ -69,8 +69,14 @@ pub async fn warden_with(server: &str, identity: &str, rest: &str) -> Running {
     } else {
         format!("[storage]\npath = {:?}\n", data_dir())
     };
+    // Test identity providers live on loopback.
+    let outbound = if rest.contains("[outbound]") {
+        ""
+    } else {
+        "[outbound]\nallow = [\"127.0.0.1\"]\n"
+    };
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{policies}{storage}{rest}"
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[identity]\n{identity}\n\n{policies}{storage}{outbound}{rest}"
     );
     let config = Config::from_toml(std::path::Path::new("test.toml"), &text)
         .unwrap_or_else(|e| panic!("{e}"));
