@@ -108,6 +108,13 @@ pub const BUILTIN_DETECTORS: &[&str] = &[
     "secret_entropy",
 ];
 
+/// The built-in detectors that find secrets (keys, tokens, passwords) rather than personal data:
+/// every one but `card`, `iban`, `ssn`, `ipv4`, `email` and `phone`.
+pub fn is_secret_detector(id: &str) -> bool {
+    BUILTIN_DETECTORS.contains(&id)
+        && !matches!(id, "card" | "iban" | "ssn" | "ipv4" | "email" | "phone")
+}
+
 pub(crate) const SPECS: &[Spec] = &[
     Spec {
         id: "private_key",

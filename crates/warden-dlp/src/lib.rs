@@ -106,7 +106,7 @@ mod shape;
 pub mod validate;
 mod value;
 
-pub use builtin::BUILTIN_DETECTORS;
+pub use builtin::{BUILTIN_DETECTORS, is_secret_detector};
 pub use engine::Engine;
 
 /// What to do with a match.

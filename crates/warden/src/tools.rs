@@ -64,28 +64,18 @@ pub async fn run(config: &Path, action: ToolsAction) -> ExitCode {
             ExitCode::SUCCESS
         }
         ToolsAction::Diff { upstream, tool } => {
-            let pins = match store.tool_pins(Some(&upstream)).await {
-                Ok(p) => p,
-                Err(e) => return fail(e),
-            };
-            let Some(waiting) = latest(&pins, &tool, false) else {
-                return fail(format!(
-                    "no definition of {upstream} {tool} waits for approval"
-                ));
+            let (pins, waiting) = match waiting(&store, &upstream, &tool).await {
+                Ok(found) => found,
+                Err(code) => return code,
             };
             let approved = latest(&pins, &tool, true);
-            print!("{}", diff(approved, waiting));
+            print!("{}", diff(approved, &waiting));
             ExitCode::SUCCESS
         }
         ToolsAction::Approve { upstream, tool } => {
-            let pins = match store.tool_pins(Some(&upstream)).await {
-                Ok(p) => p,
-                Err(e) => return fail(e),
-            };
-            let Some(waiting) = latest(&pins, &tool, false) else {
-                return fail(format!(
-                    "no definition of {upstream} {tool} waits for approval"
-                ));
+            let (_, waiting) = match waiting(&store, &upstream, &tool).await {
+                Ok(found) => found,
+                Err(code) => return code,
             };
             let who = format!("cli:{}", crate::admin::operator());
             let result = async {
@@ -108,6 +98,21 @@ pub async fn run(config: &Path, action: ToolsAction) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+    }
+}
+
+/// The pins of `upstream` and the definition of `tool` that waits for approval.
+async fn waiting(
+    store: &std::sync::Arc<dyn warden_gateway::store::Store>,
+    upstream: &str,
+    tool: &str,
+) -> Result<(Vec<ToolPin>, ToolPin), ExitCode> {
+    let pins = store.tool_pins(Some(upstream)).await.map_err(fail)?;
+    match latest(&pins, tool, false).cloned() {
+        Some(w) => Ok((pins, w)),
+        None => Err(fail(format!(
+            "no definition of {upstream} {tool} waits for approval"
+        ))),
     }
 }
 

@@ -220,26 +220,40 @@ async fn the_upstream_gets_the_vault_secret_and_never_the_agents_credentials() {
     assert!(holds(&data, "vault.put"), "the puts are on the record");
 }
 
+impl Setup {
+    /// Starts the gateway, calls `fx__echo` once as alice, stops it; the reply.
+    async fn echo_once(&self) -> Answer {
+        let warden = self.start().await;
+        let url = warden.mcp_url();
+        let token = self
+            .idp
+            .mint(claims("alice", "agent-1", &url, 300, json!({})));
+        let legacy = Legacy::connect_as(&url, &token).await;
+        let a = legacy.tool("fx__echo", json!({ "text": "hi" })).await;
+        drop(legacy);
+        warden.stop().await.unwrap();
+        a
+    }
+}
+
+fn error_message(a: &Answer) -> String {
+    a.reply()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_secret_or_a_wrong_master_key_fails_the_call_cleanly() {
     let s = setup().await;
     // Nothing stored yet: the call fails naming the secret.
-    let warden = s.start().await;
-    let url = warden.mcp_url();
-    let token = s.idp.mint(claims("alice", "agent-1", &url, 300, json!({})));
-    let legacy = Legacy::connect_as(&url, &token).await;
-    let a = legacy.tool("fx__echo", json!({ "text": "hi" })).await;
-    let message = a.reply()["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let a = s.echo_once().await;
+    let message = error_message(&a);
     assert!(
         message.contains("no secret \"upstream_token\""),
         "{:?}",
         a.messages
     );
-    drop(legacy);
-    warden.stop().await.unwrap();
 
     // Stored under one master key, read with another: refused, and the row is untouched.
     let (ok, out) = s.cli(&["vault", "put", "upstream_token"], UPSTREAM_TOKEN, &[]);
@@ -262,34 +276,15 @@ async fn a_missing_secret_or_a_wrong_master_key_fails_the_call_cleanly() {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let warden = s.start().await;
-    let url = warden.mcp_url();
-    let token = s.idp.mint(claims("alice", "agent-1", &url, 300, json!({})));
-    let legacy = Legacy::connect_as(&url, &token).await;
-    let a = legacy.tool("fx__echo", json!({ "text": "hi" })).await;
-    let message = a.reply()["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let a = s.echo_once().await;
+    let message = error_message(&a);
     assert!(
         message.contains("which this key ring does not hold"),
         "{:?}",
         a.messages
     );
     assert!(!message.contains(UPSTREAM_TOKEN));
-    drop(legacy);
-    warden.stop().await.unwrap();
     // With the right key back, the same rows serve.
     std::fs::write(&key_file, right).unwrap();
-    let warden = s.start().await;
-    let url = warden.mcp_url();
-    let token = s.idp.mint(claims("alice", "agent-1", &url, 300, json!({})));
-    let legacy = Legacy::connect_as(&url, &token).await;
-    assert_eq!(
-        legacy
-            .tool("fx__echo", json!({ "text": "hi" }))
-            .await
-            .text(),
-        "hi"
-    );
+    assert_eq!(s.echo_once().await.text(), "hi");
 }

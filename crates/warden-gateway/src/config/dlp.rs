@@ -90,25 +90,6 @@ pub struct DlpConfig {
     pub scopes: Vec<DlpScope>,
 }
 
-/// Secrets have no business in what an agent sends out: by default they block an argument,
-/// while personal data in arguments (an address to write to) is only reported.
-const SECRETS: &[&str] = &[
-    "aws_access_key",
-    "aws_secret_key",
-    "github_token",
-    "gitlab_token",
-    "slack_token",
-    "slack_webhook",
-    "stripe_key",
-    "openai_key",
-    "anthropic_key",
-    "google_api_key",
-    "private_key",
-    "jwt",
-    "connection_password",
-    "secret_entropy",
-];
-
 /// The built-in defaults: every detector masks results; secrets block arguments, personal
 /// data in arguments is reported.
 fn defaults(custom: &[(String, CustomRule)]) -> (Actions, Actions) {
@@ -120,7 +101,9 @@ fn defaults(custom: &[(String, CustomRule)]) -> (Actions, Actions) {
     let mut arguments = Actions::new();
     for id in ids {
         results.insert(id.clone(), Some(Action::Mask));
-        let out = if SECRETS.contains(&id.as_str()) {
+        // Secrets have no business in what an agent sends out; personal data in arguments (an
+        // address to write to) is only reported.
+        let out = if warden_dlp::is_secret_detector(&id) {
             Action::Block
         } else {
             Action::Report
