@@ -21,7 +21,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use regex::RegexSet;
 use serde_json::{Value, json};
 
-use crate::catalog::NameKind;
+use crate::catalog::{NameKind, read, write};
 use crate::config::{FlagAction, PinMode};
 use crate::gateway::Gateway;
 use crate::store::{Store, ToolPin};
@@ -58,14 +58,6 @@ pub struct Integrity {
     /// (upstream, tool, hash) of approved definitions.
     approved: RwLock<HashSet<(usize, String, String)>>,
     withheld: RwLock<HashMap<String, Withheld>>,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Phrases that address the model rather than describe a tool: hidden-instruction tags,

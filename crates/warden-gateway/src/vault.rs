@@ -24,6 +24,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::catalog::{read, write};
 use crate::store::{Generation, Store, StoreError, VaultRow};
 
 /// The environment variable that holds a master key instead of the key file.
@@ -206,14 +207,6 @@ pub struct Vault {
     keys: RwLock<Vec<MasterKey>>,
     store: Arc<dyn Store>,
     opened: RwLock<Opened>,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Vault {
@@ -428,19 +421,6 @@ pub async fn resolve(
     Ok(out)
 }
 
-/// The names of the secrets a template refers to.
-pub fn references(template: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(at) = rest.find("${vault:") {
-        let after = &rest[at + "${vault:".len()..];
-        let Some(end) = after.find('}') else { break };
-        names.push(&after[..end]);
-        rest = &after[end + 1..];
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,7 +474,6 @@ mod tests {
         assert_eq!(e, "no secret \"nope\"");
         let resolved = resolve(Some(&vault), "Bearer ${vault:gh}").await.unwrap();
         assert_eq!(resolved.as_str(), "Bearer ghp_secret_value");
-        assert_eq!(references("a ${vault:x} b ${vault:y}"), ["x", "y"]);
     }
 
     #[tokio::test]
