@@ -3,8 +3,11 @@
 // answers — or only looks. Screenshots of the page go where `screenshots` says.
 //
 // As a module: `import { approve } from "./approve.mjs"`;
-//   await approve(url, { user: "alice", decision: "once" | "for" | "deny" | null, minutes, screenshots })
+//   await approve(url, { user: "alice", decision: "once" | "for" | "deny" | "connect" | null, minutes, screenshots })
 //   → { page: "ask" | "message", title, text, status, url }
+// `decision` may be a list: the first one the page offers is chosen. "connect" answers a request
+// to connect an account: it signs in at the service's authorization
+// server as `account` (default: `user`) and approves there, back to Warden's page.
 // `decision: null` only opens the page (to see who may see it). Set `tamper` to
 // "no-csrf" | "bad-csrf" to post the form without or with a wrong CSRF token.
 
@@ -14,7 +17,7 @@ import { launchBrowser } from "./login.mjs";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-export async function approve(url, { user, decision = "once", minutes, screenshots, tamper, password = "any-password", timeoutMs = 20000 } = {}) {
+export async function approve(url, { user, account = user, decision = "once", minutes, screenshots, tamper, password = "any-password", timeoutMs = 20000 } = {}) {
   const browser = await launchBrowser();
   try {
     const context = await browser.newContext();
@@ -30,24 +33,7 @@ export async function approve(url, { user, decision = "once", minutes, screensho
     });
     const warden = new URL(url).origin;
     await page.goto(url);
-    // At the identity provider: the login form, then its consent form, until back at Warden.
-    for (let forms = 0; new URL(page.url()).origin !== warden; forms++) {
-      if (forms > 4) throw new Error(`sign-in did not come back to Warden: ${page.url()}`);
-      // `warden dev`'s development provider: one button per demo user.
-      const pick = page.locator(`button[name=user][value="${user}"]`);
-      if ((await pick.count()) > 0) {
-        await Promise.all([page.waitForURL((u) => u.origin === warden), pick.click()]);
-        continue;
-      }
-      const prompt = await page.locator("form input[name=prompt]").getAttribute("value", { timeout: 5000 }).catch(() => null);
-      if (prompt === "login") {
-        await page.fill("input[name=login]", user);
-        await page.fill("input[name=password]", password);
-      } else if (!prompt) {
-        throw new Error(`the provider stopped at ${page.url()}: ${(await page.locator("body").innerText()).slice(0, 300)}`);
-      }
-      await Promise.all([page.waitForNavigation(), page.click("form button[type=submit]")]);
-    }
+    await throughProvider(page, warden, user, password);
     await page.waitForLoadState("load");
     const asking = (await page.locator("form.choices").count()) > 0;
     if (screenshots && asking) {
@@ -67,13 +53,46 @@ export async function approve(url, { user, decision = "once", minutes, screensho
         else csrf.value = "x".repeat(22);
       }, tamper);
     }
-    if (decision === "for" && minutes !== undefined) await page.fill("input[name=minutes]", String(minutes));
-    const button = page.locator(`form.choices button[value=${decision}]`);
+    // A list of decisions: the first one this page offers (a connect page, or a consent page).
+    let chosen = null;
+    for (const d of [decision].flat()) {
+      if ((await page.locator(`form.choices button[value=${d}]`).count()) > 0) {
+        chosen = d;
+        break;
+      }
+    }
+    if (!chosen) throw new Error(`the page offers none of ${JSON.stringify(decision)}`);
+    if (chosen === "for" && minutes !== undefined) await page.fill("input[name=minutes]", String(minutes));
+    const button = page.locator(`form.choices button[value=${chosen}]`);
     await Promise.all([page.waitForNavigation(), button.click()]);
+    // Connecting an account: the service's own sign-in, then back at Warden.
+    if (chosen === "connect") await throughProvider(page, warden, account, password);
     await page.waitForLoadState("load");
     return { ...(await describe(page, "message", status)), trail };
   } finally {
     await browser.close();
+  }
+}
+
+// At an identity provider (or a service's authorization server): its login form, then its
+// consent form, until the browser is back at Warden.
+async function throughProvider(page, warden, user, password) {
+  for (let forms = 0; new URL(page.url()).origin !== warden; forms++) {
+    if (forms > 4) throw new Error(`sign-in did not come back to Warden: ${page.url()}`);
+    // `warden dev`'s development provider: one button per demo user.
+    const pick = page.locator(`button[name=user][value="${user}"]`);
+    if ((await pick.count()) > 0) {
+      await Promise.all([page.waitForURL((u) => u.origin === warden), pick.click()]);
+      continue;
+    }
+    const prompt = await page.locator("form input[name=prompt]").getAttribute("value", { timeout: 5000 }).catch(() => null);
+    if (prompt === "login") {
+      await page.fill("input[name=login]", user);
+      await page.fill("input[name=password]", password);
+    } else if (!prompt) {
+      throw new Error(`the provider stopped at ${page.url()}: ${(await page.locator("body").innerText()).slice(0, 300)}`);
+    }
+    await Promise.all([page.waitForNavigation(), page.click("form button[type=submit]")]);
   }
 }
 

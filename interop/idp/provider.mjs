@@ -14,7 +14,8 @@
 //                   default [{ "client_id": "agent-ci", "client_secret": "agent-ci-secret" }]
 //   users           accounts for the login page, default alice and bob with their `groups`
 //   webClients      confidential authorization-code clients (Warden's consent page), each
-//                   {"client_id", "client_secret", "redirect_uris"}; their ID tokens carry `groups`
+//                   {"client_id", "client_secret", "redirect_uris", "grant_types"}; their ID tokens
+//                   carry `groups`; with "refresh_token" in grant_types they get refresh tokens
 //
 // Test routes on the same port (loopback only, JSON in and out):
 //   POST /test-admin/rotate  {"keep": false, "accessTokenAlg": "..."}  new signing keys; the old
@@ -98,11 +99,11 @@ function makeProvider(issuer, keys) {
         redirect_uris: [],
         token_endpoint_auth_method: "client_secret_basic",
       })),
-      ...config.webClients.map(({ client_id, client_secret, redirect_uris }) => ({
+      ...config.webClients.map(({ client_id, client_secret, redirect_uris, grant_types }) => ({
         client_id,
         client_secret,
         redirect_uris,
-        grant_types: ["authorization_code"],
+        grant_types: grant_types ?? ["authorization_code"],
         response_types: ["code"],
         token_endpoint_auth_method: "client_secret_basic",
       })),
@@ -134,6 +135,8 @@ function makeProvider(issuer, keys) {
       },
     },
     pkce: { required: () => true },
+    // A client allowed to refresh gets a refresh token (no `offline_access` dance needed).
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.accessTokenTTL,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.accessTokenTTL,

@@ -5,6 +5,9 @@
 // Usage: node idp/resource-server.mjs --issuer ISSUER --upstream URL [--scope "mcp:tools"]
 // Prints `LISTENING http://127.0.0.1:PORT/mcp`. The protected resource metadata is at
 // /.well-known/oauth-protected-resource/mcp and /.well-known/oauth-protected-resource.
+// GET /test-admin/seen lists what each accepted request carried: the token's `sub` and `jti`,
+// the JSON-RPC method and the tool's name and arguments (a test sees whose token came with
+// which call); refused requests are counted in `refused`.
 
 import { createPublicKey, verify } from "node:crypto";
 import { createServer } from "node:http";
@@ -41,10 +44,23 @@ async function validate(token, resource) {
   return claims;
 }
 
+const seen = [];
+let refused = 0;
+
+async function readBody(req) {
+  let text = "";
+  for await (const chunk of req) text += chunk;
+  return text;
+}
+
 const server = createServer(async (req, res) => {
   const origin = `http://127.0.0.1:${server.address().port}`;
   const resource = `${origin}/mcp`;
   const path = new URL(req.url, origin).pathname;
+  if (path === "/test-admin/seen") {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ seen, refused }));
+  }
   if (path === "/.well-known/oauth-protected-resource/mcp" || path === "/.well-known/oauth-protected-resource") {
     res.writeHead(200, { "content-type": "application/json" });
     return res.end(JSON.stringify({ resource, authorization_servers: [opts.issuer], scopes_supported: opts.scope.split(" ") }));
@@ -54,6 +70,7 @@ const server = createServer(async (req, res) => {
   const token = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
   const claims = token && (await validate(token, resource).catch((e) => void console.error(`[resource-server] ${e.message}`)));
   if (!claims) {
+    refused += 1;
     const metadata = `${origin}/.well-known/oauth-protected-resource/mcp`;
     res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${metadata}", scope="${opts.scope}"` });
     return res.end();
@@ -61,7 +78,12 @@ const server = createServer(async (req, res) => {
 
   const headers = { ...req.headers };
   for (const name of ["host", "authorization", "connection", "content-length"]) delete headers[name];
-  const body = ["GET", "HEAD"].includes(req.method) ? undefined : Readable.toWeb(req);
+  const body = ["GET", "HEAD"].includes(req.method) ? undefined : await readBody(req);
+  let message = {};
+  try {
+    message = body ? JSON.parse(body) : {};
+  } catch {}
+  seen.push({ sub: claims.sub, jti: claims.jti, http: req.method, method: message.method, name: message.params?.name, arguments: message.params?.arguments });
   const upstream = await fetch(opts.upstream, { method: req.method, headers, body, duplex: "half" });
   const answer = Object.fromEntries(upstream.headers);
   for (const name of ["content-length", "content-encoding", "transfer-encoding", "connection"]) delete answer[name];

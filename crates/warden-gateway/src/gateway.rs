@@ -28,6 +28,8 @@ pub struct Gateway {
     pub audit: Arc<crate::audit::Audit>,
     /// Upstream secrets and users' tokens, sealed in the store; `None` when nothing uses it.
     pub vault: Option<Arc<crate::vault::Vault>>,
+    /// Users' own accounts at upstreams that need them.
+    pub connections: Arc<crate::connections::Connections>,
     /// Tool definitions pinned, checked and withheld.
     pub integrity: crate::integrity::Integrity,
     /// The DLP engines; `None` when `[dlp]` is off.
@@ -70,8 +72,12 @@ impl Gateway {
         // Once, at start: reading the log back is the price of recovering it after a crash.
         let audit = Arc::new(crate::audit::Audit::open(&config)?);
         let identity = Identity::new(&config, http.clone()).await?;
-        let consents =
-            crate::consent::Consents::new(&config, identity.store().cloned(), http, audit.clone());
+        let consents = crate::consent::Consents::new(
+            &config,
+            identity.store().cloned(),
+            http.clone(),
+            audit.clone(),
+        );
         let dlp = crate::dlp::Dlp::open(&config.dlp)?;
         let vault = match identity.store() {
             Some(store) if config.uses_vault() => {
@@ -80,6 +86,12 @@ impl Gateway {
             }
             _ => None,
         };
+        let connections = Arc::new(crate::connections::Connections::new(
+            &config,
+            identity.store().cloned(),
+            vault.clone(),
+            http,
+        ));
         let mut metrics = Metrics::new();
         metrics.register_audit(&audit);
         let gateway = Arc::new(Gateway {
@@ -89,8 +101,14 @@ impl Gateway {
             dlp,
             integrity: Default::default(),
             sessions: Sessions::new(config.server.session_idle_timeout),
-            pool: Pool::new(&config.upstreams, notices.clone(), vault.clone()),
+            pool: Pool::new(
+                &config.upstreams,
+                notices.clone(),
+                vault.clone(),
+                connections.clone(),
+            ),
             vault,
+            connections,
             catalog: Catalog::new(&config.server.name_separator, prefixes),
             notices,
             metrics,

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod call;
 pub mod catalog;
 pub mod config;
+pub mod connections;
 pub mod consent;
 pub mod devidp;
 pub mod dlp;

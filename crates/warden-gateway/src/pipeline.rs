@@ -22,6 +22,7 @@ use crate::gateway::Gateway;
 use crate::stage::adapt::AdaptEra;
 use crate::stage::admit::Admit;
 use crate::stage::audit::{AuditRequest, AuditResponse};
+use crate::stage::connect::Connect;
 use crate::stage::consent::AskConsent;
 use crate::stage::decide::Decide;
 use crate::stage::dlp::{DlpArguments, DlpReply};
@@ -30,16 +31,18 @@ use crate::stage::params::RoutingParams;
 use crate::stage::route::Route;
 
 /// The request stages, in the order a call meets them. Where the next issues plug in is marked.
-fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 9] {
+fn request_stages(gw: &Gateway) -> [Option<&dyn RequestStage>; 10] {
     [
         Some(&Admit),          // scopes (step-up) and rate limits of the principal
         Some(&Route),          // upstream and name; Warden's own methods and lists answered here
         Some(&Decide),         // Cedar: allow, deny (answered as unknown), consent
+        Some(&Connect),        // the caller's own account at the upstream: connect, refresh
         Some(&AskConsent),     // consent: pause, approve in the browser, resume (issue 9)
         gw.waiting.as_deref(), // a waiting stage that tests install
         Some(&DlpArguments),   // DLP of the arguments: before the record, so it keeps no secret
         Some(&AuditRequest),   // the request record, durable before the call goes on
-        // credentials (issue 12)
+        // credentials: the upstream link attaches them (vault secrets in its headers, the
+        // user's token that the connect stage keeps fresh); the agent's never go upstream
         Some(&RoutingParams), // modern `Mcp-Param-*` headers against the body
         Some(&Forward),       // to the upstream; what it sends back is the reply
     ]

@@ -91,9 +91,11 @@ pub enum Refusal {
     /// Consent is needed and asked for: the person opens `url` (the consent page). A legacy
     /// client that declared URL elicitation gets it as `-32042` (`elicitation` is its id);
     /// other clients as `-32053` with the link in the text.
-    #[error("approval required: open {url} to approve {name}, then call it again")]
+    #[error("{message} Link: {url} — then call {name} again.")]
     ConsentLink {
         name: String,
+        /// What the person is told the link is for.
+        message: String,
         url: String,
         elicitation: Option<String>,
     },
@@ -282,15 +284,16 @@ impl Refusal {
                 "consent_required",
             ),
             Refusal::ConsentLink {
-                name,
+                message,
                 url,
                 elicitation: Some(elicitation),
+                ..
             } if era == Era::Legacy => {
                 let data = json!({ "elicitations": [{
                     "mode": "url",
                     "elicitationId": elicitation,
                     "url": url,
-                    "message": consent_message(name),
+                    "message": message,
                 }] });
                 (
                     S::OK,

@@ -9,6 +9,7 @@ mod error;
 mod identity;
 mod integrity;
 mod mcp_servers;
+mod oauth;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors};
 pub use identity::{DEFAULT_ALGORITHMS, IdentityConfig, Introspection, OidcConfig, TestProfile};
 pub use integrity::{FlagAction, IntegrityConfig, PinMode};
+pub use oauth::OAuthConfig;
 
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
@@ -122,7 +124,7 @@ impl Config {
                 Transport::Stdio(s) => s.env.values().collect(),
                 Transport::Http(h) => h.headers.values().collect(),
             };
-            values.iter().any(|v| v.contains("${vault:"))
+            values.iter().any(|v| v.contains("${vault:")) || u.oauth().is_some()
         })
     }
 }
@@ -157,6 +159,16 @@ pub struct UpstreamConfig {
     pub integrity: IntegrityConfig,
 }
 
+impl UpstreamConfig {
+    /// How its users connect their own accounts, when they must.
+    pub fn oauth(&self) -> Option<&OAuthConfig> {
+        match &self.transport {
+            Transport::Http(h) => h.oauth.as_deref(),
+            Transport::Stdio(_) => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Transport {
     Stdio(StdioConfig),
@@ -187,6 +199,8 @@ pub struct HttpConfig {
     pub headers: BTreeMap<String, String>,
     pub era: EraPreference,
     pub isolation: Isolation,
+    /// Each user calls it with their own account at the service (links are then per user).
+    pub oauth: Option<Box<OAuthConfig>>,
 }
 
 /// Which era Warden speaks to an HTTP upstream.

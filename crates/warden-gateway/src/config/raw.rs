@@ -117,6 +117,7 @@ pub(super) struct RawUpstream {
     #[serde(default)]
     pub tags: BTreeMap<String, BTreeMap<String, String>>,
     pub integrity: Option<super::integrity::RawIntegrity>,
+    pub oauth: Option<super::oauth::RawOAuth>,
 }
 
 #[derive(Deserialize, Default)]
@@ -208,6 +209,18 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
     check_upstream_names(&mut check, &upstreams, &server.name_separator);
+    if consent.sign_in.is_none()
+        && let Some(u) = upstreams.iter().find(|u| u.oauth().is_some())
+    {
+        check.errors.push(ConfigError::file(
+            check.file,
+            format!(
+                "upstream {:?} needs each user's own account, which users connect on the consent page, and no consent page is configured",
+                u.name
+            ),
+            "set [consent] client_id and client_secret (docs/credentials.md)",
+        ));
+    }
     let logging = logging(&mut check, raw.logging);
     if check.errors.is_empty() {
         Ok(Config {
@@ -331,6 +344,14 @@ pub(super) fn upstream(
         }
     };
     let transport = match (&raw.command, &raw.url) {
+        (Some(_), None) if raw.oauth.is_some() => {
+            check.err(
+                at,
+                format!("upstream {name:?}: oauth is for HTTP upstreams"),
+                "give a stdio server its credential in env = { NAME = \"${vault:NAME}\" }",
+            );
+            return None;
+        }
         (Some(command), None) => Transport::Stdio(StdioConfig {
             command: command.clone(),
             args: raw.args.clone(),
@@ -364,11 +385,30 @@ pub(super) fn upstream(
                     EraPreference::Auto
                 }
             };
+            let oauth = raw
+                .oauth
+                .clone()
+                .and_then(|o| super::oauth::oauth(check, at, &name, url, o))
+                .map(Box::new);
+            // A user's own account: their calls never share a link (or its session) with another's.
+            let isolation = match (&oauth, raw.isolation.as_deref()) {
+                (Some(_), Some("shared")) => {
+                    check.err(
+                        at,
+                        format!("upstream {name:?}: isolation = \"shared\" cannot go with oauth"),
+                        "remove isolation: per-user accounts always get per-user links",
+                    );
+                    Isolation::PerUser
+                }
+                (Some(_), _) => Isolation::PerUser,
+                (None, _) => isolation(check, Isolation::Shared),
+            };
             Transport::Http(HttpConfig {
                 url: target,
                 headers: raw.headers.clone(),
                 era,
-                isolation: isolation(check, Isolation::Shared),
+                isolation,
+                oauth,
             })
         }
         (Some(_), Some(_)) => {

@@ -39,11 +39,12 @@ pub fn decided(r: &ConsentRequest, by: &str, answer: &ConsentAnswer) -> Record {
             "kind": match g.kind { GrantKind::Standing => "standing", GrantKind::OneCall { .. } => "one_call" },
             "expires_at": g.expires_at,
         }),
-        ConsentAnswer::Deny => serde_json::Value::Null,
+        ConsentAnswer::Connected { .. } | ConsentAnswer::Deny => serde_json::Value::Null,
     };
     record.outcome = Some(
         match answer {
             ConsentAnswer::Approve(_) => "approved",
+            ConsentAnswer::Connected { .. } => "connected",
             ConsentAnswer::Deny => "denied",
         }
         .to_string(),

@@ -43,6 +43,7 @@ use crate::store::{
 
 pub(crate) use seal::write_private;
 pub use seal::{Sealer, State};
+pub(crate) use signin::{b64, keep};
 
 /// A random id: 128 bits, base64url.
 pub fn random_id() -> String {
@@ -308,10 +309,12 @@ impl Consents {
         let p = ask.principal;
         let agent = p.agent.as_deref().map(str::to_string);
         let pending = store.pending_consents(&p.user, now).await?;
-        if let Some(same) = pending
-            .iter()
-            .find(|c| c.agent == agent && c.tool == ask.tool && c.arguments_digest == ask.digest)
-        {
+        if let Some(same) = pending.iter().find(|c| {
+            c.agent == agent
+                && c.method == ask.method
+                && c.tool == ask.tool
+                && c.arguments_digest == ask.digest
+        }) {
             return Ok(same.clone());
         }
         if pending.len() >= self.config.max_pending_per_user {
@@ -424,6 +427,9 @@ impl Consents {
         };
         let answer = match answer {
             Decision::Deny => ConsentAnswer::Deny,
+            Decision::Connected => ConsentAnswer::Connected {
+                connection: crate::connections::secret_name(&request.server),
+            },
             // The held call uses it at once; a client that retries has the request's ttl.
             Decision::Once => grant(
                 GrantKind::OneCall {
@@ -441,6 +447,7 @@ impl Consents {
             }
             let (decision, grant) = match &answer {
                 ConsentAnswer::Approve(g) => ("approved", Some(g)),
+                ConsentAnswer::Connected { .. } => ("connected", None),
                 ConsentAnswer::Deny => ("denied", None),
             };
             tracing::info!(
@@ -484,6 +491,8 @@ impl Consents {
 pub enum Decision {
     Once,
     For(Duration),
+    /// A request to connect an account: the account is connected.
+    Connected,
     Deny,
 }
 

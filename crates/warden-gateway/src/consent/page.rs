@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `GET /consent/{id}` | signed in: the request (agent, server, tool, arguments with secret-looking values masked, who asked and why) and the choices; otherwise off to sign in |
 //! | `GET /consent/callback` | the identity provider's redirect: finishes the sign-in, then back to the request |
-//! | `POST /consent/{id}` | the choice: allow this call once, allow the tool for N minutes (N within the policy's duration), or deny |
+//! | `POST /consent/{id}` | the choice: allow this call once, allow the tool for N minutes (N within the policy's duration), or deny; for a request to connect an account: connect (off to the service's sign-in) or not now |
+//! | `GET /consent/connected` | the service's redirect after a person connected their account (see [`crate::connections`]) |
 //! | `GET /consent/style.css` | the page's only stylesheet |
 //!
 //! Every answer carries `Content-Security-Policy: default-src 'none'; style-src 'self';
@@ -47,6 +48,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/consent/style.css", get(style))
         .route("/consent/callback", get(callback))
+        .route("/consent/connected", get(connected))
         .route("/consent/{id}", get(show).post(decide))
 }
 
@@ -68,6 +70,20 @@ struct AskPage<'a> {
     expires: String,
     /// The longest standing grant the policy allows, in minutes; `None`: this call only.
     max_minutes: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "connect.html")]
+struct ConnectPage<'a> {
+    id: &'a str,
+    csrf: &'a str,
+    person: &'a str,
+    caller: &'a str,
+    agent: &'a str,
+    server: &'a str,
+    issuer: &'a str,
+    scopes: String,
+    expires: String,
 }
 
 #[derive(Template)]
@@ -225,14 +241,15 @@ async fn show(
             ),
         };
     };
-    render_request(consents, &request, &session)
+    render_request(&gw, &request, &session).await
 }
 
-fn render_request(
-    consents: &Consents,
+async fn render_request(
+    gw: &Gateway,
     request: &ConsentRequest,
     session: &BrowserSession,
 ) -> Response {
+    let consents = &gw.consents;
     if !may_decide(&session.person, request) {
         tracing::warn!(event = "consent.refused_viewer", consent = %request.id, viewer = %session.person.user, "consent page opened by someone who may not decide it");
         let text = if request.approvers.is_empty() || *session.person.user == *request.user {
@@ -244,6 +261,14 @@ fn render_request(
     }
     let now = consents.clock.now();
     match request.state {
+        ConsentState::Approved if request.is_connect() => {
+            return message(
+                StatusCode::OK,
+                "Already connected",
+                "ok",
+                "This account is connected. You can close this page.",
+            );
+        }
         ConsentState::Approved => {
             return message(
                 StatusCode::OK,
@@ -276,6 +301,19 @@ fn render_request(
         }
         ConsentState::Pending => {}
     }
+    let left = request.expires_at - now;
+    let expires = if left >= 120 {
+        format!("{} minutes", (left + 59) / 60)
+    } else {
+        format!("{left} seconds")
+    };
+    let agent = request
+        .agent
+        .as_deref()
+        .unwrap_or("an agent that did not name itself");
+    if request.is_connect() {
+        return render_connect(gw, request, session, agent, expires).await;
+    }
     let arguments: Value = serde_json::from_str(&request.arguments).unwrap_or(Value::Null);
     let arguments = serde_json::to_string_pretty(&mask_secrets(arguments)).unwrap_or_default();
     // `server.tool`: the page names the tool as its server knows it.
@@ -283,16 +321,12 @@ fn render_request(
         .tool
         .split_once('.')
         .map_or(request.tool.as_str(), |(_, tool)| tool);
-    let left = request.expires_at - now;
     let html = AskPage {
         id: &request.id,
         csrf: &session.csrf,
         person: &session.person.user,
         caller: &request.user,
-        agent: request
-            .agent
-            .as_deref()
-            .unwrap_or("an agent that did not name itself"),
+        agent,
         server: &request.server,
         tool: tool_name,
         method: &request.method,
@@ -300,11 +334,7 @@ fn render_request(
         policies: request.policies.join(", "),
         approvers: request.approvers.join(" or "),
         four_eyes: !request.approvers.is_empty(),
-        expires: if left >= 120 {
-            format!("{} minutes", (left + 59) / 60)
-        } else {
-            format!("{left} seconds")
-        },
+        expires,
         max_minutes: request.max_seconds.map(|s| (s / 60).max(1)),
     }
     .render();
@@ -399,12 +429,30 @@ async fn decide(
         Err(e) => return unavailable(e),
     };
     if !may_decide(&session.person, &request) || request.state != ConsentState::Pending {
-        return render_request(consents, &request, &session);
+        return render_request(&gw, &request, &session).await;
+    }
+    if request.is_connect() && choice.decision.as_deref() == Some("connect") {
+        return match gw.connections.begin(&request, &session.person.user).await {
+            Ok((url, attempt)) => redirect(
+                &url,
+                &[cookie(
+                    crate::connections::ATTEMPT_COOKIE,
+                    &attempt,
+                    Duration::from_secs(600),
+                )],
+            ),
+            Err(e) => message(
+                StatusCode::BAD_GATEWAY,
+                "The service is not available",
+                "neutral",
+                &format!("{e}. Nothing was connected."),
+            ),
+        };
     }
     let decision = match choice.decision.as_deref() {
-        Some("once") => Decision::Once,
+        Some("once") if !request.is_connect() => Decision::Once,
         Some("deny") => Decision::Deny,
-        Some("for") => {
+        Some("for") if !request.is_connect() => {
             let Some(max) = request.max_seconds else {
                 return message(
                     StatusCode::BAD_REQUEST,
@@ -461,14 +509,150 @@ async fn decide(
                     "ok",
                     "The call goes on now, and this tool can be used for the time you chose. You can close this page.",
                 ),
+                Decision::Connected => ("Connected", "ok", "You can close this page."),
             };
             message(StatusCode::OK, title, tone, text)
         }
         Ok(_) => match consents.request(&id).await {
-            Ok(Some(now)) => render_request(consents, &now, &session),
+            Ok(Some(now)) => render_request(&gw, &now, &session).await,
             Ok(None) => not_found(),
             Err(e) => unavailable(e),
         },
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The page of a request to connect an account.
+async fn render_connect(
+    gw: &Gateway,
+    request: &ConsentRequest,
+    session: &BrowserSession,
+    agent: &str,
+    expires: String,
+) -> Response {
+    let oauth = gw
+        .connections
+        .index(&request.server)
+        .and_then(|i| gw.connections.oauth(i));
+    let Some(oauth) = oauth else {
+        return message(
+            StatusCode::GONE,
+            "Nothing to connect",
+            "neutral",
+            "This server no longer connects accounts per user. Nothing was changed.",
+        );
+    };
+    // The form's answer is a redirect to the service's sign-in, which `form-action` must allow
+    // (Chromium applies it to redirects after a form is sent).
+    let Some(index) = gw.connections.index(&request.server) else {
+        return not_found();
+    };
+    let sign_in_origin = match gw.connections.authorization_origin(index).await {
+        Ok(o) => o,
+        Err(e) => {
+            return message(
+                StatusCode::BAD_GATEWAY,
+                "The service is not available",
+                "neutral",
+                &format!("{e}. Nothing was connected."),
+            );
+        }
+    };
+    let html = ConnectPage {
+        id: &request.id,
+        csrf: &session.csrf,
+        person: &session.person.user,
+        caller: &request.user,
+        agent,
+        server: &request.server,
+        issuer: &oauth.issuer,
+        scopes: if oauth.scopes.is_empty() {
+            "what the service grants by default".into()
+        } else {
+            oauth.scopes.join(", ")
+        },
+        expires,
+    }
+    .render();
+    match html {
+        Ok(html) => {
+            let mut r = page(StatusCode::OK, html, &[]);
+            let csp = CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {sign_in_origin}"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                r.headers_mut().insert(CONTENT_SECURITY_POLICY, v);
+            }
+            r
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The service's redirect after a person connected (or declined to connect) their account.
+async fn connected(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let clear = format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+        crate::connections::ATTEMPT_COOKIE
+    );
+    let failed = |text: &str| {
+        let mut r = message(StatusCode::BAD_REQUEST, "Not connected", "danger", text);
+        if let Ok(v) = HeaderValue::from_str(&clear) {
+            r.headers_mut().append(SET_COOKIE, v);
+        }
+        r
+    };
+    let (Some(session), Some(attempt)) = (
+        session_of(&gw.consents, &headers),
+        read_cookie(&headers, crate::connections::ATTEMPT_COOKIE),
+    ) else {
+        return failed(
+            "This browser did not start connecting an account here, or its sign-in to Warden ended. Open the link again; nothing was connected.",
+        );
+    };
+    let consent = match gw
+        .connections
+        .finish(attempt, &query, &session.person.user)
+        .await
+    {
+        Ok(consent) => consent,
+        Err(e) => {
+            tracing::warn!(event = "connection.failed", viewer = %session.person.user, error = %e, "connecting an account failed");
+            return failed(&format!("{e}. Nothing was connected."));
+        }
+    };
+    let request = match gw.consents.request(&consent).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(),
+        Err(e) => return unavailable(e),
+    };
+    match gw
+        .consents
+        .decide(&request, &session.person.user, Decision::Connected)
+        .await
+    {
+        // Connected either way: a request that expired meanwhile still leaves the account
+        // connected for the next call.
+        Ok(_) => {
+            let mut r = message(
+                StatusCode::OK,
+                "Connected",
+                "ok",
+                &format!(
+                    "Your {} account is connected. The call goes on now; you can close this page.",
+                    request.server
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(SET_COOKIE, v);
+            }
+            r
+        }
         Err(e) => unavailable(e),
     }
 }

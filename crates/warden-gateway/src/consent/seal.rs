@@ -39,6 +39,9 @@ pub struct State {
     /// The upstream's own `requestState` of the call, given back to it when the call goes on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// The request is one to connect the caller's account (the connect stage's), not consent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub connect: bool,
 }
 
 pub struct Sealer {
@@ -158,6 +161,7 @@ mod tests {
             digest: "ab".repeat(32),
             expires_at: 2_000_000_000,
             upstream: Some("their-state".into()),
+            connect: false,
         }
     }
 

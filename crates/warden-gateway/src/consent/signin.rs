@@ -86,13 +86,13 @@ pub enum SignInError {
     IdToken(String),
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Inserts into a bounded record map: entries older than `ttl` go first, then the oldest one if
 /// the map is still full.
-fn keep<T>(
+pub(crate) fn keep<T>(
     map: &mut HashMap<String, T>,
     id: String,
     value: T,

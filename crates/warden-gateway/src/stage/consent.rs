@@ -52,17 +52,37 @@ const CONSENT_INPUT: &str = "warden-consent";
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// What the approval of this call is bound to.
-struct Bound {
+pub(super) struct Bound {
     /// The exposed name, for messages.
-    name: String,
-    server: String,
+    pub(super) name: String,
+    pub(super) server: String,
     /// `server.tool` (the key of grants).
     tool: String,
     canonical: String,
     digest: String,
+    /// A request to connect the caller's account (the connect stage's), not consent.
+    pub(super) connect: bool,
 }
 
-fn bound(gw: &Gateway, call: &Call) -> Option<Bound> {
+impl Bound {
+    /// What the person is told the link is for.
+    fn message(&self) -> String {
+        if self.connect {
+            connect_message(&self.name, &self.server)
+        } else {
+            consent_message(&self.name)
+        }
+    }
+}
+
+/// What a person is told a link to connect their account is for.
+pub fn connect_message(name: &str, server: &str) -> String {
+    format!(
+        "{name} works with your own {server} account, which is not connected to Warden yet. Open the link to connect it."
+    )
+}
+
+pub(super) fn bound(gw: &Gateway, call: &Call) -> Option<Bound> {
     let target = call.target.as_ref()?;
     let server = gw.pool.config(target.upstream).name.clone();
     // A resource's approval is bound to its URI; a tool's and a prompt's to their arguments.
@@ -81,11 +101,12 @@ fn bound(gw: &Gateway, call: &Call) -> Option<Bound> {
         server,
         digest: canonical::digest(&canonical),
         canonical,
+        connect: false,
     })
 }
 
 /// Whether the client declared URL-mode elicitation.
-fn url_elicitation(capabilities: &Value) -> bool {
+pub(super) fn url_elicitation(capabilities: &Value) -> bool {
     capabilities
         .get("elicitation")
         .and_then(|e| e.get("url"))
@@ -117,6 +138,11 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         && Sealer::is_ours(text)
     {
         let state = match open_state(gw, call, &b, text) {
+            // A connect stage's state, left only when the upstream stopped needing accounts.
+            Ok(state) if state.connect => {
+                restore_upstream_state(call, &state);
+                return Box::pin(consent(gw, call)).await;
+            }
             Ok(state) => state,
             Err(why) => {
                 tracing::warn!(user = %principal.user, target = %b.name, why, "requestState refused");
@@ -135,13 +161,7 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
             tracing::info!(consent = %state.consent, action = ?answer, "consent link not opened in the client");
             return Next::Refuse(Refusal::ConsentDeclined { name: b.name });
         }
-        // The upstream sees the call as the client first sent it (with its own state, if any).
-        let params = call.msg.params_mut();
-        params.remove("inputResponses");
-        match &state.upstream {
-            Some(theirs) => params.insert("requestState".into(), theirs.clone().into()),
-            None => params.remove("requestState"),
-        };
+        restore_upstream_state(call, &state);
         return hold_modern(gw, call, b, state);
     }
     match consents.covered(&principal, &b.tool, &b.digest).await {
@@ -181,15 +201,38 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         }
         Err(AskError::Store(e)) => return unavailable(&b, e),
     };
-    let url = consents.link(&request.id);
+    ask_for(gw, call, b, &request)
+}
+
+/// The upstream sees the call as the client first sent it (with its own state, if any).
+pub(super) fn restore_upstream_state(call: &mut Call, state: &State) {
+    let params = call.msg.params_mut();
+    params.remove("inputResponses");
+    match &state.upstream {
+        Some(theirs) => params.insert("requestState".into(), theirs.clone().into()),
+        None => params.remove("requestState"),
+    };
+}
+
+/// How a caller is asked once a request exists: held on the call's stream (a legacy client
+/// with URL elicitation), `input_required` (a 2026-07-28 client with it), or the link as text.
+pub(super) fn ask_for(
+    gw: &Arc<Gateway>,
+    call: &Call,
+    b: Bound,
+    request: &crate::store::ConsentRequest,
+) -> Next {
+    let url = gw.consents.link(&request.id);
     let elicits = url_elicitation(&call.ctx.client_capabilities);
     match (call.ctx.era, elicits, call.ctx.session.clone()) {
-        (Era::Legacy, true, Some(session)) => hold_legacy(gw, call, b, request.id, url, session),
+        (Era::Legacy, true, Some(session)) => {
+            hold_legacy(gw, call, b, request.id.clone(), url, session)
+        }
         (Era::Modern, true, _) => {
             let upstream = call.msg.param_str("requestState").map(str::to_string);
             let state = new_state(gw, call, &b, &request.id, request.expires_at, upstream);
             Next::Answer(crate::call::Reply::Json(input_required(
-                &call.id, &b.name, &url, &state,
+                &call.id, &b, &url, &state,
             )))
         }
         _ => no_elicitation(call, &b, url),
@@ -201,7 +244,7 @@ fn unavailable(b: &Bound, e: crate::store::StoreError) -> Next {
 }
 
 /// The refusal of a call whose consent records cannot be read or written.
-fn store_failed(name: &str, e: &crate::store::StoreError) -> Refusal {
+pub(super) fn store_failed(name: &str, e: &crate::store::StoreError) -> Refusal {
     tracing::error!(error = %e, target = %name, "consent cannot use the store");
     Refusal::ConsentUnavailable {
         name: name.to_string(),
@@ -216,10 +259,18 @@ fn no_elicitation(call: &Call, b: &Bound, url: String) -> Next {
         .as_ref()
         .is_some_and(|t| t.kind == TargetKind::Tool)
     {
-        let text = format!(
-            "Approval needed: {name} runs only after the user approves it. Ask the user to open {url} and approve it, then call {name} again with the same arguments.",
-            name = b.name
-        );
+        let text = if b.connect {
+            format!(
+                "Account needed: {name} works with the user's own {server} account, which is not connected yet. Ask the user to open {url} and connect it, then call {name} again.",
+                name = b.name,
+                server = b.server
+            )
+        } else {
+            format!(
+                "Approval needed: {name} runs only after the user approves it. Ask the user to open {url} and approve it, then call {name} again with the same arguments.",
+                name = b.name
+            )
+        };
         return Next::Answer(crate::call::Reply::result(
             &call.id,
             json!({ "content": [{ "type": "text", "text": text }], "isError": true }),
@@ -227,6 +278,7 @@ fn no_elicitation(call: &Call, b: &Bound, url: String) -> Next {
     }
     Next::Refuse(Refusal::ConsentLink {
         name: b.name.clone(),
+        message: b.message(),
         url,
         elicitation: None,
     })
@@ -250,6 +302,7 @@ fn new_state(
         digest: b.digest.clone(),
         expires_at,
         upstream,
+        connect: b.connect,
     };
     gw.consents
         .sealer()
@@ -258,7 +311,12 @@ fn new_state(
 }
 
 /// A sealed state, opened and checked against the call that carries it.
-fn open_state(gw: &Gateway, call: &Call, b: &Bound, text: &str) -> Result<State, &'static str> {
+pub(super) fn open_state(
+    gw: &Gateway,
+    call: &Call,
+    b: &Bound,
+    text: &str,
+) -> Result<State, &'static str> {
     let sealer = gw
         .consents
         .sealer()
@@ -280,7 +338,7 @@ fn open_state(gw: &Gateway, call: &Call, b: &Bound, text: &str) -> Result<State,
 }
 
 /// A 2026-07-28 `InputRequiredResult` asking the client to open the consent link.
-fn input_required(id: &Id, name: &str, url: &str, state: &str) -> Message {
+fn input_required(id: &Id, b: &Bound, url: &str, state: &str) -> Message {
     Message::response(
         id,
         json!({
@@ -288,7 +346,7 @@ fn input_required(id: &Id, name: &str, url: &str, state: &str) -> Message {
             "inputRequests": {
                 CONSENT_INPUT: {
                     "method": "elicitation/create",
-                    "params": { "mode": "url", "message": consent_message(name), "url": url }
+                    "params": { "mode": "url", "message": b.message(), "url": url }
                 }
             },
             "requestState": state,
@@ -298,6 +356,10 @@ fn input_required(id: &Id, name: &str, url: &str, state: &str) -> Message {
 
 /// Uses the approval of a decided request: the grant it made lets this one call through.
 async fn use_approval(gw: &Gateway, principal: &Principal, b: &Bound) -> Held {
+    if b.connect {
+        // The account is connected: the user's link sends its token.
+        return Held::Resume;
+    }
     match gw.consents.covered(principal, &b.tool, &b.digest).await {
         Ok(Some(_)) => Held::Resume,
         Ok(None) => Held::Refuse(Refusal::ConsentUnavailable {
@@ -334,7 +396,7 @@ async fn after_wait(
 }
 
 /// Holds a legacy call: Warden's own `elicitation/create` on the call's stream, then the wait.
-fn hold_legacy(
+pub(super) fn hold_legacy(
     gw: &Arc<Gateway>,
     call: &Call,
     b: Bound,
@@ -345,6 +407,7 @@ fn hold_legacy(
     let Some(slot) = gw.consents.hold_slot() else {
         // Too many held calls: the client still gets the link, and retries after approval.
         return Next::Refuse(Refusal::ConsentLink {
+            message: b.message(),
             name: b.name,
             url,
             elicitation: Some(consent),
@@ -353,7 +416,7 @@ fn hold_legacy(
     let mut request = Message::request(
         Id::Int(0),
         "elicitation/create",
-        json!({ "mode": "url", "message": consent_message(&b.name), "url": url, "elicitationId": consent }),
+        json!({ "mode": "url", "message": b.message(), "url": url, "elicitationId": consent }),
     );
     let mut answer = session.ask(&mut request);
     let (gw, principal, hold) = (
@@ -385,6 +448,7 @@ fn hold_legacy(
             json!({ "elicitationId": consent }),
         ));
         let pending = Held::Refuse(Refusal::ConsentLink {
+            message: b.message(),
             name: b.name.clone(),
             url: gw.consents.link(&consent),
             elicitation: Some(consent),
@@ -399,7 +463,7 @@ fn hold_legacy(
 }
 
 /// Holds a 2026-07-28 retry until its request is decided, or answers `input_required` again.
-fn hold_modern(gw: &Arc<Gateway>, call: &Call, b: Bound, state: State) -> Next {
+pub(super) fn hold_modern(gw: &Arc<Gateway>, call: &Call, b: Bound, state: State) -> Next {
     // Asked again (the same request, a fresh state) when nobody decides within the hold, or
     // at once when no more calls can be held.
     let fresh = new_state(
@@ -410,7 +474,7 @@ fn hold_modern(gw: &Arc<Gateway>, call: &Call, b: Bound, state: State) -> Next {
         state.expires_at,
         state.upstream.clone(),
     );
-    let again = input_required(&call.id, &b.name, &gw.consents.link(&state.consent), &fresh);
+    let again = input_required(&call.id, &b, &gw.consents.link(&state.consent), &fresh);
     let Some(slot) = gw.consents.hold_slot() else {
         return Next::Answer(crate::call::Reply::Json(again));
     };

@@ -100,7 +100,17 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
             let name = target.exposed.clone();
             return Next::Refuse(Refusal::ToolWithheld { name, why });
         }
-        if !known {
+        let unconnected = !known
+            && gw.connections.oauth(target.upstream).is_some()
+            && matches!(
+                gw.connections
+                    .ensure(target.upstream, &call.ctx.principal.user)
+                    .await,
+                Ok(false)
+            );
+        // A caller without their own account cannot read the upstream's list yet: the connect
+        // stage asks them to connect, and the upstream answers for the name.
+        if !known && !unconnected {
             // A name Warden could not check because its upstream cannot be reached (down, or a
             // credential missing) gets the upstream's error, which says what to fix.
             let ctx = &call.ctx;

@@ -4,6 +4,7 @@
 pub mod adapt;
 pub mod admit;
 pub mod audit;
+pub mod connect;
 pub mod consent;
 pub mod decide;
 pub mod dlp;

@@ -187,15 +187,20 @@ macro_rules! consent_ops {
             by: &str,
             now: i64,
         ) -> Result<$crate::store::DecideOutcome, $crate::store::StoreError> {
-            let (state, grant) = match answer {
-                $crate::store::ConsentAnswer::Approve(grant) => ("approved", Some(grant)),
-                $crate::store::ConsentAnswer::Deny => ("denied", None),
+            let (state, grant, made) = match answer {
+                $crate::store::ConsentAnswer::Approve(grant) => {
+                    ("approved", Some(grant), Some(grant.id.as_str()))
+                }
+                $crate::store::ConsentAnswer::Connected { connection } => {
+                    ("approved", None, Some(connection.as_str()))
+                }
+                $crate::store::ConsentAnswer::Deny => ("denied", None, None),
             };
             let done = sqlx::query($crate::store::consents::DECIDE_CONSENT)
                 .bind(state)
                 .bind(by)
                 .bind(now)
-                .bind(grant.map(|g| g.id.as_str()))
+                .bind(made)
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;

@@ -49,8 +49,8 @@ use futures::future::BoxFuture;
 pub use error::StoreError;
 pub use pins::ToolPin;
 pub use records::{
-    ConsentAnswer, ConsentRequest, ConsentState, ConsumeOutcome, DecideOutcome, Generation, Grant,
-    GrantKind, Revocation, StoredKey,
+    CONNECT, ConsentAnswer, ConsentRequest, ConsentState, ConsumeOutcome, DecideOutcome,
+    Generation, Grant, GrantKind, Revocation, StoredKey,
 };
 pub use vault::VaultRow;
 

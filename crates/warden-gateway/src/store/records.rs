@@ -122,7 +122,8 @@ pub struct ConsentRequest {
     pub server: String,
     /// The routed name, `server.tool` (the key of grants).
     pub tool: String,
-    /// `tools/call`, `prompts/get` or `resources/read`.
+    /// `tools/call`, `prompts/get` or `resources/read`; [`CONNECT`] for a request to connect
+    /// the caller's own account at the upstream's service.
     pub method: String,
     /// The call's arguments as canonical JSON (see `crate::consent::canonical`).
     pub arguments: String,
@@ -143,11 +144,27 @@ pub struct ConsentRequest {
     pub grant_id: Option<String>,
 }
 
+/// The `method` of a request to connect an account: its `server` and `tool` name the upstream,
+/// and its approval makes no grant (the tokens are the outcome).
+pub const CONNECT: &str = "connect";
+
+impl ConsentRequest {
+    pub fn is_connect(&self) -> bool {
+        self.method == CONNECT
+    }
+}
+
 /// A person's answer on the consent page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConsentAnswer {
     /// Approved with this grant, which the same transaction inserts.
     Approve(Grant),
+    /// A request to connect an account (see [`ConsentRequest::is_connect`]) completed: the
+    /// tokens are in the vault under `connection`, which the request keeps as its `grant_id`;
+    /// no grant is made.
+    Connected {
+        connection: String,
+    },
     Deny,
 }
 

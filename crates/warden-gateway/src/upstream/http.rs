@@ -34,6 +34,9 @@ pub struct HttpLink {
     name: Arc<str>,
     client: Arc<Client>,
     base_headers: HeaderMap,
+    /// The user's own token at the service, for an upstream with `oauth`: read on every
+    /// request, so a refreshed token is used at once.
+    bearer: Option<Arc<crate::connections::Bearer>>,
     pub(super) info: ServerInfo,
     session: Option<HeaderValue>,
     /// Legacy calls, so that what the GET stream says about one of them reaches it.
@@ -51,6 +54,7 @@ impl HttpLink {
         client: Arc<Client>,
         notices: broadcast::Sender<Notice>,
         want: Era,
+        bearer: Option<Arc<crate::connections::Bearer>>,
     ) -> Result<Link, UpstreamError> {
         let mut base_headers = HeaderMap::new();
         for (k, v) in &config.headers {
@@ -73,10 +77,14 @@ impl HttpLink {
             HeaderValue::from_static("application/json, text/event-stream"),
         );
         base_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut opening = base_headers.clone();
+        if let Some(token) = bearer.as_ref().and_then(|b| b.header()) {
+            opening.insert(http::header::AUTHORIZATION, token);
+        }
         let opener = Opener {
             name: &name,
             client: &client,
-            headers: &base_headers,
+            headers: &opening,
         };
         let modern = match (config.era, want) {
             (EraPreference::Legacy, _) => None,
@@ -92,6 +100,7 @@ impl HttpLink {
             name: name.clone(),
             client,
             base_headers,
+            bearer,
             info,
             session,
             inflight: Arc::new(Inflight::default()),
@@ -108,9 +117,18 @@ impl HttpLink {
         Ok(Link::Http(link))
     }
 
+    /// The configured headers, and the user's current token when the upstream needs one.
+    fn base(&self) -> HeaderMap {
+        let mut h = self.base_headers.clone();
+        if let Some(token) = self.bearer.as_ref().and_then(|b| b.header()) {
+            h.insert(http::header::AUTHORIZATION, token);
+        }
+        h
+    }
+
     /// The headers every request on this link carries, and the routing headers of `msg`.
     fn headers_for(&self, msg: &Message) -> HeaderMap {
-        let mut h = self.base_headers.clone();
+        let mut h = self.base();
         let modern = self.info.era == Era::Modern;
         let version = if modern {
             HeaderValue::from_static(MODERN_VERSION)
@@ -244,7 +262,7 @@ impl HttpLink {
     pub(super) async fn close(&self) {
         self.alive.store(false, Ordering::Release);
         if let Some(session) = &self.session {
-            let mut headers = self.base_headers.clone();
+            let mut headers = self.base();
             headers.insert(headers::SESSION_ID, session.clone());
             headers.remove(CONTENT_TYPE);
             let request = self.request(Method::DELETE, headers, Bytes::new());

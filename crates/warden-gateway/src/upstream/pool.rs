@@ -67,6 +67,8 @@ pub struct Pool {
     notices: broadcast::Sender<Notice>,
     /// Where `${vault:NAME}` in headers and environments is read from.
     vault: Option<Arc<crate::vault::Vault>>,
+    /// Users' own tokens, for upstreams with `oauth`.
+    connections: Arc<crate::connections::Connections>,
 }
 
 impl Pool {
@@ -74,6 +76,7 @@ impl Pool {
         configs: &[UpstreamConfig],
         notices: broadcast::Sender<Notice>,
         vault: Option<Arc<crate::vault::Vault>>,
+        connections: Arc<crate::connections::Connections>,
     ) -> Pool {
         let upstreams = configs
             .iter()
@@ -97,6 +100,7 @@ impl Pool {
             upstreams,
             notices,
             vault,
+            connections,
         }
     }
 
@@ -110,6 +114,27 @@ impl Pool {
             .await
             .map(|v| v.to_string())
             .map_err(|e| UpstreamError::Handshake(name.to_string(), format!("credential: {e}")))
+    }
+
+    /// The token holder of `user`'s account at upstream `index`, once they have connected it.
+    async fn account(
+        &self,
+        index: usize,
+        name: &str,
+        oauth: &crate::config::OAuthConfig,
+        user: &Arc<str>,
+    ) -> Result<Arc<crate::connections::Bearer>, UpstreamError> {
+        match self.connections.ensure(index, user).await {
+            Ok(true) => Ok(self.connections.bearer(index, user)),
+            Ok(false) => Err(UpstreamError::Handshake(
+                name.to_string(),
+                format!(
+                    "{user} has not connected an account at {}; calling one of its tools asks them to",
+                    oauth.issuer
+                ),
+            )),
+            Err(e) => Err(UpstreamError::Handshake(name.to_string(), e.to_string())),
+        }
     }
 
     pub fn config(&self, index: usize) -> &UpstreamConfig {
@@ -168,6 +193,11 @@ impl Pool {
 
     async fn open(&self, index: usize, user: &Arc<str>, want: Era) -> Result<Link, UpstreamError> {
         let upstream = &self.upstreams[index];
+        // A user without an account is not a failing upstream: no backoff is counted.
+        let bearer = match upstream.config.oauth() {
+            Some(oauth) => Some(self.account(index, &upstream.name, oauth, user).await?),
+            None => None,
+        };
         let key = self.key(index, user, want);
         let (owner, want) = key.clone();
         let owner_for_open = owner.clone();
@@ -224,6 +254,7 @@ impl Pool {
                         client.clone(),
                         self.notices.clone(),
                         want,
+                        bearer,
                     )
                     .await
                 }

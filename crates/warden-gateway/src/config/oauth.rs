@@ -1,0 +1,75 @@
+//! `oauth` of an HTTP upstream: each user calls it with their own account at the service's
+//! authorization server, connected once on the consent page (see `crate::connections`).
+
+use serde::Deserialize;
+
+use super::raw::Check;
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOAuth {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    resource: Option<String>,
+}
+
+/// How Warden connects a user's account at an upstream's service, as an OAuth client of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthConfig {
+    /// The service's authorization server (its metadata is found under this issuer).
+    pub issuer: String,
+    pub client_id: String,
+    /// A `${vault:NAME}` reference (or, not recommended, the secret itself).
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    /// The RFC 8707 resource indicator the tokens are for; default the upstream's URL.
+    pub resource: String,
+}
+
+pub(super) fn oauth(
+    check: &mut Check,
+    at: usize,
+    name: &str,
+    url: &str,
+    raw: RawOAuth,
+) -> Option<OAuthConfig> {
+    let mut missing = |what: &str, value: Option<String>| {
+        let value = value.filter(|v| !v.trim().is_empty());
+        if value.is_none() {
+            check.err(
+                at,
+                format!("upstream {name:?}: oauth.{what} is missing"),
+                "per-user accounts need issuer, client_id and client_secret of Warden's client at the service",
+            );
+        }
+        value
+    };
+    let issuer = missing("issuer", raw.issuer);
+    let client_id = missing("client_id", raw.client_id);
+    let client_secret = missing("client_secret", raw.client_secret);
+    let (issuer, client_id, client_secret) = (issuer?, client_id?, client_secret?);
+    if reqwest::Url::parse(&issuer).is_err() {
+        check.err(
+            at,
+            format!("upstream {name:?}: oauth.issuer {issuer:?} is not a URL"),
+            "write the authorization server's issuer, like \"https://auth.example.com\"",
+        );
+        return None;
+    }
+    if !client_secret.contains("${vault:") {
+        tracing::warn!(
+            upstream = name,
+            "oauth.client_secret is written in the config file; keep it in the vault instead (${{vault:NAME}})"
+        );
+    }
+    Some(OAuthConfig {
+        issuer: issuer.trim_end_matches('/').to_string(),
+        client_id,
+        client_secret,
+        scopes: raw.scopes,
+        resource: raw.resource.unwrap_or_else(|| url.to_string()),
+    })
+}
