@@ -38,6 +38,11 @@ pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A mutex guard that survives a panicked holder, for the same reason.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Catalog {
     pub fn new(separator: &str, prefixes: Vec<String>) -> Catalog {
         Catalog {

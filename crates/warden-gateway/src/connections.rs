@@ -19,6 +19,7 @@
 //! guard, like every metadata fetch; its `issuer` must be the configured one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use zeroize::Zeroize;
 
+use crate::catalog::lock;
 use crate::config::{Config, OAuthConfig};
 use crate::consent::{Clock, random_id};
 use crate::store::{ConsentRequest, Store, StoreError};
@@ -53,26 +55,44 @@ const REFRESH_AHEAD: i64 = 60;
 
 pub const ATTEMPT_COOKIE: &str = "__Host-warden-connect";
 
-/// The access token a user's links to an upstream send, kept fresh by the connect stage.
+/// The access token a user's links to an upstream send, kept fresh on the way to them.
 #[derive(Default)]
-pub struct Bearer(RwLock<Option<HeaderValue>>);
+pub struct Bearer {
+    token: RwLock<Option<HeaderValue>>,
+    /// Counts connections and disconnections: a link opened under another one is done (its
+    /// upstream session belongs to another account, or to none).
+    epoch: AtomicU64,
+}
 
 impl Bearer {
     /// The `Authorization` value, while the user is connected.
     pub fn header(&self) -> Option<HeaderValue> {
-        crate::catalog::read(&self.0).clone()
+        crate::catalog::read(&self.token).clone()
     }
 
-    fn set(&self, token: Option<&str>) {
-        let value = token.and_then(|t| {
-            let mut v = HeaderValue::from_str(&format!("Bearer {t}")).ok()?;
-            v.set_sensitive(true);
-            Some(v)
-        });
-        if *crate::catalog::read(&self.0) != value {
-            *crate::catalog::write(&self.0) = value;
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A refreshed token of the same account.
+    fn set(&self, token: Option<HeaderValue>) {
+        if *crate::catalog::read(&self.token) != token {
+            *crate::catalog::write(&self.token) = token;
         }
     }
+
+    /// Another account, or none: links opened before are done.
+    fn replace(&self, token: Option<HeaderValue>) {
+        *crate::catalog::write(&self.token) = token;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The `Authorization` value of an access token; `None` when it cannot be a header value.
+fn authorization(token: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 impl std::fmt::Debug for Bearer {
@@ -93,6 +113,9 @@ struct Tokens {
     #[serde(default)]
     scope: Option<String>,
     connected_at: i64,
+    /// When this access token was issued (Unix seconds).
+    #[serde(default)]
+    issued_at: i64,
 }
 
 impl Drop for Tokens {
@@ -105,8 +128,17 @@ impl Drop for Tokens {
 }
 
 impl Tokens {
+    /// Whether it lives longer than `ahead` (at most half its lifetime, so that a short-lived
+    /// token is not refreshed on every call).
     fn fresh(&self, now: i64, ahead: i64) -> bool {
-        self.expires_at.is_none_or(|at| at - ahead > now)
+        self.expires_at.is_none_or(|at| {
+            let ahead = ahead.min((at - self.issued_at) / 2).max(0);
+            at.saturating_sub(ahead) > now
+        })
+    }
+
+    fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 }
 
@@ -148,6 +180,9 @@ pub enum ConnectError {
     Issuer(String),
     #[error("the service refused: {0}")]
     Refused(String),
+    /// The service no longer honours the grant (RFC 6749 `invalid_grant`): revoked or expired.
+    #[error("the service no longer honours this connection (invalid_grant)")]
+    InvalidGrant,
     #[error("the service's authorization server cannot be reached: {0}")]
     Unreachable(String),
     #[error("upstream {0:?} does not connect per-user accounts")]
@@ -175,10 +210,6 @@ pub struct Connections {
     attempts: Mutex<HashMap<String, Attempt>>,
     live: Mutex<HashMap<Account, Arc<Bearer>>>,
     refreshing: Mutex<HashMap<Account, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Connections {
@@ -295,13 +326,40 @@ impl Connections {
                 let _turn = gate.lock().await;
                 match self.read(index, user).await? {
                     Some(t) if t.fresh(self.clock.now(), self.ahead) => Some(t),
-                    Some(t) => self.refresh(index, oauth, user, t).await?,
+                    Some(t) => {
+                        let usable = !t.expired(self.clock.now());
+                        let old = usable.then(|| t.access_token.clone());
+                        match self.refresh(index, oauth, user, t).await {
+                            Ok(fresh) => fresh,
+                            // The service is unreachable: the old token serves until it expires.
+                            Err(e @ ConnectError::Unreachable(_)) if usable => {
+                                tracing::warn!(upstream = %self.names[index], user = %user, error = %e, "cannot refresh yet; the current token is still valid");
+                                bearer.set(old.as_deref().and_then(authorization));
+                                return Ok(true);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                     None => None,
                 }
             }
         };
-        bearer.set(tokens.as_ref().map(|t| t.access_token.as_str()));
-        Ok(tokens.is_some())
+        match tokens {
+            Some(t) => {
+                if bearer.header().is_none() {
+                    bearer.replace(authorization(&t.access_token));
+                } else {
+                    bearer.set(authorization(&t.access_token));
+                }
+                Ok(true)
+            }
+            None => {
+                if bearer.header().is_some() {
+                    bearer.replace(None);
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// The tokens of a refresh; `None` (and the connection deleted) when the service refused.
@@ -344,13 +402,12 @@ impl Connections {
                 );
                 Ok(Some(fresh))
             }
-            Err(ConnectError::Refused(why)) => {
+            Err(ConnectError::InvalidGrant) => {
                 tracing::info!(
                     event = "connection.refresh_refused",
                     upstream,
                     user,
-                    why,
-                    "the service refused to refresh; the user is asked to connect again"
+                    "the service no longer honours the refresh token; the user is asked to connect again"
                 );
                 self.forget(index, user).await?;
                 Ok(None)
@@ -365,7 +422,7 @@ impl Connections {
         let removed = tx.vault_rm(&secret_name(&self.names[index]), user).await?;
         tx.commit().await?;
         if let Some(b) = lock(&self.live).get(&(index, Arc::from(user))) {
-            b.set(None);
+            b.replace(None);
         }
         Ok(removed)
     }
@@ -566,17 +623,25 @@ impl Connections {
         query: &HashMap<String, String>,
         person: &str,
     ) -> Result<String, ConnectError> {
-        let attempt = lock(&self.attempts)
-            .remove(attempt_id)
-            .filter(|a| a.started.elapsed() < ATTEMPT_TTL)
-            .ok_or(ConnectError::UnknownAttempt)?;
-        let state = query.get("state").map(String::as_str).unwrap_or_default();
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            state.as_bytes(),
-            attempt.state.as_bytes(),
-        )) {
-            return Err(ConnectError::State);
-        }
+        // Used once, and only by the answer it was made for: a forged redirect to this page
+        // cannot cancel a person's attempt.
+        let attempt = {
+            let mut attempts = lock(&self.attempts);
+            let a = attempts
+                .get(attempt_id)
+                .filter(|a| a.started.elapsed() < ATTEMPT_TTL)
+                .ok_or(ConnectError::UnknownAttempt)?;
+            let state = query.get("state").map(String::as_str).unwrap_or_default();
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                state.as_bytes(),
+                a.state.as_bytes(),
+            )) {
+                return Err(ConnectError::State);
+            }
+            attempts
+                .remove(attempt_id)
+                .ok_or(ConnectError::UnknownAttempt)?
+        };
         if attempt.user != person {
             return Err(ConnectError::OtherPerson(attempt.user));
         }
@@ -611,12 +676,20 @@ impl Connections {
             ("resource", oauth.resource.as_str()),
         ];
         let tokens = self.token_request(oauth, &form).await?;
-        self.write(attempt.upstream, &attempt.user, &tokens).await?;
+        let user: Arc<str> = Arc::from(attempt.user.as_str());
+        {
+            // Not while a refresh of an older connection of this account is under way.
+            let gate = lock(&self.refreshing)
+                .entry((attempt.upstream, user.clone()))
+                .or_default()
+                .clone();
+            let _turn = gate.lock().await;
+            self.write(attempt.upstream, &attempt.user, &tokens).await?;
+        }
         let upstream = &self.names[attempt.upstream];
         tracing::info!(event = "connection.connected", upstream, user = %attempt.user, scope = ?tokens.scope, "account connected");
-        let user: Arc<str> = Arc::from(attempt.user.as_str());
         self.bearer(attempt.upstream, &user)
-            .set(Some(&tokens.access_token));
+            .replace(authorization(&tokens.access_token));
         Ok(attempt.consent)
     }
 
@@ -649,28 +722,180 @@ impl Connections {
         }
         if !status.is_success() {
             let error = body.get("error").and_then(Value::as_str).unwrap_or("error");
+            if error == "invalid_grant" {
+                return Err(ConnectError::InvalidGrant);
+            }
             return Err(ConnectError::Refused(format!(
                 "token endpoint answered {status}: {error}"
             )));
         }
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
         let access_token = text("access_token")
-            .ok_or_else(|| ConnectError::Refused("the token answer has no access_token".into()))?;
-        if text("token_type").is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
+            .filter(|t| authorization(t).is_some())
+            .ok_or_else(|| {
+                ConnectError::Refused("the token answer has no usable access_token".into())
+            })?;
+        if !text("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
             return Err(ConnectError::Refused(
-                "the token is not a bearer token".into(),
+                "the token answer does not name a bearer token".into(),
             ));
         }
         let now = self.clock.now();
+        // At most ten years; a lifetime that is not a number is treated as unknown.
+        let lifetime = body
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .map(|s| s.clamp(0, 10 * 365 * 86_400));
         Ok(Tokens {
             access_token,
             refresh_token: text("refresh_token"),
-            expires_at: body
-                .get("expires_in")
-                .and_then(Value::as_i64)
-                .map(|s| now + s),
+            expires_at: lifetime.map(|s| now.saturating_add(s)),
             scope: text("scope"),
             connected_at: now,
+            issued_at: now,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "https://auth.example.com";
+
+    fn connections() -> Connections {
+        let text = format!(
+            "[identity]\nissuer = \"https://idp.example.com\"\n\
+             [consent]\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+             [upstreams.saas]\nurl = \"https://saas.example.com/mcp\"\n\
+             oauth = {{ issuer = \"{ISSUER}\", client_id = \"w\", client_secret = \"x\" }}\n"
+        );
+        let config = Config::from_toml(std::path::Path::new("warden.toml"), &text).unwrap();
+        let c = Connections::new(
+            &config,
+            None,
+            None,
+            crate::outbound::Outbound::new(Vec::new()),
+        );
+        // The service's metadata, as if discovered (no network in these tests).
+        let server = Server {
+            issuer: ISSUER.into(),
+            authorization_endpoint: format!("{ISSUER}/authorize"),
+            token_endpoint: format!("{ISSUER}/token"),
+            revocation_endpoint: None,
+            authorization_response_iss_parameter_supported: true,
+            code_challenge_methods_supported: Some(vec!["S256".into()]),
+        };
+        lock(&c.servers).insert(
+            ISSUER.into(),
+            Arc::new(OnceCell::new_with(Some(Arc::new(server)))),
+        );
+        c
+    }
+
+    fn attempt(c: &Connections, user: &str) -> String {
+        let id = random_id();
+        lock(&c.attempts).insert(
+            id.clone(),
+            Attempt {
+                state: "the-state".into(),
+                verifier: "v".into(),
+                consent: "request".into(),
+                upstream: 0,
+                user: user.into(),
+                started: Instant::now(),
+            },
+        );
+        id
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_forged_answer_neither_connects_nor_cancels_the_attempt() {
+        let c = connections();
+        let id = attempt(&c, "alice");
+        let forged = query(&[("state", "guessed"), ("code", "x"), ("iss", ISSUER)]);
+        assert!(matches!(
+            c.finish(&id, &forged, "alice").await,
+            Err(ConnectError::State)
+        ));
+        assert!(lock(&c.attempts).contains_key(&id), "still there");
+        // Unknown attempts and someone else's browser session.
+        assert!(matches!(
+            c.finish("nope", &forged, "alice").await,
+            Err(ConnectError::UnknownAttempt)
+        ));
+        let right = query(&[("state", "the-state"), ("code", "x"), ("iss", ISSUER)]);
+        assert!(matches!(
+            c.finish(&id, &right, "mallory").await,
+            Err(ConnectError::OtherPerson(u)) if u == "alice"
+        ));
+        // Used once, whatever happened.
+        assert!(!lock(&c.attempts).contains_key(&id));
+    }
+
+    #[tokio::test]
+    async fn the_answer_must_come_from_the_services_own_authorization_server() {
+        let c = connections();
+        for q in [
+            query(&[
+                ("state", "the-state"),
+                ("code", "x"),
+                ("iss", "https://evil.example"),
+            ]),
+            // The server says it names itself (RFC 9207), so an answer without `iss` is foreign.
+            query(&[("state", "the-state"), ("code", "x")]),
+        ] {
+            let id = attempt(&c, "alice");
+            assert!(matches!(
+                c.finish(&id, &q, "alice").await,
+                Err(ConnectError::Issuer(_))
+            ));
+        }
+        let id = attempt(&c, "alice");
+        let refused = query(&[
+            ("state", "the-state"),
+            ("iss", ISSUER),
+            ("error", "access_denied"),
+        ]);
+        assert!(
+            matches!(c.finish(&id, &refused, "alice").await, Err(ConnectError::Refused(e)) if e == "access_denied")
+        );
+    }
+
+    #[test]
+    fn a_token_is_refreshed_ahead_of_expiry_but_not_on_every_call() {
+        let t = |issued_at, expires_at| Tokens {
+            access_token: "a".into(),
+            refresh_token: None,
+            expires_at: Some(expires_at),
+            scope: None,
+            connected_at: 0,
+            issued_at,
+        };
+        // An hour's token: refreshed in its last `ahead` seconds.
+        assert!(t(0, 3600).fresh(3000, 110));
+        assert!(!t(0, 3600).fresh(3500, 110));
+        // A one-minute token: refreshed in its second half, not at once.
+        assert!(t(0, 60).fresh(10, 110));
+        assert!(!t(0, 60).fresh(31, 110));
+        assert!(t(0, 60).expired(60));
+        // A lifetime the service did not give: never refreshed for expiry.
+        let mut forever = t(0, 0);
+        forever.expires_at = None;
+        assert!(forever.fresh(i64::MAX, 110));
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let c = connections();
+        let shown = format!("{:?} {:?}", c.oauth(0).unwrap(), Bearer::default());
+        assert!(!shown.contains("\"x\""), "{shown}");
     }
 }

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use warden_mcp::{Id, Message};
 
+use crate::catalog::lock;
 use crate::identity::Principal;
 use crate::upstream::ServerRequest;
 
@@ -32,11 +33,6 @@ pub struct Session {
     next_id: AtomicU64,
     /// Cancelled when the session ends: its calls and streams stop.
     pub ended: CancellationToken,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock means a panic elsewhere mid-update of plain data; the data is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Session {

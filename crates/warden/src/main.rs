@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod connections;
 mod dev;
 mod policy;
 mod tools;
@@ -98,6 +99,13 @@ enum Command {
         #[command(subcommand)]
         action: vault::VaultAction,
     },
+    /// Users' own accounts at upstreams with `oauth`: who connected what; disconnect one.
+    Connections {
+        #[arg(long, short, default_value = "warden.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: connections::ConnectionsAction,
+    },
     /// The audit trail: signing key, offline verification, proofs, records.
     Audit {
         #[command(subcommand)]
@@ -190,6 +198,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Audit { action } => audit::run(action).await,
         Command::Tools { config, action } => tools::run(&config, action).await,
         Command::Vault { config, action } => vault::run(&config, action).await,
+        Command::Connections { config, action } => connections::run(&config, action).await,
         Command::Fixture { stdio, http } => {
             let result = match (stdio, http) {
                 (true, _) => warden_fixture::serve_stdio().await,

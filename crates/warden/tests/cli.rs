@@ -636,3 +636,54 @@ async fn grants_are_explained_by_policy_test_listed_and_revoked_from_the_cli() {
     let (_, out) = test("fx__add", r#"{"a": 1, "b": 2}"#);
     assert!(out.contains("not covered"), "{out}");
 }
+
+#[test]
+fn per_user_accounts_are_checked_where_they_are_configured() {
+    let oauth = "oauth = { issuer = \"https://auth.example.com\", client_id = \"w\", client_secret = \"${vault:s}\" }";
+    // Without a consent page nobody could connect an account.
+    let (ok, out) = check(&format!(
+        "[identity]\ntest_user = \"me\"\n[upstreams.saas]\nurl = \"http://127.0.0.1:9/mcp\"\n{oauth}\n"
+    ));
+    assert!(!ok);
+    assert!(out.contains("no consent page is configured"), "{out}");
+    let consent = "[identity]\nissuer = \"https://idp.example.com\"\n[consent]\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    let (ok, out) = check(&format!(
+        "{consent}[upstreams.saas]\nurl = \"http://127.0.0.1:9/mcp\"\n{oauth}\n"
+    ));
+    assert!(ok, "{out}");
+    // Not for stdio, not with a shared Authorization header or shared links, not half written.
+    let bad = [
+        (
+            "command = \"x\"",
+            oauth.to_string(),
+            "oauth is for HTTP upstreams",
+        ),
+        (
+            "url = \"http://127.0.0.1:9/mcp\"\nheaders = { Authorization = \"Bearer ${vault:k}\" }",
+            oauth.to_string(),
+            "headers.Authorization cannot go with oauth",
+        ),
+        (
+            "url = \"http://127.0.0.1:9/mcp\"\nisolation = \"shared\"",
+            oauth.to_string(),
+            "cannot go with oauth",
+        ),
+        (
+            "url = \"http://127.0.0.1:9/mcp\"",
+            "oauth = { issuer = \"https://auth.example.com\", client_secret = \"x\" }".into(),
+            "oauth.client_id is missing",
+        ),
+        (
+            "url = \"http://127.0.0.1:9/mcp\"",
+            "oauth = { issuer = \"not a url\", client_id = \"w\", client_secret = \"x\" }".into(),
+            "is not a URL",
+        ),
+    ];
+    for (transport, oauth, says) in bad {
+        let (ok, out) = check(&format!(
+            "{consent}[upstreams.saas]\n{transport}\n{oauth}\n"
+        ));
+        assert!(!ok, "{transport} {oauth}: {out}");
+        assert!(out.contains(says), "{says}: {out}");
+    }
+}

@@ -288,3 +288,44 @@ async fn a_missing_secret_or_a_wrong_master_key_fails_the_call_cleanly() {
     std::fs::write(&key_file, right).unwrap();
     assert_eq!(s.echo_once().await.text(), "hi");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_are_listed_without_tokens_and_revoked_by_the_operator() {
+    let s = setup().await;
+    // An upstream whose users connect their own accounts; the service itself is not running,
+    // so revoking at the service fails and is only warned about: the tokens go regardless.
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "[upstreams.fx]",
+        "[consent]\nclient_id = \"warden-consent\"\nclient_secret = \"consent-secret\"\n\n\
+         [upstreams.saas]\nurl = \"http://127.0.0.1:9/mcp\"\n\
+         oauth = { issuer = \"http://127.0.0.1:9\", client_id = \"warden\", client_secret = \"${vault:saas_client}\" }\n\n\
+         [upstreams.fx]",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let tokens = json!({ "access_token": "at-secret-1234", "refresh_token": "rt-secret-5678", "connected_at": 1 });
+    let (ok, out) = s.cli(
+        &["vault", "put", "connection.saas", "--owner", "alice"],
+        &tokens.to_string(),
+        &[],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = s.cli(&["connections", "list"], "", &[]);
+    assert!(ok, "{out}");
+    let line = out.lines().find(|l| l.starts_with("alice")).expect(&out);
+    assert!(line.contains("saas"), "{out}");
+    assert!(!out.contains("secret-"), "no token is printed: {out}");
+
+    let (ok, out) = s.cli(&["connections", "revoke", "alice", "saas"], "", &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("disconnected alice from saas"), "{out}");
+    assert!(!out.contains("secret-"), "{out}");
+    let (_, out) = s.cli(&["connections", "list", "--user", "alice"], "", &[]);
+    assert!(!out.lines().any(|l| l.starts_with("alice")), "{out}");
+    let (ok, out) = s.cli(&["connections", "revoke", "alice", "saas"], "", &[]);
+    assert!(!ok && out.contains("has no connection"), "{out}");
+    let (ok, out) = s.cli(&["connections", "revoke", "alice", "fx"], "", &[]);
+    assert!(
+        !ok && out.contains("does not connect per-user accounts"),
+        "{out}"
+    );
+}

@@ -17,7 +17,7 @@ pub(super) struct RawOAuth {
 }
 
 /// How Warden connects a user's account at an upstream's service, as an OAuth client of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OAuthConfig {
     /// The service's authorization server (its metadata is found under this issuer).
     pub issuer: String,
@@ -27,6 +27,18 @@ pub struct OAuthConfig {
     pub scopes: Vec<String>,
     /// The RFC 8707 resource indicator the tokens are for; default the upstream's URL.
     pub resource: String,
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("resource", &self.resource)
+            .finish()
+    }
 }
 
 pub(super) fn oauth(

@@ -390,6 +390,18 @@ pub(super) fn upstream(
                 .clone()
                 .and_then(|o| super::oauth::oauth(check, at, &name, url, o))
                 .map(Box::new);
+            if oauth.is_some()
+                && raw
+                    .headers
+                    .keys()
+                    .any(|k| k.eq_ignore_ascii_case("authorization"))
+            {
+                check.err(
+                    at,
+                    format!("upstream {name:?}: headers.Authorization cannot go with oauth"),
+                    "remove it: each user's own token is the upstream's Authorization",
+                );
+            }
             // A user's own account: their calls never share a link (or its session) with another's.
             let isolation = match (&oauth, raw.isolation.as_deref()) {
                 (Some(_), Some("shared")) => {

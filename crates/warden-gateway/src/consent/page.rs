@@ -143,6 +143,11 @@ fn cookie(name: &str, value: &str, max_age: Duration) -> String {
     )
 }
 
+/// A `Set-Cookie` value that deletes cookie `name`.
+fn clear_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
 fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
@@ -360,7 +365,7 @@ async fn callback(
             "This browser did not start a sign-in to Warden's consent page. Open the consent link again.",
         );
     };
-    let clear = format!("{ATTEMPT_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear = clear_cookie(ATTEMPT_COOKIE);
     match signin.finish(attempt, &query).await {
         Ok((session, consent)) => redirect(
             &format!("/consent/{consent}"),
@@ -530,11 +535,11 @@ async fn render_connect(
     agent: &str,
     expires: String,
 ) -> Response {
-    let oauth = gw
-        .connections
+    let connections = &gw.connections;
+    let Some((index, oauth)) = connections
         .index(&request.server)
-        .and_then(|i| gw.connections.oauth(i));
-    let Some(oauth) = oauth else {
+        .and_then(|i| Some((i, connections.oauth(i)?)))
+    else {
         return message(
             StatusCode::GONE,
             "Nothing to connect",
@@ -544,10 +549,7 @@ async fn render_connect(
     };
     // The form's answer is a redirect to the service's sign-in, which `form-action` must allow
     // (Chromium applies it to redirects after a form is sent).
-    let Some(index) = gw.connections.index(&request.server) else {
-        return not_found();
-    };
-    let sign_in_origin = match gw.connections.authorization_origin(index).await {
+    let sign_in_origin = match connections.authorization_origin(index).await {
         Ok(o) => o,
         Err(e) => {
             return message(
@@ -596,10 +598,7 @@ async fn connected(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let clear = format!(
-        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
-        crate::connections::ATTEMPT_COOKIE
-    );
+    let clear = clear_cookie(crate::connections::ATTEMPT_COOKIE);
     let failed = |text: &str| {
         let mut r = message(StatusCode::BAD_REQUEST, "Not connected", "danger", text);
         if let Ok(v) = HeaderValue::from_str(&clear) {

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::random_id;
+use crate::catalog::lock;
 use crate::config::{ConsentSignIn, IdentityConfig, OidcConfig};
 use crate::identity::{Principal, Verifier};
 
@@ -110,10 +111,6 @@ pub(crate) fn keep<T>(
         map.remove(&oldest);
     }
     map.insert(id, value);
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SignIn {

@@ -18,8 +18,11 @@ use warden_mcp::era::Era;
 use warden_policy::ConsentRule;
 
 use super::boxed;
-use super::consent::{Bound, ask_for, bound, hold_modern, open_state, restore_upstream_state};
-use crate::call::{Call, Next, Refusal, RequestStage};
+use super::consent::{
+    Bound, ask_for, bound, declined, hold_modern, open_state, restore_upstream_state,
+};
+use super::local;
+use crate::call::{Call, Next, Refusal, RequestStage, TargetKind};
 use crate::consent::{Ask, AskError, Sealer, canonical};
 use crate::gateway::Gateway;
 
@@ -77,6 +80,15 @@ async fn connect(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         }
         return Next::Continue;
     }
+    // Completing an argument is not worth a sign-in: nothing to offer until connected.
+    if call.target.as_ref().is_some_and(|t| {
+        matches!(
+            t.kind,
+            TargetKind::PromptCompletion | TargetKind::ResourceCompletion
+        )
+    }) {
+        return Next::Answer(local::no_completions(&call.id));
+    }
     if let Some(why) = gw.consents.unavailable() {
         return Next::Refuse(Refusal::ConsentUnavailable {
             name: b.name,
@@ -84,6 +96,9 @@ async fn connect(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         });
     }
     if let Some(state) = state {
+        if let Some(refused) = declined(call, &b, &state) {
+            return refused;
+        }
         restore_upstream_state(call, &state);
         return hold_modern(gw, call, b, state);
     }

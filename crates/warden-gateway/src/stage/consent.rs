@@ -149,17 +149,8 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
                 return Next::Refuse(Refusal::ConsentState(why));
             }
         };
-        // The person declined to open the link in the client: the call ends here.
-        let answer = call
-            .msg
-            .params()
-            .and_then(|p| p.get("inputResponses"))
-            .and_then(|r| r.get(CONSENT_INPUT))
-            .and_then(|r| r.get("action"))
-            .and_then(Value::as_str);
-        if matches!(answer, Some("decline" | "cancel")) {
-            tracing::info!(consent = %state.consent, action = ?answer, "consent link not opened in the client");
-            return Next::Refuse(Refusal::ConsentDeclined { name: b.name });
+        if let Some(refused) = declined(call, &b, &state) {
+            return refused;
         }
         restore_upstream_state(call, &state);
         return hold_modern(gw, call, b, state);
@@ -202,6 +193,25 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         Err(AskError::Store(e)) => return unavailable(&b, e),
     };
     ask_for(gw, call, b, &request)
+}
+
+/// The person declined to open the link in the client (a 2026-07-28 retry's answer): the call
+/// ends here.
+pub(super) fn declined(call: &Call, b: &Bound, state: &State) -> Option<Next> {
+    let answer = call
+        .msg
+        .params()
+        .and_then(|p| p.get("inputResponses"))
+        .and_then(|r| r.get(CONSENT_INPUT))
+        .and_then(|r| r.get("action"))
+        .and_then(Value::as_str);
+    if !matches!(answer, Some("decline" | "cancel")) {
+        return None;
+    }
+    tracing::info!(consent = %state.consent, action = ?answer, "link not opened in the client");
+    Some(Next::Refuse(Refusal::ConsentDeclined {
+        name: b.name.clone(),
+    }))
 }
 
 /// The upstream sees the call as the client first sent it (with its own state, if any).

@@ -374,6 +374,30 @@ pub async fn a_consent_answered_concurrently_is_decided_once_with_one_grant(stor
     );
 }
 
+pub async fn a_connect_request_completes_without_a_grant(store: Arc<dyn Store>) {
+    let mut asked = consent("c1", NOW + 600);
+    asked.method = crate::store::CONNECT.into();
+    store.insert_consent(&asked).await.unwrap();
+    let connected = ConsentAnswer::Connected {
+        connection: "connection.saas".into(),
+    };
+    assert_eq!(
+        store
+            .decide_consent("c1", &connected, "alice", NOW)
+            .await
+            .unwrap(),
+        DecideOutcome::Decided
+    );
+    let after = store.consent("c1").await.unwrap().unwrap();
+    assert!(after.is_connect());
+    assert_eq!(after.state, ConsentState::Approved);
+    assert_eq!(after.grant_id.as_deref(), Some("connection.saas"));
+    assert!(
+        store.grants(None, NOW).await.unwrap().is_empty(),
+        "no grant"
+    );
+}
+
 pub async fn an_expired_or_unknown_consent_cannot_be_decided(store: Arc<dyn Store>) {
     store.insert_consent(&consent("c1", NOW)).await.unwrap();
     let approve = ConsentAnswer::Approve(one_call("g1", NOW + 600));
@@ -555,6 +579,7 @@ macro_rules! conformance {
             a_rolled_back_consumption_leaves_the_grant_usable,
             live_grants_are_those_of_the_caller_unused_and_unexpired,
             consent_requests_round_trip,
+            a_connect_request_completes_without_a_grant,
             a_consent_answered_concurrently_is_decided_once_with_one_grant,
             an_expired_or_unknown_consent_cannot_be_decided,
             grants_are_listed_per_user_and_ended_ones_purged,

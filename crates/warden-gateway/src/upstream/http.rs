@@ -37,6 +37,8 @@ pub struct HttpLink {
     /// The user's own token at the service, for an upstream with `oauth`: read on every
     /// request, so a refreshed token is used at once.
     bearer: Option<Arc<crate::connections::Bearer>>,
+    /// The account's epoch when the link opened (see `Bearer::epoch`).
+    epoch: u64,
     pub(super) info: ServerInfo,
     session: Option<HeaderValue>,
     /// Legacy calls, so that what the GET stream says about one of them reaches it.
@@ -100,6 +102,7 @@ impl HttpLink {
             name: name.clone(),
             client,
             base_headers,
+            epoch: bearer.as_ref().map_or(0, |b| b.epoch()),
             bearer,
             info,
             session,
@@ -255,8 +258,15 @@ impl HttpLink {
         }
     }
 
+    /// Alive, and — for a user's own account — still under the account it opened with.
     pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
+        self.alive.load(Ordering::Acquire) && !self.superseded()
+    }
+
+    pub fn superseded(&self) -> bool {
+        self.bearer
+            .as_ref()
+            .is_some_and(|b| b.epoch() != self.epoch)
     }
 
     pub(super) async fn close(&self) {

@@ -138,6 +138,14 @@ impl Link {
         }
     }
 
+    /// Opened under a user's account that has since been disconnected or replaced.
+    pub fn superseded(&self) -> bool {
+        match self {
+            Link::Stdio(_) => false,
+            Link::Http(l) => l.superseded(),
+        }
+    }
+
     pub fn info(&self) -> &ServerInfo {
         match self {
             // A stdio link is handed out only after its handshake filled this in.

@@ -116,16 +116,17 @@ impl Pool {
             .map_err(|e| UpstreamError::Handshake(name.to_string(), format!("credential: {e}")))
     }
 
-    /// The token holder of `user`'s account at upstream `index`, once they have connected it.
+    /// Whether `user` has connected their account at upstream `index` (its token refreshed if
+    /// it was about to expire).
     async fn account(
         &self,
         index: usize,
         name: &str,
         oauth: &crate::config::OAuthConfig,
         user: &Arc<str>,
-    ) -> Result<Arc<crate::connections::Bearer>, UpstreamError> {
+    ) -> Result<(), UpstreamError> {
         match self.connections.ensure(index, user).await {
-            Ok(true) => Ok(self.connections.bearer(index, user)),
+            Ok(true) => Ok(()),
             Ok(false) => Err(UpstreamError::Handshake(
                 name.to_string(),
                 format!(
@@ -157,6 +158,12 @@ impl Pool {
         user: &Arc<str>,
         want: Era,
     ) -> Result<Link, UpstreamError> {
+        // A user's own account: connected, its token fresh (a disconnected account's links
+        // are done, see `HttpLink::is_alive`).
+        if let Some(oauth) = self.upstreams[index].config.oauth() {
+            self.account(index, &self.upstreams[index].name, oauth, user)
+                .await?;
+        }
         match self.live(index, user, want) {
             Some(link) => Ok(link),
             // Opening is rare and its future large: boxed, it does not weigh on every call.
@@ -193,11 +200,11 @@ impl Pool {
 
     async fn open(&self, index: usize, user: &Arc<str>, want: Era) -> Result<Link, UpstreamError> {
         let upstream = &self.upstreams[index];
-        // A user without an account is not a failing upstream: no backoff is counted.
-        let bearer = match upstream.config.oauth() {
-            Some(oauth) => Some(self.account(index, &upstream.name, oauth, user).await?),
-            None => None,
-        };
+        // Checked in `link`: a user without an account is not a failing upstream.
+        let bearer = upstream
+            .config
+            .oauth()
+            .map(|_| self.connections.bearer(index, user));
         let key = self.key(index, user, want);
         let (owner, want) = key.clone();
         let owner_for_open = owner.clone();
@@ -209,14 +216,19 @@ impl Pool {
                 slot.last_used = Some(now);
                 return Ok(link);
             }
-            let lived = slot.opened.map_or(Duration::ZERO, |o| now - o);
-            slot.failures = if lived > STABLE_AFTER {
-                1
-            } else {
-                slot.failures + 1
-            };
-            slot.last_failure = Some(now);
             slot.link = None;
+            if link.superseded() {
+                // Not a failure: its session belongs to an account that is gone.
+                tokio::spawn(async move { link.close().await });
+            } else {
+                let lived = slot.opened.map_or(Duration::ZERO, |o| now - o);
+                slot.failures = if lived > STABLE_AFTER {
+                    1
+                } else {
+                    slot.failures + 1
+                };
+                slot.last_failure = Some(now);
+            }
         }
         if slot.failures > 0 {
             let wait = backoff(slot.failures);
