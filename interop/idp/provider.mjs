@@ -13,6 +13,9 @@
 //   clients         confidential client-credentials clients,
 //                   default [{ "client_id": "agent-ci", "client_secret": "agent-ci-secret" }]
 //   users           accounts for the login page, default alice and bob with their `groups`
+//   exchangeClients confidential clients allowed RFC 8693 token exchange, each
+//                   {"client_id", "client_secret"}: an access token this provider issued (the
+//                   subject) is exchanged for one of the same user for the requested `resource`
 //   webClients      confidential authorization-code clients (Warden's consent page), each
 //                   {"client_id", "client_secret", "redirect_uris", "grant_types"}; their ID tokens
 //                   carry `groups`; with "refresh_token" in grant_types they get refresh tokens
@@ -26,7 +29,7 @@
 //        over the signed payload (null removes one), e.g. {"exp": 1} for an expired token.
 //        Answers {"access_token": "..."}.
 
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes, verify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
@@ -43,6 +46,7 @@ const config = {
   accessTokenTTL: 600,
   clients: [{ client_id: "agent-ci", client_secret: "agent-ci-secret" }],
   webClients: [],
+  exchangeClients: [],
   users: {
     alice: { groups: ["engineering", "finance"] },
     bob: { groups: ["engineering"] },
@@ -95,6 +99,14 @@ function makeProvider(issuer, keys) {
         client_id,
         client_secret,
         grant_types: ["client_credentials"],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: "client_secret_basic",
+      })),
+      ...config.exchangeClients.map(({ client_id, client_secret }) => ({
+        client_id,
+        client_secret,
+        grant_types: [TOKEN_EXCHANGE],
         response_types: [],
         redirect_uris: [],
         token_endpoint_auth_method: "client_secret_basic",
@@ -164,7 +176,51 @@ function makeProvider(issuer, keys) {
     },
   });
   provider.on("server_error", (_ctx, error) => console.error(`[idp] server_error: ${error.stack ?? error}`));
+  provider.registerGrantType(TOKEN_EXCHANGE, exchange(provider), ["subject_token", "subject_token_type", "requested_token_type", "resource", "scope"]);
   return provider;
+}
+
+// RFC 8693 token exchange: the subject must be an unexpired access token this provider signed
+// (a JWT for any audience), of a known user; the answer is an access token of that user for
+// the one requested resource.
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+const VERIFY = { RS256: ["sha256", {}], ES256: ["sha256", { dsaEncoding: "ieee-p1363" }], EdDSA: [null, {}] };
+
+function ownClaims(token) {
+  const [h, p, sig] = String(token).split(".");
+  const part = (s) => JSON.parse(Buffer.from(s, "base64url").toString());
+  const header = part(h);
+  const jwk = keys.find((k) => k.kid === header.kid);
+  if (!jwk || !VERIFY[header.alg]) return undefined;
+  const [digest, options] = VERIFY[header.alg];
+  const { d, p: _p, q, dp, dq, qi, ...pub } = jwk;
+  const key = { key: createPublicKey({ key: pub, format: "jwk" }), ...options };
+  if (!verify(digest, Buffer.from(`${h}.${p}`), key, Buffer.from(sig, "base64url"))) return undefined;
+  const claims = part(p);
+  return claims.iss === issuer && claims.exp > Date.now() / 1000 ? claims : undefined;
+}
+
+function exchange(provider) {
+  return async function tokenExchange(ctx) {
+    const { subject_token, subject_token_type, resource, scope } = ctx.oidc.params;
+    if (subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest("subject_token_type must be an access token");
+    let claims;
+    try {
+      claims = ownClaims(subject_token);
+    } catch {}
+    if (!claims || !Object.hasOwn(config.users, claims.sub)) throw new errors.InvalidGrant("the subject token is not valid");
+    if (!resource || !isHttpUrl(resource)) throw new errors.InvalidTarget("one http(s) resource is required");
+    const token = new provider.AccessToken({ accountId: claims.sub, client: ctx.oidc.client, scope: scope ?? config.scopes.join(" "), gty: "token-exchange" });
+    token.resourceServer = new provider.ResourceServer(resource, resourceServerInfo());
+    ctx.body = {
+      access_token: await token.save(),
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: "Bearer",
+      expires_in: token.expiration,
+      scope: token.scope,
+    };
+  };
 }
 
 async function readBody(req) {

@@ -491,3 +491,144 @@ async fn clients_without_url_elicitation_and_2026_clients_get_the_link_and_go_on
         .expect("the transfer ran");
     assert_eq!(transfer["sub"], "bob");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_exchange_gives_each_caller_a_token_of_their_own_and_never_forwards_theirs() {
+    require_node_modules();
+    logs();
+    const EXCHANGE_CLIENT: &str = "warden-exchange";
+    const EXCHANGE_SECRET: &str = "exchange-secret-41c0";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    // One authorization server for both: it issued the agents' tokens for Warden, and it
+    // exchanges them for tokens for the upstream (RFC 8693).
+    let idp = identity_provider(
+        &format!("{origin}/mcp"),
+        json!({ "exchangeClients": [{ "client_id": EXCHANGE_CLIENT, "client_secret": EXCHANGE_SECRET }] }),
+    )
+    .await
+    .expect("the identity provider starts");
+    let issuer = idp.url.clone().expect("issuer");
+    let fixture = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fixture_url = format!("http://{}/mcp", fixture.local_addr().expect("addr"));
+    tokio::spawn(warden_fixture::serve_http_with(
+        fixture,
+        warden_fixture::Options::default(),
+    ));
+    let rs = reference_resource_server(&issuer, &fixture_url)
+        .await
+        .expect("the upstream starts");
+    let rs_url = rs.url.clone().expect("url");
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [identity]\nissuer = {issuer:?}\nscopes_supported = [\"mcp:tools\"]\n\n\
+         [storage]\npath = {:?}\n\n[policy]\ndir = {:?}\n\n[outbound]\nallow = [\"127.0.0.1\"]\n\n\
+         [upstreams.fx]\nurl = {rs_url:?}\n\
+         oauth = {{ issuer = {issuer:?}, client_id = {EXCHANGE_CLIENT:?}, client_secret = \"${{vault:exchange}}\", grant = \"token_exchange\", scopes = [\"mcp:tools\"] }}\n",
+        data.path().display().to_string(),
+        interop_dir()
+            .join("policies/allow-all")
+            .display()
+            .to_string(),
+    );
+    let gateway = warden_on(listener, &config).await.expect("warden starts");
+    let vault = gateway.gateway.vault.clone().expect("vault");
+    let store = gateway.gateway.identity.store().expect("store").clone();
+    let mut tx = store.begin().await.expect("tx");
+    let row = vault
+        .seal("exchange", "", EXCHANGE_SECRET, 1)
+        .expect("sealed");
+    tx.vault_put(&row).await.expect("put");
+    tx.commit().await.expect("commit");
+
+    let mut agent_tokens = Vec::new();
+    for user in ["alice", "bob", "alice"] {
+        let token = mint_token(
+            &issuer,
+            json!({ "sub": user, "resource": gateway.mcp_url(), "scope": "mcp:tools" }),
+        )
+        .await
+        .expect("token");
+        let plan = json!({ "client": "v1", "token": token, "calls": [echo(&format!("{user} via exchange"))] });
+        let report = run_client("consent.mjs", &gateway.mcp_url(), &plan)
+            .await
+            .expect("the client runs");
+        assert_eq!(
+            report["calls"][0]["text"],
+            format!("{user} via exchange"),
+            "{report}"
+        );
+        assert!(
+            report["elicitations"].as_array().unwrap().is_empty(),
+            "nobody is asked: {report}"
+        );
+        agent_tokens.push(token);
+    }
+    let all = get_json(&rs_url.replace("/mcp", "/test-admin/seen"))
+        .await
+        .expect("seen");
+    assert_eq!(
+        all["refused"], 0,
+        "every request carried a token for the upstream: {all}"
+    );
+    let seen: Vec<&Value> = all["seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["method"] == "tools/call")
+        .collect();
+    assert_eq!(seen.len(), 3, "{all}");
+    let agent_jtis: Vec<Value> = agent_tokens
+        .iter()
+        .map(|t| decode_jwt(t).expect("jwt").1["jti"].clone())
+        .collect();
+    for s in &seen {
+        let text = s["arguments"]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(s["sub"].as_str().unwrap()),
+            "each caller's own: {s}"
+        );
+        assert!(
+            !agent_jtis.contains(&s["jti"]),
+            "an exchanged token, not the agent's: {s}"
+        );
+    }
+    // A caller Warden accepts but the service does not know: refused with a clear error, and
+    // nothing reaches the upstream.
+    let carol = mint_token(
+        &issuer,
+        json!({ "sub": "carol", "resource": gateway.mcp_url(), "scope": "mcp:tools" }),
+    )
+    .await
+    .expect("token");
+    let plan = json!({ "client": "v1", "token": carol, "calls": [echo("carol via exchange")] });
+    let report = run_client("consent.mjs", &gateway.mcp_url(), &plan)
+        .await
+        .expect("the client runs");
+    let error = report["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("in exchange (RFC 8693)") && error.contains("carol"),
+        "{report}"
+    );
+    let after = get_json(&rs_url.replace("/mcp", "/test-admin/seen"))
+        .await
+        .expect("seen");
+    assert_eq!(
+        after["seen"].as_array().unwrap().len(),
+        all["seen"].as_array().unwrap().len()
+    );
+    let logged = logs().lock().unwrap().clone();
+    assert!(
+        holds(&logged, "connection.exchanged"),
+        "the exchange was logged"
+    );
+    agent_tokens.push(carol);
+    for t in &agent_tokens {
+        assert!(!holds(&logged, t), "no agent token is logged");
+    }
+}

@@ -23,7 +23,7 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors};
 pub use identity::{DEFAULT_ALGORITHMS, IdentityConfig, Introspection, OidcConfig, TestProfile};
 pub use integrity::{FlagAction, IntegrityConfig, PinMode};
-pub use oauth::OAuthConfig;
+pub use oauth::{Grant, OAuthConfig};
 
 /// The whole validated configuration.
 #[derive(Clone, Debug)]

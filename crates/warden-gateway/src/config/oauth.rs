@@ -14,6 +14,17 @@ pub(super) struct RawOAuth {
     #[serde(default)]
     scopes: Vec<String>,
     resource: Option<String>,
+    grant: Option<String>,
+}
+
+/// How Warden gets a user's token at the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// The user connects their account once on the consent page (code + PKCE); tokens are kept.
+    AuthorizationCode,
+    /// RFC 8693: the caller's own access token is exchanged for one at the service, per call
+    /// as needed; nothing is kept but the exchanged token, in memory, until it expires.
+    TokenExchange,
 }
 
 /// How Warden connects a user's account at an upstream's service, as an OAuth client of it.
@@ -27,6 +38,7 @@ pub struct OAuthConfig {
     pub scopes: Vec<String>,
     /// The RFC 8707 resource indicator the tokens are for; default the upstream's URL.
     pub resource: String,
+    pub grant: Grant,
 }
 
 impl std::fmt::Debug for OAuthConfig {
@@ -37,6 +49,7 @@ impl std::fmt::Debug for OAuthConfig {
             .field("client_secret", &"<redacted>")
             .field("scopes", &self.scopes)
             .field("resource", &self.resource)
+            .field("grant", &self.grant)
             .finish()
     }
 }
@@ -77,7 +90,20 @@ pub(super) fn oauth(
             "oauth.client_secret is written in the config file; keep it in the vault instead (${{vault:NAME}})"
         );
     }
+    let grant = match raw.grant.as_deref() {
+        None | Some("authorization_code") => Grant::AuthorizationCode,
+        Some("token_exchange") => Grant::TokenExchange,
+        Some(other) => {
+            check.err(
+                at,
+                format!("upstream {name:?}: oauth.grant = {other:?} is not known"),
+                "use \"authorization_code\" (users connect their accounts) or \"token_exchange\" (RFC 8693)",
+            );
+            return None;
+        }
+    };
     Some(OAuthConfig {
+        grant,
         issuer: issuer.trim_end_matches('/').to_string(),
         client_id,
         client_secret,

@@ -210,7 +210,10 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     }
     check_upstream_names(&mut check, &upstreams, &server.name_separator);
     if consent.sign_in.is_none()
-        && let Some(u) = upstreams.iter().find(|u| u.oauth().is_some())
+        && let Some(u) = upstreams.iter().find(|u| {
+            u.oauth()
+                .is_some_and(|o| o.grant == super::Grant::AuthorizationCode)
+        })
     {
         check.errors.push(ConfigError::file(
             check.file,

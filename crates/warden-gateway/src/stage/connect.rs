@@ -80,6 +80,16 @@ async fn connect(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         }
         return Next::Continue;
     }
+    if gw.connections.exchanges(upstream) {
+        // Nothing to connect: the caller's own token is what is exchanged.
+        let why = format!(
+            "{} takes the caller's own token in exchange (RFC 8693), and {}'s was not accepted: sign in with the identity provider (an API key cannot be exchanged)",
+            b.server, user
+        );
+        return Next::Refuse(Refusal::Upstream(
+            crate::upstream::UpstreamError::Handshake(b.server, why),
+        ));
+    }
     // Completing an argument is not worth a sign-in: nothing to offer until connected.
     if call.target.as_ref().is_some_and(|t| {
         matches!(

@@ -143,7 +143,12 @@ async fn authenticate(
     h: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<Arc<Principal>, Response> {
-    gw.identity.authenticate(uri.query(), h).await.map_err(|e| {
+    let principal = gw.identity.authenticate(uri.query(), h).await;
+    if let Ok(p) = &principal {
+        // Kept only when an upstream exchanges the caller's token (RFC 8693).
+        gw.connections.remember(p, h);
+    }
+    principal.map_err(|e| {
         if e == AuthError::Missing {
             tracing::debug!(client = %peer, "no credentials");
         } else {
