@@ -201,6 +201,9 @@ pub enum ConnectError {
 
 type Account = (usize, Arc<str>);
 
+/// An exchanged token's subject (its SHA-256) and expiry.
+type Exchanged = ([u8; 32], Option<i64>);
+
 pub struct Connections {
     names: Vec<String>,
     oauth: Vec<Option<OAuthConfig>>,
@@ -221,7 +224,7 @@ pub struct Connections {
     /// Each user's latest verified access token and its expiry, for token exchange.
     subjects: Mutex<HashMap<Arc<str>, (Secret, i64)>>,
     /// Exchanged tokens: which subject they came from (its SHA-256) and when they expire.
-    exchanged: Mutex<HashMap<Account, ([u8; 32], Option<i64>)>>,
+    exchanged: Mutex<HashMap<Account, Exchanged>>,
 }
 
 /// Remembered subjects at most; the ones closest to expiry go first.
@@ -320,7 +323,7 @@ impl Connections {
         };
         let digest: [u8; 32] = Sha256::digest(subject.expose().as_bytes()).into();
         let bearer = self.bearer(index, user);
-        let fresh = |entry: Option<&([u8; 32], Option<i64>)>| {
+        let fresh = |entry: Option<&Exchanged>| {
             entry.is_some_and(|(d, at)| {
                 *d == digest && at.is_none_or(|at| at - REFRESH_AHEAD > self.clock.now())
             })
