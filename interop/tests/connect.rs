@@ -48,6 +48,34 @@ impl Write for Sink {
     }
 }
 
+/// The Rust fixture behind `idp/resource-server.mjs`, which accepts only `issuer`'s tokens for
+/// its own URL: the peer and that URL.
+async fn protected_fixture(issuer: &str) -> (Peer, String) {
+    let fixture = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fixture_url = format!("http://{}/mcp", fixture.local_addr().expect("addr"));
+    tokio::spawn(warden_fixture::serve_http_with(
+        fixture,
+        warden_fixture::Options::default(),
+    ));
+    let rs = reference_resource_server(issuer, &fixture_url)
+        .await
+        .expect("the upstream starts");
+    let url = rs.url.clone().expect("url");
+    (rs, url)
+}
+
+/// Puts the gateway-wide secret `name` into a running Warden's vault, as `warden vault put` does.
+async fn put_secret(gateway: &warden_gateway::Running, name: &str, value: &str) {
+    let vault = gateway.gateway.vault.clone().expect("the vault is open");
+    let store = gateway.gateway.identity.store().expect("store").clone();
+    let row = vault.seal(name, "", value, 1).expect("sealed");
+    let mut tx = store.begin().await.expect("tx");
+    tx.vault_put(&row).await.expect("put");
+    tx.commit().await.expect("commit");
+}
+
 struct World {
     _idp: Peer,
     _saas: Peer,
@@ -103,18 +131,7 @@ impl World {
         .await
         .expect("the service's authorization server starts");
         let saas_issuer = saas.url.clone().expect("issuer");
-        let fixture = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let fixture_url = format!("http://{}/mcp", fixture.local_addr().expect("addr"));
-        tokio::spawn(warden_fixture::serve_http_with(
-            fixture,
-            warden_fixture::Options::default(),
-        ));
-        let rs = reference_resource_server(&saas_issuer, &fixture_url)
-            .await
-            .expect("the service's MCP server starts");
-        let rs_url = rs.url.clone().expect("url");
+        let (rs, rs_url) = protected_fixture(&saas_issuer).await;
         let data = tempfile::tempdir().expect("temp dir");
         let issuer = idp.url.clone().expect("issuer");
         let policies = interop_dir().join("policies/consent");
@@ -130,14 +147,7 @@ impl World {
         );
         let gateway = warden_on(listener, &config).await.expect("warden starts");
         // The operator's one step: Warden's client secret at the service, into the vault.
-        let vault = gateway.gateway.vault.clone().expect("the vault is open");
-        let store = gateway.gateway.identity.store().expect("store").clone();
-        let row = vault
-            .seal("saas_client", "", SAAS_SECRET, 1)
-            .expect("sealed");
-        let mut tx = store.begin().await.expect("tx");
-        tx.vault_put(&row).await.expect("put");
-        tx.commit().await.expect("commit");
+        put_secret(&gateway, "saas_client", SAAS_SECRET).await;
         World {
             _idp: idp,
             _saas: saas,
@@ -511,18 +521,7 @@ async fn token_exchange_gives_each_caller_a_token_of_their_own_and_never_forward
     .await
     .expect("the identity provider starts");
     let issuer = idp.url.clone().expect("issuer");
-    let fixture = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let fixture_url = format!("http://{}/mcp", fixture.local_addr().expect("addr"));
-    tokio::spawn(warden_fixture::serve_http_with(
-        fixture,
-        warden_fixture::Options::default(),
-    ));
-    let rs = reference_resource_server(&issuer, &fixture_url)
-        .await
-        .expect("the upstream starts");
-    let rs_url = rs.url.clone().expect("url");
+    let (_rs, rs_url) = protected_fixture(&issuer).await;
     let data = tempfile::tempdir().expect("temp dir");
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\n\
@@ -537,14 +536,7 @@ async fn token_exchange_gives_each_caller_a_token_of_their_own_and_never_forward
             .to_string(),
     );
     let gateway = warden_on(listener, &config).await.expect("warden starts");
-    let vault = gateway.gateway.vault.clone().expect("vault");
-    let store = gateway.gateway.identity.store().expect("store").clone();
-    let mut tx = store.begin().await.expect("tx");
-    let row = vault
-        .seal("exchange", "", EXCHANGE_SECRET, 1)
-        .expect("sealed");
-    tx.vault_put(&row).await.expect("put");
-    tx.commit().await.expect("commit");
+    put_secret(&gateway, "exchange", EXCHANGE_SECRET).await;
 
     let mut agent_tokens = Vec::new();
     for user in ["alice", "bob", "alice"] {

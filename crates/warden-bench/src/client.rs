@@ -55,6 +55,19 @@ impl Caller {
         Ok(Caller::Http(Box::new(caller)))
     }
 
+    /// A virtual client calling `tool` with `text`, sending `token` as its bearer token.
+    pub async fn http_full(
+        addr: SocketAddr,
+        era: Era,
+        tool: &str,
+        text: Arc<str>,
+        token: Option<String>,
+    ) -> anyhow::Result<Caller> {
+        let mut caller = HttpCaller::connect_as(addr, era, tool, token.as_deref()).await?;
+        caller.text = text;
+        Ok(Caller::Http(Box::new(caller)))
+    }
+
     /// One `tools/call` of the echo tool; an error if the reply is anything but the echo.
     pub async fn call(&mut self) -> anyhow::Result<()> {
         match self {
@@ -81,6 +94,16 @@ pub struct HttpCaller {
 impl HttpCaller {
     /// Connects and, in the legacy era, opens a session of its own.
     pub async fn connect(addr: SocketAddr, era: Era, tool: &str) -> anyhow::Result<HttpCaller> {
+        HttpCaller::connect_as(addr, era, tool, None).await
+    }
+
+    /// Connects with `token` as the bearer token of every request.
+    pub async fn connect_as(
+        addr: SocketAddr,
+        era: Era,
+        tool: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<HttpCaller> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -92,6 +115,12 @@ impl HttpCaller {
         tokio::spawn(connection);
         let mut base = HeaderMap::new();
         base.insert(HOST, HeaderValue::from_str(&addr.to_string())?);
+        if let Some(token) = token {
+            base.insert(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {token}"))?,
+            );
+        }
         base.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         base.insert(
             ACCEPT,

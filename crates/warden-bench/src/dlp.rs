@@ -28,6 +28,11 @@ const DLP_RESULTS: &str = "arguments = { default = \"off\" }";
 /// 10 KiB of mixed text that starts with [`wire::ECHO_TEXT`] (which masking leaves alone), with
 /// personal data on one line in `every` (none for 0).
 pub fn payload(every: usize) -> String {
+    payload_of(PAYLOAD, every)
+}
+
+/// `size` bytes of such text.
+pub fn payload_of(size: usize, every: usize) -> String {
     let findings = [
         "contact jane.doe@example.com about the renewal",
         "card on file 4111 1111 1111 1111 expires 09/29",
@@ -45,7 +50,7 @@ pub fn payload(every: usize) -> String {
     ];
     let mut text = format!("{}\n", wire::ECHO_TEXT);
     let mut i = 0;
-    while text.len() < PAYLOAD {
+    while text.len() < size {
         let line = if every > 0 && i % every == every - 1 {
             findings[(i / every) % findings.len()]
         } else {
@@ -55,7 +60,7 @@ pub fn payload(every: usize) -> String {
         text.push('\n');
         i += 1;
     }
-    let cut = text[..PAYLOAD].trim_end_matches(|c: char| c != '\n').len();
+    let cut = text[..size].trim_end_matches(|c: char| c != '\n').len();
     text.truncate(cut);
     text
 }

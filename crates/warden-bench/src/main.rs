@@ -17,6 +17,7 @@
 mod client;
 mod disk;
 mod dlp;
+mod full;
 mod load;
 mod nginx;
 mod procs;
@@ -86,6 +87,13 @@ struct Args {
     /// Measure only what DLP adds to a call returning 10 KiB (DLP off against on).
     #[arg(long)]
     dlp: bool,
+    /// Measure the full pipeline (JWT, Cedar on arguments, a grant check, durable audit, DLP on
+    /// 1 KiB results with findings, a vault credential) against direct, nginx and the core path.
+    #[arg(long)]
+    full: bool,
+    /// With --full: also the full pipeline less one stage at a time (what each stage costs).
+    #[arg(long)]
+    full_parts: bool,
     /// The `warden-fixture` binary (default: next to this one).
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -218,6 +226,9 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
     );
     if args.dlp {
         return dlp::run(&settings, bins, &eras).await;
+    }
+    if args.full || args.full_parts {
+        return full::run(&settings, bins, &eras, args.full_parts).await;
     }
     let mut ran = Vec::new();
     for kind in kinds(args) {

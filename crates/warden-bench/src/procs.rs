@@ -148,11 +148,22 @@ pub async fn warden(
     std::fs::write(dir.path().join("policies/bench.cedar"), BENCH_POLICIES)?;
     let file = dir.path().join("warden.toml");
     std::fs::write(&file, config)?;
+    start_warden(warden, dir, &file, addr).await
+}
+
+/// Starts `warden serve --config file` (in `dir`, which it keeps) and waits until it accepts
+/// connections on `addr`.
+pub async fn start_warden(
+    warden: &Path,
+    dir: tempfile::TempDir,
+    file: &Path,
+    addr: SocketAddr,
+) -> anyhow::Result<(Service, SocketAddr)> {
     let log = std::fs::File::create(dir.path().join("stderr.log"))?;
     let child = Command::new(warden)
         .arg("serve")
         .arg("--config")
-        .arg(&file)
+        .arg(file)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

@@ -607,22 +607,17 @@ impl Connections {
             None => (tokens.access_token.as_str(), "access_token"),
         };
         let secret = self.client_secret(oauth).await?;
-        let response = self
+        let form = [("token", token), ("token_type_hint", hint)];
+        let (status, _) = self
             .http
-            .post(endpoint)
-            .map_err(ConnectError::Unreachable)?
-            .basic_auth(&oauth.client_id, Some(secret.as_str()))
-            .form(&[("token", token), ("token_type_hint", hint)])
-            .timeout(Duration::from_secs(10))
-            .send()
+            .oauth_post(endpoint, &oauth.client_id, &secret, &form)
             .await
-            .map_err(|e| ConnectError::Unreachable(e.without_url().to_string()))?;
-        if response.status().is_success() {
+            .map_err(ConnectError::Unreachable)?;
+        if status.is_success() {
             Ok(())
         } else {
             Err(ConnectError::Refused(format!(
-                "revocation answered {}",
-                response.status()
+                "revocation answered {status}"
             )))
         }
     }
@@ -843,18 +838,9 @@ impl Connections {
     ) -> Result<Tokens, ConnectError> {
         let server = self.server(oauth).await?;
         let secret = self.client_secret(oauth).await?;
-        let response = self
+        let (status, body) = self
             .http
-            .post(&server.token_endpoint)
-            .map_err(ConnectError::Unreachable)?
-            .basic_auth(&oauth.client_id, Some(secret.as_str()))
-            .form(form)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| ConnectError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status();
-        let body: Value = crate::outbound::read_json(response)
+            .oauth_post(&server.token_endpoint, &oauth.client_id, &secret, form)
             .await
             .map_err(|e| ConnectError::Unreachable(format!("token endpoint: {e}")))?;
         if status.is_server_error() {

@@ -198,7 +198,13 @@ impl Resolve for Resolver {
 }
 
 /// Reads a JSON body of at most [`MAX_BODY`] bytes.
-pub async fn read_json(mut response: reqwest::Response) -> Result<Value, String> {
+pub async fn read_json(response: reqwest::Response) -> Result<Value, String> {
+    let body = read_body(response).await?;
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -210,7 +216,7 @@ pub async fn read_json(mut response: reqwest::Response) -> Result<Value, String>
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -360,5 +366,32 @@ impl Outbound {
     /// A POST to `url`, if the guard lets it through.
     pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
         Ok(self.client.post(self.checked(url)?))
+    }
+
+    /// `form` POSTed to an OAuth endpoint (token, revocation) as client `client_id` with HTTP
+    /// Basic authentication, within 10 s: the status and the JSON answer (`null` when the body
+    /// is empty). The error says why nothing usable came back, never holding a form value.
+    pub async fn oauth_post(
+        &self,
+        url: &str,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(reqwest::StatusCode, Value), String> {
+        let response = self
+            .post(url)?
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let status = response.status();
+        let body = read_body(response).await?;
+        if body.is_empty() {
+            return Ok((status, Value::Null));
+        }
+        let json = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        Ok((status, json))
     }
 }

@@ -19,6 +19,7 @@ use warden_gateway::store::{self, Store, StoreError, Transaction};
 pub(crate) struct Opened {
     pub store: Arc<dyn Store>,
     pub audited: bool,
+    pub config: Config,
 }
 
 /// Who runs the command, as the operating system knows them.
@@ -87,7 +88,7 @@ pub enum GrantsAction {
 }
 
 pub async fn grants(config: &Path, action: GrantsAction) -> ExitCode {
-    let Opened { store, audited } = match open_audited(config).await {
+    let Opened { store, audited, .. } = match open_audited(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -167,6 +168,7 @@ pub(crate) async fn open_audited(config: &Path) -> Result<Opened, ExitCode> {
     Ok(Opened {
         store,
         audited: config.audit.enabled,
+        config,
     })
 }
 
@@ -176,7 +178,7 @@ pub(crate) fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 pub async fn keys(config: &Path, action: KeysAction) -> ExitCode {
-    let Opened { store, audited } = match open_audited(config).await {
+    let Opened { store, audited, .. } = match open_audited(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -241,7 +243,7 @@ pub async fn keys(config: &Path, action: KeysAction) -> ExitCode {
 }
 
 pub async fn revoke(config: &Path, target: Target, reason: &str, undo: bool) -> ExitCode {
-    let Opened { store, audited } = match open_audited(config).await {
+    let Opened { store, audited, .. } = match open_audited(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -11,10 +11,10 @@ use clap::Subcommand;
 use serde_json::json;
 use warden_gateway::Config;
 use warden_gateway::connections::{Connections, upstream_of};
-use warden_gateway::store::{self, Store};
+use warden_gateway::store::Store;
 use warden_gateway::vault::{KeySource, Vault};
 
-use crate::admin::{fail, queue};
+use crate::admin::{Opened, fail, open_audited, queue};
 
 #[derive(Subcommand)]
 pub enum ConnectionsAction {
@@ -30,16 +30,9 @@ pub enum ConnectionsAction {
 }
 
 pub async fn run(config: &Path, action: ConnectionsAction) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let store = match store::open(&config.storage).await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let Opened { store, config, .. } = match open_audited(config).await {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let result = match action {
         ConnectionsAction::List { user } => list(&store, user.as_deref()).await,

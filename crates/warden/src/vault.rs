@@ -9,12 +9,11 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::json;
-use warden_gateway::Config;
 use warden_gateway::store::{self, Store};
 use warden_gateway::vault::{self, KeySource, Vault};
 use zeroize::Zeroizing;
 
-use crate::admin::{fail, queue};
+use crate::admin::{Opened, fail, open_audited, queue};
 
 #[derive(Subcommand)]
 pub enum VaultAction {
@@ -38,18 +37,14 @@ pub enum VaultAction {
 }
 
 pub async fn run(config: &Path, action: VaultAction) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+    let Opened {
+        store,
+        audited,
+        config,
+    } = match open_audited(config).await {
+        Ok(o) => o,
+        Err(code) => return code,
     };
-    let store = match store::open(&config.storage).await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let audited = config.audit.enabled;
     let source = KeySource::from_env_or(&config.storage.vault_key);
     let vault = match Vault::open(source.clone(), store.clone()) {
         Ok(v) => v,

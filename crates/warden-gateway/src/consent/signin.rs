@@ -263,23 +263,20 @@ impl SignIn {
             .get("code")
             .ok_or_else(|| SignInError::Refused("no authorization code".into()))?;
         let endpoints = self.endpoints().await?;
-        let response = self
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", attempt.verifier.as_str()),
+        ];
+        let (status, body) = self
             .http
-            .post(&endpoints.token_endpoint)
-            .map_err(SignInError::Unreachable)?
-            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", self.redirect_uri.as_str()),
-                ("code_verifier", attempt.verifier.as_str()),
-            ])
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| SignInError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status();
-        let body: Value = crate::outbound::read_json(response)
+            .oauth_post(
+                &endpoints.token_endpoint,
+                &self.config.client_id,
+                &self.config.client_secret,
+                &form,
+            )
             .await
             .map_err(|e| SignInError::Unreachable(format!("token endpoint: {e}")))?;
         if !status.is_success() {
