@@ -434,7 +434,11 @@ async fn clients_without_url_elicitation_and_2026_clients_get_the_link_and_go_on
     let world = World::start().await;
     // No elicitation: the link comes as a tool error; the retry after connecting goes through.
     let call = json!({ "name": "fx__echo", "arguments": { "text": "alice plain" }, "retry": true });
-    let person = json!({ "user": "alice", "decision": "connect", "when": "retry" });
+    // Bob opens Alice's link first: it is not his to answer.
+    let person = json!({
+        "user": "alice", "decision": "connect", "when": "retry",
+        "visitors": [{ "user": "bob", "decision": null }],
+    });
     let report = world
         .run(
             "alice",
@@ -449,6 +453,11 @@ async fn clients_without_url_elicitation_and_2026_clients_get_the_link_and_go_on
         "{report}"
     );
     assert_eq!(call["text"], "alice plain", "{report}");
+    let bobs = &report["approvals"][0];
+    assert_eq!(bobs["user"], "bob", "{report}");
+    assert_eq!(bobs["status"], 403, "{report}");
+    assert_eq!(bobs["title"], "Not yours to decide", "{report}");
+    assert!(world.stored("bob").await.is_none(), "bob connected nothing");
 
     // A 2026-07-28 client: `input_required` with the link; once connected, its retry meets
     // consent (transfer_funds needs an approval): a second `input_required`, approved, and the

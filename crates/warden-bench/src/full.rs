@@ -166,6 +166,8 @@ async fn prepare_store(file: &std::path::Path, text: &str, stages: Stages) -> an
 struct Path {
     name: String,
     addr: SocketAddr,
+    /// `echo` straight at the fixture (direct, nginx), `fx__echo` through Warden.
+    tool: &'static str,
     token: Option<String>,
     pids: Vec<u32>,
     callers: Vec<Caller>,
@@ -180,7 +182,7 @@ impl Path {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(
-                Caller::http_full(self.addr, era, "fx__echo", text.clone(), self.token.clone())
+                Caller::http_full(self.addr, era, self.tool, text.clone(), self.token.clone())
                     .await
                     .with_context(|| format!("connecting to {}", self.name))?,
             );
@@ -271,6 +273,7 @@ pub async fn run(
 impl Path {
     fn new(name: &str, addr: SocketAddr, token: Option<String>, pids: Vec<u32>) -> Path {
         Path {
+            tool: if pids_are_warden(name) { "fx__echo" } else { "echo" },
             name: name.to_string(),
             addr,
             token,
@@ -282,6 +285,10 @@ impl Path {
             cpu: Duration::ZERO,
         }
     }
+}
+
+fn pids_are_warden(name: &str) -> bool {
+    name != "direct" && name != "nginx"
 }
 
 /// Closed loop with every client (throughput), with one (latency), open loop at the rate
