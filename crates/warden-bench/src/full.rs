@@ -273,7 +273,11 @@ pub async fn run(
 impl Path {
     fn new(name: &str, addr: SocketAddr, token: Option<String>, pids: Vec<u32>) -> Path {
         Path {
-            tool: if pids_are_warden(name) { "fx__echo" } else { "echo" },
+            tool: if through_warden(name) {
+                "fx__echo"
+            } else {
+                "echo"
+            },
             name: name.to_string(),
             addr,
             token,
@@ -287,7 +291,7 @@ impl Path {
     }
 }
 
-fn pids_are_warden(name: &str) -> bool {
+fn through_warden(name: &str) -> bool {
     name != "direct" && name != "nginx"
 }
 
