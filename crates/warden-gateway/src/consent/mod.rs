@@ -276,9 +276,9 @@ impl Consents {
         let candidates = {
             let cache = self.grants.read().unwrap_or_else(|e| e.into_inner());
             let key = (user, agent, tool.to_string());
+            // A standing grant's use is in the call's own request record (its decision names
+            // the grant): no record of its own on every call.
             if let Some((_, id)) = cache.standing.get(&key).filter(|(until, _)| *until > now) {
-                self.audit
-                    .write_later(audit::grant_used(p, tool, id, "standing"));
                 return Ok(Some(id.clone()));
             }
             cache
