@@ -103,15 +103,26 @@ impl Setup {
     }
 }
 
-/// Every byte of a directory's files, recursively.
+/// Every byte of a directory's files, recursively. A file the running gateway removes between
+/// the listing and the reading (SQLite's journal, say) held nothing more to look at.
 fn bytes_under(dir: &Path) -> Vec<u8> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut all = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if gone(&e) => return all,
+        Err(e) => panic!("{}: {e}", dir.display()),
+    };
+    for e in entries {
         let p = e.unwrap().path();
         if p.is_dir() {
             all.extend(bytes_under(&p));
         } else {
-            all.extend(std::fs::read(&p).unwrap());
+            match std::fs::read(&p) {
+                Ok(bytes) => all.extend(bytes),
+                Err(e) if gone(&e) => {}
+                Err(e) => panic!("{}: {e}", p.display()),
+            }
         }
     }
     all
