@@ -180,16 +180,9 @@ impl Connections {
                 q.append_pair("scope", &oauth.scopes.join(" "));
             }
         }
-        let id = random_id();
-        let mut attempts = lock(&self.attempts);
-        crate::consent::keep(
-            &mut attempts,
-            id.clone(),
-            attempt,
-            ATTEMPT_TTL,
-            MAX_ATTEMPTS,
-            |a| a.started,
-        );
+        let id = crate::consent::keep(&self.attempts, attempt, ATTEMPT_TTL, MAX_ATTEMPTS, |a| {
+            a.started
+        });
         Ok((url.to_string(), id))
     }
 

@@ -143,9 +143,13 @@ fn cookie(name: &str, value: &str, max_age: Duration) -> String {
     )
 }
 
-/// A `Set-Cookie` value that deletes cookie `name`.
-fn clear_cookie(name: &str) -> String {
-    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+/// `r` with a `Set-Cookie` that deletes cookie `name`.
+fn clearing(mut r: Response, name: &str) -> Response {
+    let clear = format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        r.headers_mut().append(SET_COOKIE, v);
+    }
+    r
 }
 
 fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -365,29 +369,22 @@ async fn callback(
             "This browser did not start a sign-in to Warden's consent page. Open the consent link again.",
         );
     };
-    let clear = clear_cookie(ATTEMPT_COOKIE);
-    match signin.finish(attempt, &query).await {
+    let answer = match signin.finish(attempt, &query).await {
         Ok((session, consent)) => redirect(
             &format!("/consent/{consent}"),
-            &[
-                clear,
-                cookie(SESSION_COOKIE, &session, Duration::from_secs(3600)),
-            ],
+            &[cookie(SESSION_COOKIE, &session, Duration::from_secs(3600))],
         ),
         Err(e) => {
             tracing::warn!(error = %e, "consent page sign-in failed");
-            let mut r = message(
+            message(
                 StatusCode::BAD_REQUEST,
                 "Sign-in failed",
                 "danger",
                 &e.to_string(),
-            );
-            if let Ok(v) = HeaderValue::from_str(&clear) {
-                r.headers_mut().append(SET_COOKIE, v);
-            }
-            r
+            )
         }
-    }
+    };
+    clearing(answer, ATTEMPT_COOKIE)
 }
 
 #[derive(Deserialize)]
@@ -598,13 +595,9 @@ async fn connected(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let clear = clear_cookie(crate::connections::ATTEMPT_COOKIE);
     let failed = |text: &str| {
-        let mut r = message(StatusCode::BAD_REQUEST, "Not connected", "danger", text);
-        if let Ok(v) = HeaderValue::from_str(&clear) {
-            r.headers_mut().append(SET_COOKIE, v);
-        }
-        r
+        let r = message(StatusCode::BAD_REQUEST, "Not connected", "danger", text);
+        clearing(r, crate::connections::ATTEMPT_COOKIE)
     };
     let (Some(session), Some(attempt)) = (
         session_of(&gw.consents, &headers),
@@ -638,7 +631,7 @@ async fn connected(
         // Connected either way: a request that expired meanwhile still leaves the account
         // connected for the next call.
         Ok(_) => {
-            let mut r = message(
+            let r = message(
                 StatusCode::OK,
                 "Connected",
                 "ok",
@@ -647,10 +640,7 @@ async fn connected(
                     request.server
                 ),
             );
-            if let Ok(v) = HeaderValue::from_str(&clear) {
-                r.headers_mut().append(SET_COOKIE, v);
-            }
-            r
+            clearing(r, crate::connections::ATTEMPT_COOKIE)
         }
         Err(e) => unavailable(e),
     }

@@ -91,16 +91,17 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Inserts into a bounded record map: entries older than `ttl` go first, then the oldest one if
-/// the map is still full.
+/// Inserts into a bounded record map under a new random id, which it returns: entries older than
+/// `ttl` go first, then the oldest one if the map is still full.
 pub(crate) fn keep<T>(
-    map: &mut HashMap<String, T>,
-    id: String,
+    map: &Mutex<HashMap<String, T>>,
     value: T,
     ttl: Duration,
     max: usize,
     started: impl Fn(&T) -> Instant,
-) {
+) -> String {
+    let id = random_id();
+    let mut map = lock(map);
     map.retain(|_, v| started(v).elapsed() < ttl);
     if map.len() >= max
         && let Some(oldest) = map
@@ -110,7 +111,8 @@ pub(crate) fn keep<T>(
     {
         map.remove(&oldest);
     }
-    map.insert(id, value);
+    map.insert(id.clone(), value);
+    id
 }
 
 impl SignIn {
@@ -215,16 +217,9 @@ impl SignIn {
             .append_pair("nonce", &attempt.nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
-        let id = random_id();
-        let mut attempts = lock(&self.attempts);
-        keep(
-            &mut attempts,
-            id.clone(),
-            attempt,
-            ATTEMPT_TTL,
-            MAX_ATTEMPTS,
-            |a| a.started,
-        );
+        let id = keep(&self.attempts, attempt, ATTEMPT_TTL, MAX_ATTEMPTS, |a| {
+            a.started
+        });
         Ok((url.to_string(), id))
     }
 
@@ -312,16 +307,9 @@ impl SignIn {
             csrf: random_id(),
             started: Instant::now(),
         };
-        let id = random_id();
-        let mut sessions = lock(&self.sessions);
-        keep(
-            &mut sessions,
-            id.clone(),
-            session,
-            SESSION_TTL,
-            MAX_SESSIONS,
-            |s| s.started,
-        );
+        let id = keep(&self.sessions, session, SESSION_TTL, MAX_SESSIONS, |s| {
+            s.started
+        });
         Ok((id, attempt.consent))
     }
 
