@@ -136,3 +136,79 @@ async fn the_2025_sdk_client_receives_masked_data_from_json_sse_and_filesystem_s
 async fn the_2026_client_receives_masked_data_from_json_sse_and_filesystem_servers() {
     run("client-v2.mjs").await;
 }
+
+/// Data rules from Cedar policy, with the 2025 SDK client: a contractor's call to the customer
+/// lookup is withheld because it holds an e-mail address; support sees the address and the
+/// phone number as they are (a rule for their group and that tool reports them), while the card
+/// stays masked by the configuration's default; nobody gets a permission from a data rule.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_rules_in_policy_choose_the_action_per_group_and_tool() {
+    require_node_modules();
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("rules.cedar"),
+        r#"
+@id("staff-use-json")
+permit (principal in Group::"staff", action, resource in Server::"json");
+
+@id("contractors-see-no-email")
+@dlp_results("email=block")
+permit (principal in Group::"contractors", action, resource in Server::"json");
+
+@id("support-reads-contact-data")
+@dlp_results("email=report, phone=report")
+permit (principal in Group::"support", action == Action::"call_tool", resource == Tool::"json.lookup_customer");
+"#,
+    )
+    .unwrap();
+    let url = fixture(false).await;
+    let as_group = |groups: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\ntest_user = \"tester\"\ntest_groups = [{groups}]\n\n\
+             [policy]\ndir = {:?}\n\n[outbound]\nallow = [\"127.0.0.1\"]\n\n[upstreams.json]\nurl = {url:?}\n",
+            policies.path().display().to_string()
+        )
+    };
+    let lookup = json!({ "calls": [
+        { "name": "json__lookup_customer", "arguments": { "customer_id": "c-1" } },
+        { "name": "json__echo", "arguments": { "text": "nothing personal" } },
+    ]});
+    let mut seen = Vec::new();
+    for groups in [
+        "\"staff\", \"contractors\"",
+        "\"staff\", \"support\"",
+        "\"contractors\"",
+    ] {
+        let gateway = warden(&as_group(groups)).await.unwrap();
+        let report = run_client("sdk-v1.mjs", &gateway.mcp_url(), &lookup).await;
+        gateway.stop().await.unwrap();
+        let report = report.unwrap_or_else(|e| panic!("{groups}: {e}"));
+        assert!(report.get("fatal").is_none(), "{groups}: {report}");
+        seen.push(report);
+    }
+
+    let contractor = &seen[0]["calls"];
+    assert_eq!(contractor[0]["code"], -32056, "{contractor}");
+    let error = contractor[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("withheld by data policy") && error.contains("email"),
+        "{error}"
+    );
+    assert!(!seen[0].to_string().contains("jane.doe@example.com"));
+    assert_eq!(contractor[1]["text"], "nothing personal", "{contractor}");
+
+    let support = &seen[1]["calls"][0];
+    assert_eq!(support["isError"], false, "{support}");
+    let text = support["text"].as_str().unwrap();
+    assert!(
+        text.contains("jane.doe@example.com") && text.contains("+1 415 555 0100"),
+        "{text}"
+    );
+    assert!(text.contains("[card ••••1111]"), "{text}");
+    assert_eq!(support["structuredContent"]["card"], "[card ••••1111]");
+
+    // A data rule alone grants nothing: a contractor outside staff may not call the tool.
+    let outsider = &seen[2]["calls"];
+    assert_eq!(outsider[0]["code"], -32602, "{outsider}");
+    assert_eq!(outsider[1]["code"], -32602, "{outsider}");
+}

@@ -5,10 +5,13 @@
 //! What it must never do: keep, log or return a found value. A [`Found`] holds the detector, the
 //! JSON path and the action — never the text; the pseudonym key stays in the engines.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use warden_dlp::{Action, DetectorRule, Engine, Finding, Rules};
+use warden_policy::{DataAction, DataRules};
 
 use crate::config::{Actions, DlpConfig, ScopeMatch};
 use crate::identity::Principal;
@@ -72,14 +75,23 @@ pub fn action_name(a: Action) -> &'static str {
 
 /// The engines of one set of actions: `None` where a direction has every detector off.
 struct Engines {
-    results: Option<Engine>,
-    arguments: Option<Engine>,
+    results: Option<Arc<Engine>>,
+    arguments: Option<Arc<Engine>>,
+    /// The actions they were built from, which data rules start from.
+    actions: [Actions; 2],
 }
+
+/// Engines for action sets that data rules made, by the set: built at first need. A call's
+/// rules come from policy, so the sets are few; past this many, the oldest are let go.
+const MADE_MAX: usize = 64;
 
 /// The DLP engines of a gateway.
 pub struct Dlp {
     base: Engines,
     scopes: Vec<(ScopeMatch, Engines)>,
+    config: DlpConfig,
+    key: [u8; 32],
+    made: Mutex<HashMap<Actions, Option<Arc<Engine>>>>,
 }
 
 /// Why DLP could not start.
@@ -100,8 +112,9 @@ impl Dlp {
         let key = pseudonym_key(&config.key)?;
         let engines = |results: &Actions, arguments: &Actions| -> Result<Engines, DlpError> {
             Ok(Engines {
-                results: engine(config, results, key)?,
-                arguments: engine(config, arguments, key)?,
+                results: engine(config, results, key)?.map(Arc::new),
+                arguments: engine(config, arguments, key)?.map(Arc::new),
+                actions: [results.clone(), arguments.clone()],
             })
         };
         let base = engines(&config.results, &config.arguments)?;
@@ -110,18 +123,26 @@ impl Dlp {
             .iter()
             .map(|s| Ok((s.when.clone(), engines(&s.results, &s.arguments)?)))
             .collect::<Result<_, DlpError>>()?;
-        Ok(Some(Dlp { base, scopes }))
+        Ok(Some(Dlp {
+            base,
+            scopes,
+            config: config.clone(),
+            key,
+            made: Mutex::new(HashMap::new()),
+        }))
     }
 
     /// The engine for one direction of a call to `tool` (as exposed) of `upstream`, by
-    /// `principal`: the first scope that matches, else the defaults.
+    /// `principal`: the first scope that matches, else the defaults; then the call's data
+    /// rules (policy) over them, each detector they name taking the strictest action they give.
     pub fn engine(
         &self,
         direction: Direction,
         upstream: Option<&str>,
         tool: Option<&str>,
         principal: &Principal,
-    ) -> Option<&Engine> {
+        rules: &DataRules,
+    ) -> Option<Arc<Engine>> {
         let matches = |m: &ScopeMatch| {
             m.upstream.as_deref().is_none_or(|u| Some(u) == upstream)
                 && m.tool.as_deref().is_none_or(|t| Some(t) == tool)
@@ -132,10 +153,64 @@ impl Dlp {
             .iter()
             .find(|(m, _)| matches(m))
             .map_or(&self.base, |(_, e)| e);
-        match direction {
-            Direction::Results => engines.results.as_ref(),
-            Direction::Arguments => engines.arguments.as_ref(),
+        let (engine, actions) = match direction {
+            Direction::Results => (&engines.results, &engines.actions[0]),
+            Direction::Arguments => (&engines.arguments, &engines.actions[1]),
+        };
+        if rules.is_empty() {
+            return engine.clone();
         }
+        let results = direction == Direction::Results;
+        let mut ruled = actions.clone();
+        for (detector, action) in ruled.iter_mut() {
+            if let Some(a) = rules.action(results, detector) {
+                *action = from_policy(a);
+            }
+        }
+        if ruled == *actions {
+            return engine.clone();
+        }
+        self.made(ruled)
+    }
+
+    /// The engine of an action set that data rules made, built once.
+    fn made(&self, actions: Actions) -> Option<Arc<Engine>> {
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(engine) = made.get(&actions) {
+            return engine.clone();
+        }
+        let engine = match engine(&self.config, &actions, self.key) {
+            Ok(engine) => engine.map(Arc::new),
+            // The rules built at start with these detectors; a failure now is a bug, and the
+            // safe answer is the strictest one.
+            Err(e) => {
+                tracing::error!(error = %e, "DLP engine for a data rule does not build; blocking every finding");
+                let block: Actions = actions
+                    .keys()
+                    .map(|d| (d.clone(), Some(Action::Block)))
+                    .collect();
+                engine(&self.config, &block, self.key)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new)
+            }
+        };
+        if made.len() >= MADE_MAX {
+            made.clear();
+        }
+        made.insert(actions, engine.clone());
+        engine
+    }
+}
+
+/// The engine action of a data rule's action.
+fn from_policy(a: DataAction) -> Option<Action> {
+    match a {
+        DataAction::Off => None,
+        DataAction::Report => Some(Action::Report),
+        DataAction::Mask => Some(Action::Mask),
+        DataAction::Pseudonymise => Some(Action::Pseudonymise),
+        DataAction::Block => Some(Action::Block),
     }
 }
 
@@ -200,6 +275,65 @@ fn pseudonym_key(path: &Path) -> Result<[u8; 32], DlpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rules(text: &str) -> DataRules {
+        let e = warden_policy::PolicyEngine::from_sources(&[(
+            "t.cedar".into(),
+            format!("@dlp_results({text:?})\npermit (principal, action, resource);"),
+        )])
+        .unwrap();
+        let call = warden_policy::Request {
+            user: "u",
+            groups: &[],
+            agent: None,
+            scopes: &[],
+            action: warden_policy::Action::CallTool,
+            server: "s",
+            target: "t",
+            tags: &[],
+            arguments: None,
+            now: std::time::SystemTime::now(),
+            utc_offset_minutes: 0,
+            client_ip: None,
+            era: "modern",
+        };
+        e.decide(&call).data
+    }
+
+    #[test]
+    fn data_rules_make_an_engine_once_per_set_of_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        let config = crate::config::Config::from_toml(
+            &file,
+            "[identity]\ntest_user = \"t\"\n[policy]\ndir = \"p\"\n",
+        )
+        .unwrap();
+        let dlp = Dlp::open(&config.dlp).unwrap().unwrap();
+        let principal = Principal {
+            user: "u".into(),
+            agent: None,
+            groups: Vec::new(),
+            scopes: Vec::new(),
+            token_id: None,
+            expires_at: None,
+            method: crate::identity::AuthMethod::TestProfile,
+        };
+        let engine = |r: &DataRules| dlp.engine(Direction::Results, None, None, &principal, r);
+        let base = engine(&DataRules::default()).unwrap();
+        // A rule that changes nothing uses the configured engine itself.
+        assert!(Arc::ptr_eq(&base, &engine(&rules("card=mask")).unwrap()));
+        let strict = engine(&rules("card=block")).unwrap();
+        assert!(!Arc::ptr_eq(&base, &strict));
+        assert!(Arc::ptr_eq(&strict, &engine(&rules("card=block")).unwrap()));
+        let mut card = serde_json::json!({ "n": "4111 1111 1111 1111" });
+        assert!(strict.apply(&mut card).blocked);
+        assert!(engine(&rules("default=off")).is_none());
+        let mut card = serde_json::json!({ "n": "4111 1111 1111 1111" });
+        let reported = engine(&rules("card=report")).unwrap().apply(&mut card);
+        assert!(!reported.blocked && reported.findings.len() == 1);
+        assert_eq!(card["n"], "4111 1111 1111 1111");
+    }
 
     #[test]
     fn the_key_is_made_once_and_kept() {

@@ -113,7 +113,7 @@ impl Gateway {
             notices,
             metrics,
             limiter: crate::ratelimit::Limiter::new(&config.rate_limits),
-            policies: crate::policy::Policies::load(&config.policy)?,
+            policies: crate::policy::Policies::load(&config.policy, config.dlp.detectors())?,
             waiting,
             config: Arc::new(config),
         });

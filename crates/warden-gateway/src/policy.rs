@@ -19,6 +19,8 @@ type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 pub struct Policies {
     engine: RwLock<Arc<PolicyEngine>>,
     dir: PathBuf,
+    /// The DLP detectors that data rules may name: a set naming another does not load.
+    detectors: Vec<String>,
     seen: Mutex<Fingerprint>,
     pub utc_offset_minutes: i32,
 }
@@ -49,13 +51,15 @@ fn fingerprint(dir: &Path) -> Fingerprint {
 }
 
 impl Policies {
-    pub fn load(config: &PolicyConfig) -> Result<Policies, PolicyErrors> {
+    /// Loads `[policy] dir`; data rules may name the `detectors` of `[dlp]`.
+    pub fn load(config: &PolicyConfig, detectors: Vec<String>) -> Result<Policies, PolicyErrors> {
         let seen = fingerprint(&config.dir);
-        let engine = PolicyEngine::load_dir(&config.dir)?;
+        let engine = load_dir(&config.dir, &detectors)?;
         tracing::info!(dir = %config.dir.display(), policies = engine.len(), "policies loaded");
         Ok(Policies {
             engine: RwLock::new(Arc::new(engine)),
             dir: config.dir.clone(),
+            detectors,
             seen: Mutex::new(seen),
             utc_offset_minutes: config.utc_offset_minutes,
         })
@@ -78,7 +82,7 @@ impl Policies {
             }
             *seen = now;
         }
-        match PolicyEngine::load_dir(&self.dir) {
+        match load_dir(&self.dir, &self.detectors) {
             Ok(engine) => {
                 let n = engine.len();
                 *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
@@ -91,6 +95,13 @@ impl Policies {
             }
         }
     }
+}
+
+/// Loads a policy directory whose data rules name only `detectors`.
+pub fn load_dir(dir: &Path, detectors: &[String]) -> Result<PolicyEngine, PolicyErrors> {
+    let engine = PolicyEngine::load_dir(dir)?;
+    engine.check_data_rules(|d| detectors.iter().any(|k| k == d))?;
+    Ok(engine)
 }
 
 /// One question to the policies, from the gateway's side.
@@ -109,6 +120,11 @@ impl Policies {
     pub fn decide(&self, ask: &Ask<'_>) -> Decision {
         let engine = self.current();
         with_request(ask, self.utc_offset_minutes, |r| engine.decide(r))
+    }
+
+    /// Whether any policy is a data rule.
+    pub fn has_data_rules(&self) -> bool {
+        self.current().has_data_rules()
     }
 
     /// Whether an item belongs in a list for this principal: allowed, or obtainable with

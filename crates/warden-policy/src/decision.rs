@@ -16,7 +16,10 @@
 
 use std::fmt::Write as _;
 
+use std::sync::Arc;
+
 use crate::consent::ConsentRule;
+use crate::data::DataRules;
 use crate::load::PolicyMeta;
 
 /// What the gateway does with the request.
@@ -68,6 +71,9 @@ pub struct Decision {
     pub approvers: Vec<String>,
     /// Evaluation errors met on the way, as `policy id: message`.
     pub errors: Vec<String>,
+    /// The data rules (`@dlp_results`, `@dlp_arguments`) that matched, whatever the outcome;
+    /// one whose condition failed stands as `block` for everything it names.
+    pub data: DataRules,
 }
 
 impl Decision {
@@ -78,6 +84,7 @@ impl Decision {
             policies: Vec::new(),
             approvers: Vec::new(),
             errors: vec![message],
+            data: DataRules::default(),
         }
     }
 
@@ -90,6 +97,20 @@ impl Decision {
     ) -> Decision {
         satisfied.sort_unstable();
         errored.sort_unstable();
+        // Data rules grant nothing: they leave the precedence below and only say what DLP does.
+        let mut data = DataRules::default();
+        for &i in &satisfied {
+            if let Some(rule) = &metas[i].data {
+                data.rules.push((metas[i].id.clone(), Arc::clone(rule)));
+            }
+        }
+        for (i, _) in &errored {
+            if let Some(rule) = &metas[*i].data {
+                data.rules
+                    .push((metas[*i].id.clone(), Arc::new(rule.in_doubt())));
+            }
+        }
+        satisfied.retain(|&i| metas[i].data.is_none());
         let ids = |positions: &mut dyn Iterator<Item = usize>| -> Vec<String> {
             positions.map(|i| metas[i].id.clone()).collect()
         };
@@ -103,6 +124,7 @@ impl Decision {
             policies,
             approvers: Vec::new(),
             errors,
+            data,
         };
 
         let forbids: Vec<usize> = satisfied

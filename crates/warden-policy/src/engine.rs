@@ -195,6 +195,10 @@ impl PolicyEngine {
         let mut permitted = false;
         for i in candidates.positions() {
             let forbid = self.metas[i].forbid;
+            // A data rule grants nothing.
+            if self.metas[i].data.is_some() {
+                continue;
+            }
             // Once a permit counts, only a forbid can change the answer.
             if permitted && !forbid {
                 continue;
@@ -269,6 +273,40 @@ impl PolicyEngine {
     /// The ids of the policies, in load order.
     pub fn policy_ids(&self) -> impl Iterator<Item = &str> {
         self.metas.iter().map(|m| m.id.as_str())
+    }
+
+    /// Whether any policy is a data rule (`@dlp_results`, `@dlp_arguments`).
+    pub fn has_data_rules(&self) -> bool {
+        self.metas.iter().any(|m| m.data.is_some())
+    }
+
+    /// Checks that every detector the data rules name is one `known` accepts; each unknown one
+    /// is an error at its policy's place.
+    pub fn check_data_rules(&self, known: impl Fn(&str) -> bool) -> Result<(), PolicyErrors> {
+        let mut errors = Vec::new();
+        for m in &self.metas {
+            let Some(rule) = &m.data else { continue };
+            let named = [
+                ("dlp_results", &rule.results),
+                ("dlp_arguments", &rule.arguments),
+            ];
+            for (which, actions) in named {
+                let Some(actions) = actions else { continue };
+                for d in actions.detectors().filter(|d| !known(d)) {
+                    errors.push(PolicyError {
+                        file: m.file.clone(),
+                        line: m.line,
+                        column: m.column,
+                        message: format!("@{which} names {d:?}, which is not a DLP detector"),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PolicyErrors(errors))
+        }
     }
 
     /// The Cedar schema every policy is validated against.

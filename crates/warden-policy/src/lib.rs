@@ -78,6 +78,13 @@
 //! annotations: `@id("…")` names a policy (otherwise its id is `file:line`); any other
 //! annotation is free text.
 //!
+//! # Data rules
+//!
+//! A permit carrying `@dlp_results("email=block, default=mask")` or `@dlp_arguments("…")` is a
+//! data rule: it grants nothing, and when it matches a call it tells the gateway's DLP what to do
+//! with each kind of finding — per user, group, agent, server, tool, argument or time, like any
+//! policy. The matching rules are in [`Decision::data`]; see [`data`].
+//!
 //! # Precedence
 //!
 //! `forbid` always wins (and a forbid that errors denies); then a plain permit (allow); then a
@@ -139,6 +146,7 @@ pub mod arguments;
 mod build;
 mod clock;
 pub mod consent;
+pub mod data;
 pub mod decision;
 mod engine;
 mod error;
@@ -156,6 +164,7 @@ pub use arguments::{
     ArgValue, NormalizeError, normalize_arguments, normalize_arguments_as_decimal,
 };
 pub use consent::ConsentRule;
+pub use data::{DataAction, DataActions, DataRule, DataRules};
 pub use decision::{Decision, Outcome, Reason};
 pub use engine::PolicyEngine;
 pub use error::{PolicyError, PolicyErrors};

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use cedar_policy::{
     Context, Effect, Policy, PolicyId, PolicySet, RestrictedExpression, ValidationMode,
@@ -14,6 +15,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 
 use crate::consent::ConsentRule;
+use crate::data::DataRule;
 use crate::error::{PolicyError, PolicyErrors};
 use crate::reads::Reads;
 use crate::schema;
@@ -41,6 +43,8 @@ pub(crate) struct PolicyMeta {
     /// `@approvers("group")` on a consent permit: a member of this group approves, never the
     /// caller (four eyes).
     pub approvers: Option<String>,
+    /// `@dlp_results` / `@dlp_arguments`: a data rule, which grants nothing ([`crate::data`]).
+    pub data: Option<Arc<DataRule>>,
 }
 
 /// A validated policy set and the validator's warnings (for lint).
@@ -187,6 +191,16 @@ fn parse_statement(
         }
         Some(group) => Some(group.trim().to_owned()),
     };
+    let data = DataRule::parse(
+        policy.annotation("dlp_results"),
+        policy.annotation("dlp_arguments"),
+    )
+    .map_err(here)?;
+    if data.is_some() && (forbid || consent.is_some()) {
+        return Err(here(
+            "@dlp_results and @dlp_arguments belong on a plain permit: a data rule grants nothing, so it cannot forbid or ask for consent".into(),
+        ));
+    }
     // The JSON form (one more parse of the text) serves the literal check and `Reads`.
     let reads = match policy.to_json() {
         Ok(json) => {
@@ -207,6 +221,7 @@ fn parse_statement(
             forbid,
             consent,
             approvers,
+            data: data.map(Arc::new),
         },
     })
 }

@@ -148,7 +148,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     match command {
         Command::Check { config } => match Config::load(&config) {
-            Ok(c) => match warden_policy::PolicyEngine::load_dir(&c.policy.dir) {
+            Ok(c) => match warden_gateway::policy::load_dir(&c.policy.dir, &c.dlp.detectors()) {
                 Ok(policies) => {
                     let (n, p, url) = (c.upstreams.len(), policies.len(), c.mcp_url());
                     println!(

@@ -46,10 +46,11 @@ fn load(config: &Path) -> Result<(Config, PolicyEngine), ExitCode> {
         eprintln!("{e}");
         ExitCode::from(2)
     })?;
-    let engine = PolicyEngine::load_dir(&config.policy.dir).map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::from(2)
-    })?;
+    let engine = warden_gateway::policy::load_dir(&config.policy.dir, &config.dlp.detectors())
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        })?;
     Ok((config, engine))
 }
 

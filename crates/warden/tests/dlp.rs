@@ -322,3 +322,78 @@ async fn bad_dlp_config_is_refused_with_the_place_and_a_fix() {
         assert!(e.contains(expected), "{dlp}: {e}");
     }
 }
+
+/// A data rule in policy (`@dlp_results`) changes what DLP does for the calls it matches, and
+/// the call's request record names it; a rule naming a detector that does not exist stops
+/// `warden check` and the start, at the policy's place.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_rules_from_policy_are_checked_applied_and_recorded() {
+    let policies = tempfile::tempdir().unwrap();
+    let rules = policies.path().join("rules.cedar");
+    let allow = "permit (principal, action, resource);\n";
+    std::fs::write(
+        &rules,
+        format!("{allow}\n@id(\"cards-in-full\")\n@dlp_results(\"creditcard=report\")\npermit (principal, action, resource);\n"),
+    )
+    .unwrap();
+    let config = format!(
+        "[identity]\ntest_user = \"tester\"\n[policy]\ndir = {:?}\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n",
+        policies.path().display().to_string()
+    );
+    let file = policies.path().join("warden.toml");
+    std::fs::write(&file, &config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains(
+            "rules.cedar:3:1: @dlp_results names \"creditcard\", which is not a DLP detector"
+        ),
+        "{said}"
+    );
+    let parsed = warden_gateway::config::Config::from_toml(&file, &config).unwrap();
+    let refused = warden_gateway::start(parsed)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(refused.contains("\"creditcard\""), "{refused}");
+
+    std::fs::write(
+        &rules,
+        format!("{allow}\n@id(\"cards-in-full\")\n@dlp_results(\"card=report\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.lookup_customer\");\n"),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(warden_fixture::serve_http(listener));
+    let data = data_dir();
+    let rest = format!(
+        "[storage]\npath = {data:?}\n[policy]\ndir = {:?}\n{}",
+        policies.path().display().to_string(),
+        http_upstream("fx", &upstream, "")
+    );
+    let warden = warden_with("", "test_user = \"tester\"", &rest).await;
+    let legacy = Legacy::connect(&warden.mcp_url()).await;
+    let a = legacy
+        .tool("fx__lookup_customer", json!({ "customer_id": "c-1" }))
+        .await;
+    let text = a.text();
+    // The rule reports cards in this tool's results; everything else keeps its default.
+    assert!(text.contains("4111 1111 1111 1111"), "{text}");
+    assert!(!text.contains("jane.doe@example.com"), "{text}");
+    let a = legacy
+        .tool("fx__echo", json!({ "text": "4111 1111 1111 1111" }))
+        .await;
+    assert_eq!(a.text(), "[card ••••1111]");
+    warden.stop().await.unwrap();
+    let log = audit_bytes(&data);
+    assert!(
+        contains(&log, "\"data_rules\":[\"cards-in-full\"]"),
+        "the request record names the data rule"
+    );
+}

@@ -70,7 +70,13 @@ fn params(call: &Call) -> Value {
 
 fn decision(call: &Call) -> Value {
     match &call.decided {
-        Some(d) => json!({ "outcome": d.outcome, "policies": d.policies, "grant": d.grant }),
+        Some(d) => {
+            let mut v = json!({ "outcome": d.outcome, "policies": d.policies, "grant": d.grant });
+            if !call.data_rules.is_empty() {
+                v["data_rules"] = call.data_rules.policies().collect();
+            }
+            v
+        }
         None => Value::Null,
     }
 }

@@ -102,6 +102,8 @@ pub struct Call {
     pub refused_as: Option<&'static str>,
     /// What DLP found in the call's arguments and reply (types and paths, never values).
     pub dlp: Vec<crate::dlp::Found>,
+    /// The data rules (`@dlp_results`, `@dlp_arguments` policies) that matched the call.
+    pub data_rules: warden_policy::DataRules,
     pub life: Lifetime,
 }
 
@@ -134,6 +136,7 @@ impl Call {
             audit_requested: false,
             refused_as: None,
             dlp: Vec::new(),
+            data_rules: Default::default(),
             life,
         }
     }

@@ -90,6 +90,13 @@ pub struct DlpConfig {
     pub scopes: Vec<DlpScope>,
 }
 
+impl DlpConfig {
+    /// Every detector, built-in and custom: what data rules may name.
+    pub fn detectors(&self) -> Vec<String> {
+        self.results.keys().cloned().collect()
+    }
+}
+
 /// The built-in defaults: every detector masks results; secrets block arguments, personal
 /// data in arguments is reported.
 fn defaults(custom: &[(String, CustomRule)]) -> (Actions, Actions) {

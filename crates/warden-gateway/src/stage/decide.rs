@@ -58,21 +58,29 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
     match target.kind {
         TargetKind::PromptCompletion => {
             return if gw.policies.visible(&question) {
+                if gw.policies.has_data_rules() {
+                    call.data_rules = gw.policies.decide(&question).data;
+                }
                 Next::Continue
             } else {
                 Next::Refuse(hidden(target, false))
             };
         }
         TargetKind::ResourceCompletion => {
-            return match gw.policies.decide(&question).outcome {
-                Outcome::Allow => Next::Continue,
+            let decision = gw.policies.decide(&question);
+            return match decision.outcome {
+                Outcome::Allow => {
+                    call.data_rules = decision.data;
+                    Next::Continue
+                }
                 _ => Next::Answer(local::no_completions(&call.id)),
             };
         }
         _ => {}
     }
-    let decision = gw.policies.decide(&question);
+    let mut decision = gw.policies.decide(&question);
     gw.metrics.decision(&decision.outcome);
+    call.data_rules = std::mem::take(&mut decision.data);
     if decision.outcome == Outcome::Deny {
         if gw.catalog.knows(target.name_kind(), &target.exposed) {
             call.life

@@ -42,12 +42,18 @@ impl RequestStage for DlpArguments {
     }
 }
 
-fn engine<'g>(gw: &'g Gateway, call: &Call, direction: Direction) -> Option<&'g Engine> {
+fn engine(gw: &Gateway, call: &Call, direction: Direction) -> Option<Arc<Engine>> {
     let dlp = gw.dlp.as_ref()?;
     let target = call.target.as_ref();
     let upstream = target.map(|t| gw.pool.config(t.upstream).name.as_str());
     let tool = target.map(|t| t.exposed.as_str());
-    dlp.engine(direction, upstream, tool, &call.ctx.principal)
+    dlp.engine(
+        direction,
+        upstream,
+        tool,
+        &call.ctx.principal,
+        &call.data_rules,
+    )
 }
 
 fn arguments(gw: &Gateway, call: &mut Call) -> Next {
@@ -57,7 +63,7 @@ fn arguments(gw: &Gateway, call: &mut Call) -> Next {
     let Some(engine) = engine(gw, call, Direction::Arguments) else {
         return Next::Continue;
     };
-    let outcome = scan_params(engine, call.msg.params_mut());
+    let outcome = scan_params(&engine, call.msg.params_mut());
     match note(gw, call, Direction::Arguments, outcome) {
         Some(refusal) => Next::Refuse(refusal),
         None => Next::Continue,
@@ -158,13 +164,13 @@ fn reply(gw: &Gateway, call: &mut Call, frame: &mut Frame) -> Verdict {
         return Verdict::Pass;
     };
     let outcome = match frame {
-        Frame::Final(m) if carries_data(call.method) => scan_final(engine, m),
+        Frame::Final(m) if carries_data(call.method) => scan_final(&engine, m),
         Frame::Final(_) => return Verdict::Pass,
         Frame::Interim(m) => {
             if m.params().is_none() {
                 return Verdict::Pass;
             }
-            scan_params(engine, m.params_mut())
+            scan_params(&engine, m.params_mut())
         }
     };
     let rewrote_structured = outcome
