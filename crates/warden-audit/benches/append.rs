@@ -2,11 +2,13 @@
 //! concurrent appenders, on a real directory on disk (under the target directory), with the
 //! default options (so checkpoints are signed and written as in production).
 //!
-//! Two shapes of appender:
-//! - `closed_loop`: each appender waits for its record to be durable before the next (a
+//! Three shapes of appender:
+//! - `16x_closed_loop`: each appender waits for its record to be durable before the next (a
 //!   gateway with 16 calls in flight);
-//! - `window64`: each appender keeps 64 appends in flight (a gateway with 1024 calls in
-//!   flight, 16 threads driving them).
+//! - `16x_window64`: each appender keeps 64 appends in flight (a gateway with 1024 calls in
+//!   flight, 16 threads driving them);
+//! - `1x_closed_loop`: one appender waiting for each record (a gateway with one call in flight:
+//!   what one durable point costs in the log itself, hand-offs included).
 //!
 //! `cargo bench -p warden-audit --bench append`; `WARDEN_BENCH_SECS` sets each run's length
 //! (default 5).
@@ -44,7 +46,7 @@ struct Run {
     latencies_us: Vec<u64>,
 }
 
-fn run(window: usize, secs: u64) -> Run {
+fn run(appenders: usize, window: usize, secs: u64) -> Run {
     let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let tmp = tempfile::tempdir_in(base).expect("a temp dir on disk");
     let signer = Signer::from_seed("bench.warden/audit", [5; 32]).expect("key");
@@ -53,7 +55,7 @@ fn run(window: usize, secs: u64) -> Run {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let threads: Vec<_> = (0..APPENDERS)
+    let threads: Vec<_> = (0..appenders)
         .map(|t| {
             let (log, stop) = (log.clone(), stop.clone());
             thread::spawn(move || {
@@ -108,18 +110,17 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     println!("record_bytes: {} bytes", record(1 << 50).to_bytes().len());
-    for (name, window) in [("closed_loop", 1), ("window64", 64)] {
-        let r = run(window, secs);
+    for (appenders, name, window) in [
+        (APPENDERS, "closed_loop", 1),
+        (APPENDERS, "window64", 64),
+        (1, "closed_loop", 1),
+    ] {
+        let r = run(appenders, window, secs);
         let rate = r.records as f64 / r.elapsed.as_secs_f64();
-        println!("append_1k_16x_{name}_durable: {rate:.0} records/s");
-        println!(
-            "append_1k_16x_{name}_p50: {:.2} ms",
-            percentile(&r.latencies_us, 0.50)
-        );
-        println!(
-            "append_1k_16x_{name}_p99: {:.2} ms",
-            percentile(&r.latencies_us, 0.99)
-        );
-        println!("append_1k_16x_{name}_records: {} records", r.records);
+        let name = format!("append_1k_{appenders}x_{name}");
+        println!("{name}_durable: {rate:.0} records/s");
+        println!("{name}_p50: {:.3} ms", percentile(&r.latencies_us, 0.50));
+        println!("{name}_p99: {:.3} ms", percentile(&r.latencies_us, 0.99));
+        println!("{name}_records: {} records", r.records);
     }
 }

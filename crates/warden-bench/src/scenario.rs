@@ -229,7 +229,17 @@ async fn measure(
     let peak_rss = warden.peak_rss()?;
     let audit_peak_rss = audited.peak_rss()?;
     let (log_bytes, log_files) = disk::bytes_under(&log);
+    // Probed beside the log, after it was measured and counted.
+    let durable_write = disk::durable_write(&log)
+        .map_err(|e| {
+            eprintln!(
+                "warden-bench: no durable-write probe in {}: {e}",
+                log.display()
+            )
+        })
+        .ok();
     let audit = AuditRun {
+        durable_write,
         idle_rss: audited.idle_rss,
         peak_rss: audit_peak_rss,
         file_system: mount.map_or_else(|| "unknown".into(), |m| m.kind),

@@ -21,6 +21,8 @@ pub struct AuditRun {
     /// Bytes and files in the log's directory at the end (warm-up and probe calls included).
     pub log_bytes: u64,
     pub log_files: u64,
+    /// One durable record on the log's disk, idle: (p50, p90) in µs ([`crate::disk::durable_write`]).
+    pub durable_write: Option<(f64, f64)>,
 }
 
 impl Phase {
@@ -112,6 +114,15 @@ impl Scenario {
                 self.clients,
                 audited.closed.disk_per_call(),
                 warden.closed.disk_per_call(),
+            );
+        }
+        if let Some((p50, p90)) = a.durable_write {
+            let _ = writeln!(
+                s,
+                "this disk, idle: one durable record (800-byte write + fdatasync, preallocated \
+                 file) p50 {p50:.0} µs, p90 {p90:.0} µs; a call waits for two in series, so \
+                 audit adds at least {:.0} µs at p50 here, before any queueing",
+                2.0 * p50
             );
         }
         let _ = writeln!(
@@ -231,6 +242,7 @@ mod tests {
                 device: None,
                 log_bytes: 5 << 20,
                 log_files: 3,
+                durable_write: Some((150.0, 210.0)),
             },
             cores: 2,
         }
@@ -246,6 +258,10 @@ mod tests {
         );
         assert!(table.contains("closed 1: p50 450 vs 200 µs"), "{table}");
         assert!(table.contains("on ext4"), "{table}");
+        assert!(
+            table.contains("p50 150 µs, p90 210 µs; a call waits for two in series, so audit adds at least 300 µs"),
+            "{table}"
+        );
         let missed = scenario(16, 600, 1000);
         assert!(missed.table().contains("at 16 clients: MISS (+400 µs)"));
         let elsewhere = scenario(4, 600, 1000);
