@@ -170,29 +170,21 @@ impl Dlp {
         if ruled == *actions {
             return engine.clone();
         }
-        self.made(ruled)
+        self.made(ruled, engine)
     }
 
-    /// The engine of an action set that data rules made, built once.
-    fn made(&self, actions: Actions) -> Option<Arc<Engine>> {
+    /// The engine of an action set that data rules made, built once; `configured` if it does
+    /// not build (it should: the same detectors built at start).
+    fn made(&self, actions: Actions, configured: &Option<Arc<Engine>>) -> Option<Arc<Engine>> {
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(engine) = made.get(&actions) {
             return engine.clone();
         }
         let engine = match engine(&self.config, &actions, self.key) {
             Ok(engine) => engine.map(Arc::new),
-            // The rules built at start with these detectors; a failure now is a bug, and the
-            // safe answer is the strictest one.
             Err(e) => {
-                tracing::error!(error = %e, "DLP engine for a data rule does not build; blocking every finding");
-                let block: Actions = actions
-                    .keys()
-                    .map(|d| (d.clone(), Some(Action::Block)))
-                    .collect();
-                engine(&self.config, &block, self.key)
-                    .ok()
-                    .flatten()
-                    .map(Arc::new)
+                tracing::error!(error = %e, "the DLP engine of a data rule does not build; the configured actions apply");
+                return configured.clone();
             }
         };
         if made.len() >= MADE_MAX {

@@ -218,6 +218,10 @@ impl Decision {
             }
         };
         let _ = write!(out, ": {why}");
+        if !self.data.is_empty() {
+            let rules: Vec<&str> = self.data.policies().collect();
+            let _ = write!(out, "\n  data rules: {}", rules.join(", "));
+        }
         for e in &self.errors {
             let _ = write!(out, "\n  error: {e}");
         }

@@ -36,6 +36,8 @@ pub struct PolicyEngine {
     /// What all policies read together, for [`PolicyEngine::decide_unindexed`].
     all_reads: Reads,
     builder: Builder,
+    /// Whether any policy is a data rule.
+    data_rules: bool,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -86,7 +88,9 @@ impl PolicyEngine {
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
         let builder = Builder::new().map_err(internal)?;
+        let data_rules = metas.iter().any(|m| m.data.is_some());
         Ok(PolicyEngine {
+            data_rules,
             all_reads,
             compiled,
             all,
@@ -277,7 +281,7 @@ impl PolicyEngine {
 
     /// Whether any policy is a data rule (`@dlp_results`, `@dlp_arguments`).
     pub fn has_data_rules(&self) -> bool {
-        self.metas.iter().any(|m| m.data.is_some())
+        self.data_rules
     }
 
     /// Checks that every detector the data rules name is one `known` accepts; each unknown one

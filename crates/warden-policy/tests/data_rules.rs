@@ -39,6 +39,12 @@ fn a_data_rule_grants_nothing() {
         ids,
         ["contractors-see-no-contact-data", "crm-pseudonymises"]
     );
+    assert!(
+        d.explain()
+            .contains("data rules: contractors-see-no-contact-data, crm-pseudonymises"),
+        "{}",
+        d.explain()
+    );
     // Nor does it put a tool in a list.
     assert!(!call("crm.lookup").groups(&["contractors"]).visible(&e));
     assert!(
