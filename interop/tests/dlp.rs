@@ -137,12 +137,12 @@ async fn the_2026_client_receives_masked_data_from_json_sse_and_filesystem_serve
     run("client-v2.mjs").await;
 }
 
-/// Data rules from Cedar policy, with the 2025 SDK client: a contractor's call to the customer
-/// lookup is withheld because it holds an e-mail address; support sees the address and the
-/// phone number as they are (a rule for their group and that tool reports them), while the card
-/// stays masked by the configuration's default; nobody gets a permission from a data rule.
-#[tokio::test(flavor = "multi_thread")]
-async fn data_rules_in_policy_choose_the_action_per_group_and_tool() {
+/// Data rules from Cedar policy, with `script`'s client in front of the fixture (`sse`: it
+/// answers legacy calls always in SSE; a modern client's calls go over a modern link, in JSON): a contractor's call to the customer lookup is withheld because it
+/// holds an e-mail address; support sees the address and the phone number as they are (a rule
+/// for their group and that tool reports them), while the card stays masked by the
+/// configuration's default; nobody gets a permission from a data rule.
+async fn data_rules(script: &str, sse: bool) {
     require_node_modules();
     let policies = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -161,7 +161,7 @@ permit (principal in Group::"support", action == Action::"call_tool", resource =
 "#,
     )
     .unwrap();
-    let url = fixture(false).await;
+    let url = fixture(sse).await;
     let as_group = |groups: &str| {
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[identity]\ntest_user = \"tester\"\ntest_groups = [{groups}]\n\n\
@@ -180,10 +180,10 @@ permit (principal in Group::"support", action == Action::"call_tool", resource =
         "\"contractors\"",
     ] {
         let gateway = warden(&as_group(groups)).await.unwrap();
-        let report = run_client("sdk-v1.mjs", &gateway.mcp_url(), &lookup).await;
+        let report = run_client(script, &gateway.mcp_url(), &lookup).await;
         gateway.stop().await.unwrap();
-        let report = report.unwrap_or_else(|e| panic!("{groups}: {e}"));
-        assert!(report.get("fatal").is_none(), "{groups}: {report}");
+        let report = report.unwrap_or_else(|e| panic!("{script} {groups}: {e}"));
+        assert!(report.get("fatal").is_none(), "{script} {groups}: {report}");
         seen.push(report);
     }
 
@@ -211,4 +211,14 @@ permit (principal in Group::"support", action == Action::"call_tool", resource =
     let outsider = &seen[2]["calls"];
     assert_eq!(outsider[0]["code"], -32602, "{outsider}");
     assert_eq!(outsider[1]["code"], -32602, "{outsider}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_rules_choose_the_action_per_group_and_tool_for_the_2025_sdk_client_over_sse() {
+    data_rules("sdk-v1.mjs", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_rules_choose_the_action_per_group_and_tool_for_the_2026_client() {
+    data_rules("client-v2.mjs", false).await;
 }

@@ -365,7 +365,10 @@ async fn data_rules_from_policy_are_checked_applied_and_recorded() {
 
     std::fs::write(
         &rules,
-        format!("{allow}\n@id(\"cards-in-full\")\n@dlp_results(\"card=report\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.lookup_customer\");\n"),
+        format!(
+            "{allow}\n@id(\"cards-in-full\")\n@dlp_results(\"card=report\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.lookup_customer\");\n\
+             \n@id(\"no-addresses-out\")\n@dlp_arguments(\"email=block\")\npermit (principal, action, resource == Tool::\"fx.echo\");\n"
+        ),
     )
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -390,6 +393,19 @@ async fn data_rules_from_policy_are_checked_applied_and_recorded() {
         .tool("fx__echo", json!({ "text": "4111 1111 1111 1111" }))
         .await;
     assert_eq!(a.text(), "[card ••••1111]");
+    // A rule on arguments: an e-mail address may not leave in echo's arguments.
+    let a = legacy
+        .tool(
+            "fx__echo",
+            json!({ "text": "write to jane.doe@example.com" }),
+        )
+        .await;
+    assert_eq!(a.error_code(), Some(-32056), "{:?}", a.messages);
+    let message = a.reply()["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("arguments of fx__echo") && message.contains("email"),
+        "{message}"
+    );
     warden.stop().await.unwrap();
     let log = audit_bytes(&data);
     assert!(
