@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{ATTEMPT_TTL, ConnectError, Connections, MAX_ATTEMPTS, Tokens, authorization};
 use crate::catalog::lock;
 use crate::config::OAuthConfig;
-use crate::consent::random_id;
+use crate::consent::{CodeRequest, random_id, state_matches};
 use crate::store::ConsentRequest;
 
 /// What Warden uses of the service's authorization-server metadata.
@@ -164,26 +163,25 @@ impl Connections {
             user: person.to_string(),
             started: Instant::now(),
         };
-        let challenge = crate::consent::b64(&Sha256::digest(attempt.verifier.as_bytes()));
-        let mut url = reqwest::Url::parse(&server.authorization_endpoint)
-            .map_err(|e| ConnectError::Unreachable(format!("authorization endpoint: {e}")))?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &oauth.client_id)
-                .append_pair("redirect_uri", &self.redirect_uri)
-                .append_pair("state", &attempt.state)
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256")
-                .append_pair("resource", &oauth.resource);
-            if !oauth.scopes.is_empty() {
-                q.append_pair("scope", &oauth.scopes.join(" "));
-            }
+        let scopes = oauth.scopes.join(" ");
+        let mut extra = vec![("resource", oauth.resource.as_str())];
+        if !scopes.is_empty() {
+            extra.push(("scope", &scopes));
         }
+        let url = CodeRequest {
+            endpoint: &server.authorization_endpoint,
+            client_id: &oauth.client_id,
+            redirect_uri: &self.redirect_uri,
+            state: &attempt.state,
+            verifier: &attempt.verifier,
+            extra: &extra,
+        }
+        .url()
+        .map_err(ConnectError::Unreachable)?;
         let id = crate::consent::keep(&self.attempts, attempt, ATTEMPT_TTL, MAX_ATTEMPTS, |a| {
             a.started
         });
-        Ok((url.to_string(), id))
+        Ok((url, id))
     }
 
     /// Completes a connection from the service's redirect, for `person` signed in to the page:
@@ -202,11 +200,7 @@ impl Connections {
                 .get(attempt_id)
                 .filter(|a| a.started.elapsed() < ATTEMPT_TTL)
                 .ok_or(ConnectError::UnknownAttempt)?;
-            let state = query.get("state").map(String::as_str).unwrap_or_default();
-            if !bool::from(subtle::ConstantTimeEq::ct_eq(
-                state.as_bytes(),
-                a.state.as_bytes(),
-            )) {
+            if !state_matches(query, &a.state) {
                 return Err(ConnectError::State);
             }
             attempts

@@ -43,7 +43,7 @@ use crate::store::{
 
 pub(crate) use seal::write_private;
 pub use seal::{Sealer, State};
-pub(crate) use signin::{b64, keep};
+pub(crate) use signin::{CodeRequest, keep, state_matches};
 
 /// A random id: 128 bits, base64url.
 pub fn random_id() -> String {

@@ -87,8 +87,49 @@ pub enum SignInError {
     IdToken(String),
 }
 
-pub(crate) fn b64(bytes: &[u8]) -> String {
+fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// One OAuth client's request for an authorization code with PKCE (S256), as Warden makes it
+/// for the consent page's sign-in and for connecting an account.
+pub(crate) struct CodeRequest<'a> {
+    pub endpoint: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    /// The PKCE verifier; the URL carries its challenge.
+    pub verifier: &'a str,
+    /// More parameters (`scope`, `nonce`, `resource` …).
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+impl CodeRequest<'_> {
+    /// The authorization URL to send the browser to; the error says what is wrong with the
+    /// endpoint.
+    pub fn url(&self) -> Result<String, String> {
+        let mut url = reqwest::Url::parse(self.endpoint)
+            .map_err(|e| format!("authorization endpoint: {e}"))?;
+        let challenge = b64(&Sha256::digest(self.verifier.as_bytes()));
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", self.client_id)
+            .append_pair("redirect_uri", self.redirect_uri)
+            .append_pair("state", self.state)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .extend_pairs(self.extra);
+        Ok(url.to_string())
+    }
+}
+
+/// Whether the `state` of an authorization response is `expected`, compared in constant time.
+pub(crate) fn state_matches(query: &HashMap<String, String>, expected: &str) -> bool {
+    let state = query.get("state").map(String::as_str).unwrap_or_default();
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        state.as_bytes(),
+        expected.as_bytes(),
+    ))
 }
 
 /// Inserts into a bounded record map under a new random id, which it returns: entries older than
@@ -205,22 +246,20 @@ impl SignIn {
             consent: consent.to_string(),
             started: Instant::now(),
         };
-        let challenge = b64(&Sha256::digest(attempt.verifier.as_bytes()));
-        let mut url = reqwest::Url::parse(&endpoints.authorization_endpoint)
-            .map_err(|e| SignInError::Unreachable(format!("authorization endpoint: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &self.config.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("scope", "openid")
-            .append_pair("state", &attempt.state)
-            .append_pair("nonce", &attempt.nonce)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
+        let url = CodeRequest {
+            endpoint: &endpoints.authorization_endpoint,
+            client_id: &self.config.client_id,
+            redirect_uri: &self.redirect_uri,
+            state: &attempt.state,
+            verifier: &attempt.verifier,
+            extra: &[("scope", "openid"), ("nonce", &attempt.nonce)],
+        }
+        .url()
+        .map_err(SignInError::Unreachable)?;
         let id = keep(&self.attempts, attempt, ATTEMPT_TTL, MAX_ATTEMPTS, |a| {
             a.started
         });
-        Ok((url.to_string(), id))
+        Ok((url, id))
     }
 
     /// Completes a sign-in from the provider's redirect: the new browser session's id and the
@@ -235,11 +274,7 @@ impl SignIn {
             .remove(attempt_id)
             .filter(|a| a.started.elapsed() < ATTEMPT_TTL)
             .ok_or(SignInError::UnknownAttempt)?;
-        let state = query.get("state").map(String::as_str).unwrap_or_default();
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            state.as_bytes(),
-            attempt.state.as_bytes(),
-        )) {
+        if !state_matches(query, &attempt.state) {
             return Err(SignInError::State);
         }
         // RFC 9207: when the provider names itself, it must be ours.
