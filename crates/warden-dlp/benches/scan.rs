@@ -4,7 +4,9 @@
 //! - a 1 MiB mixed corpus (prose, code, logs, JSON) where one line in 8 (a finding every ~430
 //!   bytes) or one line in 32 holds findings, scanned as one string and rewritten as a JSON array
 //!   of lines (the clone of the array is included in the time);
-//! - 1 MiB of text with no findings (prose and code).
+//! - 1 MiB of text with no findings (prose and code);
+//! - a tool result of 10 KiB of such text, as a gateway gets it: parsed, applied and written out
+//!   again, against [`Engine::apply_json`] on its text.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -92,6 +94,34 @@ fn main() {
         measure(&format!("{name}, scan_text"), text.len(), || {
             engine.scan_text(&text).len()
         });
+        let mut reply = String::new();
+        for line in &lines {
+            if reply.len() + line.len() + 1 > 10 * 1024 {
+                break;
+            }
+            reply.push_str(line);
+            reply.push('\n');
+        }
+        let result = serde_json::json!({"content": [{"type": "text", "text": reply}]}).to_string();
+        measure(
+            &format!("{name}, 10 KiB result: parse, apply, write"),
+            result.len(),
+            || {
+                let mut v: serde_json::Value = serde_json::from_str(&result).unwrap_or_default();
+                let n = engine.apply(&mut v).findings.len();
+                black_box(v.to_string());
+                n
+            },
+        );
+        measure(
+            &format!("{name}, 10 KiB result: apply_json"),
+            result.len(),
+            || {
+                let out = engine.apply_json(&result).unwrap_or_default();
+                black_box(out.rewritten);
+                out.outcome.findings.len()
+            },
+        );
         let json =
             serde_json::Value::Array(lines.into_iter().map(serde_json::Value::String).collect());
         measure(

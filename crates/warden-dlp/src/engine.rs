@@ -172,15 +172,6 @@ impl Engine {
         })
     }
 
-    /// Whether anything in `text` could start a match: false means no detector can find
-    /// anything in it, nor in any part of it (the prefilter's candidates do not depend on word
-    /// boundaries). A caller can ask this of a whole JSON document before parsing it, as long
-    /// as the document has no `\u` escapes (an escape can hide a digit, an `@` or a key word).
-    pub fn may_find(&self, text: &str) -> bool {
-        let norm = normalise(text);
-        !self.prefilter.windows(norm.text().as_bytes()).is_empty()
-    }
-
     /// The findings in one string, with path `$` and offsets into `text`. Nothing is rewritten.
     pub fn scan_text(&self, text: &str) -> Vec<Finding> {
         let norm = normalise(text);

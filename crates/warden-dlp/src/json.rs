@@ -18,7 +18,7 @@ impl Engine {
     fn walk(&self, value: &mut Value, path: &mut String, out: &mut Outcome) {
         match value {
             Value::String(s) => {
-                if let Some(rewritten) = self.rewrite(s, path, out) {
+                if let Some(rewritten) = self.rewrite(s, || path.clone(), out) {
                     *s = rewritten;
                 }
             }
@@ -42,13 +42,21 @@ impl Engine {
         }
     }
 
-    /// Records the findings in `s`; returns the rewritten string if anything is replaced.
-    fn rewrite(&self, s: &str, path: &str, out: &mut Outcome) -> Option<String> {
+    /// Records the findings in `s` under the path `path` gives (asked only when there are
+    /// findings); returns the rewritten string if anything is replaced.
+    pub(crate) fn rewrite(
+        &self,
+        s: &str,
+        path: impl FnOnce() -> String,
+        out: &mut Outcome,
+    ) -> Option<String> {
         let norm = normalise(s);
         let hits = self.hits(norm.text());
         if hits.is_empty() {
             return None;
         }
+        let path = path();
+        let path = path.as_str();
         let mut rewritten = String::with_capacity(s.len());
         let mut copied = 0;
         let mut changed = false;
@@ -71,7 +79,7 @@ impl Engine {
 }
 
 /// `.name` for identifier-like keys, `["…"]` (JSON-escaped) for the rest.
-fn push_key(path: &mut String, key: &str) {
+pub(crate) fn push_key(path: &mut String, key: &str) {
     let ident = key
         .bytes()
         .next()

@@ -4,8 +4,10 @@
 //! The gateway builds one [`Engine`] from [`Rules`] and calls [`Engine::apply`] on every JSON value
 //! that crosses it (tool results, and arguments against exfiltration). The engine visits every
 //! string of the value, keeps its JSON path (`$.content[0].text`), and rewrites matches in place
-//! without changing the value's structure or the type of any node. [`Engine::scan_text`] does the
-//! same for one string without rewriting.
+//! without changing the value's structure or the type of any node. [`Engine::apply_json`] does the
+//! same on the JSON text of a value, without building the value (a gateway holds most replies
+//! as text): it rewrites only the string literals with findings. [`Engine::scan_text`] finds
+//! what is in one string without rewriting.
 //!
 //! # What it must never do
 //!
@@ -101,6 +103,7 @@ mod engine;
 mod json;
 pub mod normalise;
 mod prefilter;
+mod raw;
 mod redact;
 mod shape;
 pub mod validate;
@@ -108,6 +111,7 @@ mod value;
 
 pub use builtin::{BUILTIN_DETECTORS, is_secret_detector};
 pub use engine::Engine;
+pub use raw::JsonOutcome;
 
 /// What to do with a match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

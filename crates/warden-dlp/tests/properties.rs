@@ -50,3 +50,48 @@ proptest! {
         prop_assert!(e.scan_text(&masked).is_empty(), "{masked:?}");
     }
 }
+
+/// JSON values whose strings and keys are such text.
+fn value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        text().prop_map(Value::String),
+        any::<i64>().prop_map(Value::from),
+        any::<bool>().prop_map(Value::Bool),
+        Just(Value::Null),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((text(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn scanning_the_text_of_a_value_equals_scanning_the_value(
+        v in value(),
+        pretty in any::<bool>(),
+        pick in 0..4usize,
+    ) {
+        let action = [Action::Report, Action::Mask, Action::Pseudonymise, Action::Block][pick];
+        let e = engine(action);
+        let text = if pretty {
+            serde_json::to_string_pretty(&v)
+        } else {
+            serde_json::to_string(&v)
+        };
+        let text = text.unwrap_or_default();
+        let mut tree = v.clone();
+        let expected = e.apply(&mut tree);
+        let scanned = e.apply_json(&text);
+        prop_assert!(scanned.is_some(), "not walked: {text}");
+        let scanned = scanned.unwrap_or_default();
+        prop_assert_eq!(format!("{:?}", scanned.outcome), format!("{expected:?}"));
+        let out = scanned.rewritten.unwrap_or(text);
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        prop_assert_eq!(back, tree);
+    }
+}

@@ -480,6 +480,27 @@ impl Message {
         self.result.as_ref().map(|raw| raw.text.get())
     }
 
+    /// Replaces the result's text, keeping it as text (and its place among the body's keys).
+    /// Fails, changing nothing, if `text` is not one JSON value.
+    pub fn set_raw_result(&mut self, text: String) -> Result<(), serde_json::Error> {
+        let text = RawValue::from_string(text)?;
+        let at = match self.result.take() {
+            Some(raw) => raw.at,
+            None => {
+                let at = self.body.keys().position(|k| k == "result");
+                self.body.shift_remove("result");
+                at.unwrap_or(self.body.len())
+            }
+        };
+        self.result = Some(RawResult {
+            at,
+            text,
+            parsed: OnceLock::new(),
+            head: OnceLock::new(),
+        });
+        Ok(())
+    }
+
     /// The `error` member of an error response, to change in place.
     pub fn error_mut(&mut self) -> Option<&mut Value> {
         self.body.get_mut("error")
@@ -625,6 +646,37 @@ mod tests {
             msg,
             Message::from_value(back).unwrap(),
             "a parsed and a kept result compare equal"
+        );
+    }
+
+    #[test]
+    fn a_replaced_result_text_keeps_its_place_and_bad_text_changes_nothing() {
+        let text = r#"{"jsonrpc":"2.0","result":{"content":[],"resultType":"complete"},"id":3}"#;
+        let mut msg = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(msg.result_type().as_deref(), Some("complete"));
+        msg.set_raw_result(r#"{"content":[{"type":"text","text":"[email]"}]}"#.into())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(msg.to_bytes()).unwrap(),
+            r#"{"jsonrpc":"2.0","result":{"content":[{"type":"text","text":"[email]"}]},"id":3}"#
+        );
+        assert_eq!(
+            msg.result_type(),
+            None,
+            "what was read of the old text is forgotten"
+        );
+        assert_eq!(msg.result().unwrap()["content"][0]["text"], "[email]");
+        let before = msg.to_bytes();
+        for bad in ["{", "", "[1] [2]", "{\"a\":}"] {
+            assert!(msg.set_raw_result(bad.into()).is_err(), "{bad:?}");
+            assert_eq!(msg.to_bytes(), before);
+        }
+        // A result changed as a tree goes back to text in the same place.
+        msg.result_mut().unwrap()["n"] = 1.into();
+        msg.set_raw_result("7".into()).unwrap();
+        assert_eq!(
+            String::from_utf8(msg.to_bytes()).unwrap(),
+            r#"{"jsonrpc":"2.0","result":7,"id":3}"#
         );
     }
 

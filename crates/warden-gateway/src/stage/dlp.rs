@@ -189,20 +189,23 @@ fn reply(gw: &Gateway, call: &mut Call, frame: &mut Frame) -> Verdict {
     Verdict::Pass
 }
 
-/// Up to this size a result is first asked whether anything in it could match, and not parsed
-/// when nothing could. Larger results nearly always hold a date or a counter (a candidate), so
-/// there the question costs as much as it saves (10–18 µs per 10 KiB, measured).
-const PRECHECK_MAX: usize = 4096;
-
-/// Scans a final message: its result, or its error's message and data. A small result still held
-/// as text in which nothing could match is not parsed at all (most results).
+/// Scans a final message: its result, or its error's message and data. A result still held as
+/// text is scanned as text (see [`Engine::apply_json`]) and stays text: only the strings with
+/// rewritten findings change.
 fn scan_final(engine: &Engine, m: &mut Message) -> Outcome {
     if let Some(raw) = m.raw_result()
-        && raw.len() <= PRECHECK_MAX
-        && !raw.contains("\\u")
-        && !engine.may_find(raw)
+        && let Some(scanned) = engine.apply_json(raw)
     {
-        return Outcome::default();
+        let Some(text) = scanned.rewritten else {
+            return scanned.outcome;
+        };
+        match m.set_raw_result(text) {
+            Ok(()) => return scanned.outcome,
+            // Cannot happen (only string literals were replaced); the tree below decides then.
+            Err(e) => {
+                tracing::warn!(error = %e, "rewritten result is not JSON; scanning it as values")
+            }
+        }
     }
     if let Some(result) = m.result_mut() {
         return engine.apply(result);

@@ -1,0 +1,324 @@
+//! Scanning JSON text without building it as a tree: [`Engine::apply_json`].
+//!
+//! A gateway holds most replies as the text they arrived as. Parsing such a reply into values,
+//! walking it and writing it out again costs more than the scan itself on a 10 KiB result; this
+//! walks the text once, scans each string (unescaped first when it holds escapes), and writes
+//! out only the strings whose findings rewrite them. Every string the text holds is scanned, a
+//! repeated key's values included (a tree would keep only the last one, but a relayed text keeps
+//! both).
+
+use crate::{Engine, Outcome};
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// One step of the path to the string being scanned.
+enum Step<'a> {
+    Key(Cow<'a, str>),
+    Index(usize),
+}
+
+/// The outcome of [`Engine::apply_json`].
+#[derive(Debug, Default)]
+pub struct JsonOutcome {
+    /// The findings, as [`Engine::apply`] gives them.
+    pub outcome: Outcome,
+    /// The text with its rewritten strings, `None` when nothing was rewritten.
+    pub rewritten: Option<String>,
+}
+
+impl Engine {
+    /// Does what [`Engine::apply`] does to the value `json` is the text of, on the text: the
+    /// same findings with the same paths, and the text with every rewritten string replaced
+    /// (everything else, spacing and key order included, is kept byte for byte). `None` if
+    /// `json` is not one JSON value; a caller then parses it and uses [`Engine::apply`].
+    pub fn apply_json(&self, json: &str) -> Option<JsonOutcome> {
+        let mut walk = Walk {
+            engine: self,
+            json,
+            at: 0,
+            path: Vec::new(),
+            outcome: Outcome::default(),
+            edits: Vec::new(),
+        };
+        walk.value(0)?;
+        walk.space();
+        if walk.at != json.len() {
+            return None;
+        }
+        let rewritten = (!walk.edits.is_empty()).then(|| {
+            let grown: usize = walk.edits.iter().map(|(_, s)| s.len()).sum();
+            let mut out = String::with_capacity(json.len() + grown);
+            let mut copied = 0;
+            for (span, text) in &walk.edits {
+                out.push_str(&json[copied..span.start]);
+                out.push_str(text);
+                copied = span.end;
+            }
+            out.push_str(&json[copied..]);
+            out
+        });
+        Some(JsonOutcome {
+            outcome: walk.outcome,
+            rewritten,
+        })
+    }
+}
+
+/// Nesting deeper than this is refused (serde_json's own limit is 128).
+const MAX_DEPTH: usize = 256;
+
+struct Walk<'e, 'a> {
+    engine: &'e Engine,
+    json: &'a str,
+    at: usize,
+    path: Vec<Step<'a>>,
+    outcome: Outcome,
+    /// Literal spans to replace, in order, with their new literals.
+    edits: Vec<(Range<usize>, String)>,
+}
+
+impl<'a> Walk<'_, 'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.json.as_bytes()
+    }
+
+    fn space(&mut self) {
+        let b = self.bytes();
+        while self.at < b.len() && matches!(b[self.at], b' ' | b'\t' | b'\n' | b'\r') {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.space();
+        (self.bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.space();
+        match *self.bytes().get(self.at)? {
+            b'"' => {
+                let (span, text) = self.string()?;
+                self.scan(span, &text);
+                Some(())
+            }
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            _ => self.scalar(),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        self.at += 1;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            self.space();
+            let (_, key) = self.string()?;
+            self.eat(b':')?;
+            self.path.push(Step::Key(key));
+            self.value(depth + 1)?;
+            self.path.pop();
+            if self.eat(b',').is_none() {
+                return self.eat(b'}');
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        self.at += 1;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        let mut index = 0;
+        loop {
+            self.path.push(Step::Index(index));
+            self.value(depth + 1)?;
+            self.path.pop();
+            index += 1;
+            if self.eat(b',').is_none() {
+                return self.eat(b']');
+            }
+        }
+    }
+
+    /// A number, `true`, `false` or `null`: up to the next delimiter.
+    fn scalar(&mut self) -> Option<()> {
+        let b = self.bytes();
+        let start = self.at;
+        while self.at < b.len()
+            && !matches!(
+                b[self.at],
+                b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'[' | b'{'
+            )
+        {
+            self.at += 1;
+        }
+        let token = &self.json[start..self.at];
+        let number = token
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'));
+        (!token.is_empty() && (number || matches!(token, "true" | "false" | "null"))).then_some(())
+    }
+
+    /// The string literal at the cursor: its span (quotes included) and its text.
+    fn string(&mut self) -> Option<(Range<usize>, Cow<'a, str>)> {
+        let b = self.bytes();
+        if b.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let start = self.at;
+        let mut i = start + 1;
+        let mut escaped = false;
+        loop {
+            i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+            if b[i] == b'"' {
+                break;
+            }
+            escaped = true;
+            i += 2;
+        }
+        self.at = i + 1;
+        let literal = &self.json[start..self.at];
+        let text = if escaped {
+            Cow::Owned(serde_json::from_str::<String>(literal).ok()?)
+        } else {
+            if literal.bytes().any(|c| c < 0x20) {
+                return None;
+            }
+            Cow::Borrowed(&literal[1..literal.len() - 1])
+        };
+        Some((start..self.at, text))
+    }
+
+    /// Scans one string value and notes its rewrite.
+    fn scan(&mut self, span: Range<usize>, text: &str) {
+        let path = &self.path;
+        let engine = self.engine;
+        let rewritten = engine.rewrite(text, || path_of(path), &mut self.outcome);
+        if let Some(new) = rewritten {
+            // A string always serialises.
+            let literal = serde_json::to_string(&new).unwrap_or_default();
+            self.edits.push((span, literal));
+        }
+    }
+}
+
+/// The path of a string, written as [`Engine::apply`] writes it.
+fn path_of(steps: &[Step<'_>]) -> String {
+    let mut path = String::from("$");
+    for step in steps {
+        match step {
+            Step::Key(key) => crate::json::push_key(&mut path, key),
+            Step::Index(i) => {
+                path.push('[');
+                path.push_str(&i.to_string());
+                path.push(']');
+            }
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Action, Engine, Rules};
+    use serde_json::Value;
+
+    fn engine(action: Action) -> Engine {
+        let mut rules = Rules::builtin([7; 32]);
+        for d in &mut rules.detectors {
+            d.action = action;
+        }
+        Engine::new(rules).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `apply_json` on the text and `apply` on the value agree: findings, paths and result.
+    fn agree(text: &str, action: Action) {
+        let e = engine(action);
+        let mut value: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let tree = e.apply(&mut value);
+        let raw = e
+            .apply_json(text)
+            .unwrap_or_else(|| panic!("not walked: {text}"));
+        assert_eq!(format!("{:?}", raw.outcome), format!("{tree:?}"), "{text}");
+        let out = raw.rewritten.as_deref().unwrap_or(text);
+        let back: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(back, value, "{text}");
+        let rewrites = tree.findings.iter().any(|f| f.action != Action::Report);
+        assert_eq!(raw.rewritten.is_some(), rewrites, "{text}");
+    }
+
+    #[test]
+    fn text_and_tree_agree() {
+        let texts = [
+            r#"{"content":[{"type":"text","text":"mail ann@example.com\nand card 4111 1111 1111 1111"}],"isError":false}"#,
+            r#"{ "odd key" : [ "x" , "card 4111-1111-1111-1111" , 12.5e3, true, null, {} , [] ] }"#,
+            r#"{"k\"ey\u00e9":"call +44 20 7946 0958","n":-1,"deep":[[["ghp_C3J27XDCG2LmlZGEONYlgCtjfIZ4SOcMz9CP"]]]}"#,
+            r#""pay 4111\u200B1111\u200b1111\u200B1111 now""#,
+            r#"{"structuredContent":{"email":"bob@example.com"},"content":[]}"#,
+            "[]",
+            "\"\"",
+            "42",
+        ];
+        for action in [
+            Action::Report,
+            Action::Mask,
+            Action::Pseudonymise,
+            Action::Block,
+        ] {
+            for text in texts {
+                agree(text, action);
+            }
+        }
+    }
+
+    #[test]
+    fn untouched_text_is_kept_byte_for_byte() {
+        let e = engine(Action::Mask);
+        let text = "{ \"a\" :\n [1, \"mail ann@example.com\" ],\"b\":\"no data here\" }";
+        let raw = e.apply_json(text).unwrap_or_else(|| panic!("not walked"));
+        assert_eq!(
+            raw.rewritten.as_deref(),
+            Some("{ \"a\" :\n [1, \"mail [email]\" ],\"b\":\"no data here\" }")
+        );
+        assert_eq!(raw.outcome.findings[0].path, "$.a[1]");
+        let clean = e.apply_json(r#"{"a":"nothing"}"#);
+        assert!(clean.is_some_and(|o| o.rewritten.is_none() && o.outcome.findings.is_empty()));
+    }
+
+    #[test]
+    fn a_repeated_key_has_both_values_scanned() {
+        let e = engine(Action::Mask);
+        let text = r#"{"t":"ann@example.com","t":"bob@example.com"}"#;
+        let raw = e.apply_json(text).unwrap_or_else(|| panic!("not walked"));
+        assert_eq!(raw.outcome.findings.len(), 2);
+        assert_eq!(
+            raw.rewritten.as_deref(),
+            Some(r#"{"t":"[email]","t":"[email]"}"#)
+        );
+    }
+
+    #[test]
+    fn what_is_not_one_json_value_is_refused() {
+        let e = engine(Action::Mask);
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"open",
+            "[1] [2]",
+            "tru",
+            "{1:2}",
+            "\"a\tb\"",
+            "[\"\\",
+        ] {
+            assert!(e.apply_json(bad).is_none(), "{bad:?}");
+        }
+    }
+}
