@@ -96,11 +96,12 @@ pub(crate) fn push_key(path: &mut String, key: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::{Action, Engine, Rules};
     use serde_json::json;
 
-    fn engine(action: Action) -> Engine {
+    /// An engine with every built-in detector set to `action`.
+    pub(crate) fn engine(action: Action) -> Engine {
         let mut rules = Rules::builtin([7; 32]);
         for d in &mut rules.detectors {
             d.action = action;

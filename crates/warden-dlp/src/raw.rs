@@ -226,16 +226,9 @@ fn path_of(steps: &[Step<'_>]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Action, Engine, Rules};
+    use crate::Action;
+    use crate::json::tests::engine;
     use serde_json::Value;
-
-    fn engine(action: Action) -> Engine {
-        let mut rules = Rules::builtin([7; 32]);
-        for d in &mut rules.detectors {
-            d.action = action;
-        }
-        Engine::new(rules).unwrap_or_else(|e| panic!("{e}"))
-    }
 
     /// `apply_json` on the text and `apply` on the value agree: findings, paths and result.
     fn agree(text: &str, action: Action) {
