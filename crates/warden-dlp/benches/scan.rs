@@ -6,7 +6,8 @@
 //!   of lines (the clone of the array is included in the time);
 //! - 1 MiB of text with no findings (prose and code);
 //! - a tool result of 10 KiB of such text, as a gateway gets it: parsed, applied and written out
-//!   again, against [`Engine::apply_json`] on its text.
+//!   again, against [`Engine::apply_json`] on its text, and that again with the thread idle for
+//!   300 µs before each scan (as between a gateway's calls: the same work then takes longer).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -56,7 +57,13 @@ fn corpus(every: usize) -> Vec<String> {
     lines
 }
 
-fn measure(name: &str, bytes: usize, mut f: impl FnMut() -> usize) {
+fn measure(name: &str, bytes: usize, f: impl FnMut() -> usize) {
+    measure_paced(name, bytes, Duration::ZERO, f);
+}
+
+/// Like [`measure`], with the thread asleep for `pause` before each run: in a gateway a scan
+/// follows a wait for the network, and a core that was idle runs it slower than a loop does.
+fn measure_paced(name: &str, bytes: usize, pause: Duration, mut f: impl FnMut() -> usize) {
     // `cargo bench -p warden-dlp --bench scan -- <filter>` runs only matching measurements.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     if filter.is_some_and(|f| !name.contains(&f)) {
@@ -66,6 +73,9 @@ fn measure(name: &str, bytes: usize, mut f: impl FnMut() -> usize) {
     let mut times = Vec::new();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) {
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
         let t = Instant::now();
         found = black_box(f());
         times.push(t.elapsed().as_secs_f64());
@@ -120,6 +130,19 @@ fn main() {
                 let out = engine.apply_json(&result).unwrap_or_default();
                 black_box(out.rewritten);
                 out.outcome.findings.len()
+            },
+        );
+        measure_paced(
+            &format!("{name}, 10 KiB result: apply_json, 300 µs idle before"),
+            result.len(),
+            Duration::from_micros(300),
+            || {
+                engine
+                    .apply_json(&result)
+                    .unwrap_or_default()
+                    .outcome
+                    .findings
+                    .len()
             },
         );
         let json =

@@ -9,8 +9,8 @@ use crate::shape::Shape;
 /// What must be present in a string before a detector's regex runs, and where around it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Trigger {
-    /// A run of digits (with separators) holding at least four digits; the regex runs only in
-    /// windows that have the digit shape it needs.
+    /// A run of digits (with separators) that has the digit shape the detector needs; the
+    /// regex runs in a window around it.
     Digits(Shape),
     /// An `@`.
     At,

@@ -3,7 +3,7 @@
 use crate::builtin::{self, Check, Trigger};
 use crate::normalise::{Normalised, normalise};
 use crate::prefilter::{Detectors, Keyword, Prefilter};
-use crate::shape::{self, Shape};
+use crate::shape::Shape;
 use crate::value::Value;
 use crate::{Action, Error, Finding, Rules, Validator, redact, validate};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -35,9 +35,6 @@ pub struct Engine {
     /// detectors triggered by digits, one for all. Each with the detectors it covers, in order.
     sets: Vec<(Detectors, RegexSet, Vec<usize>)>,
     prefilter: Prefilter,
-    /// The number-like detectors, and for each [`Shape`] the detectors that need it.
-    shaped: Detectors,
-    shapes: [(Shape, Detectors); Shape::ALL.len()],
     allow: HashSet<String>,
     pub(crate) key: [u8; 32],
 }
@@ -148,14 +145,6 @@ impl Engine {
             sets.push((mask, set, members));
         }
         let prefilter = prefilter(&compiled)?;
-        let shapes = Shape::ALL.map(|shape| {
-            let members = compiled.iter().enumerate();
-            let mask = members
-                .filter(|(_, c)| matches!(c.trigger, Some(Trigger::Digits(s)) if s == shape))
-                .fold(0, |m, (i, _)| m | 1 << i);
-            (shape, mask)
-        });
-        let shaped = shapes.iter().fold(0, |m, (_, d)| m | d);
         let allow = rules
             .allow
             .iter()
@@ -165,8 +154,6 @@ impl Engine {
             detectors,
             sets,
             prefilter,
-            shaped,
-            shapes,
             allow,
             key: rules.pseudonym_key,
         })
@@ -212,15 +199,6 @@ impl Engine {
             let w = window.range;
             let hay = &bytes[w.clone()];
             let mut candidates = window.detectors;
-            if candidates & self.shaped != 0 {
-                // Number-like detectors whose digit shape is not in the window cannot match.
-                let found = shape::shapes(hay);
-                for &(shape, detectors) in &self.shapes {
-                    if found & shape.bit() == 0 {
-                        candidates &= !detectors;
-                    }
-                }
-            }
             let gate = self.sets.iter().find(|(mask, ..)| candidates & !mask == 0);
             if let Some((_, set, members)) = gate
                 && candidates.count_ones() >= SET_GATE
@@ -298,11 +276,18 @@ impl Engine {
 
 /// The prefilter for detectors in their final order: detector `i` is bit `i`.
 fn prefilter(compiled: &[Compiled]) -> Result<Prefilter, Error> {
-    let (mut keywords, mut digits, mut at, mut always) = (Vec::new(), 0, 0, 0);
+    let (mut keywords, mut at, mut always) = (Vec::new(), 0, 0);
+    let mut shaped = Shape::ALL.map(|shape| (shape, 0));
     for (i, c) in compiled.iter().enumerate() {
         let bit: Detectors = 1 << i;
         match c.trigger {
-            Some(Trigger::Digits(_)) => digits |= bit,
+            Some(Trigger::Digits(shape)) => {
+                for (s, detectors) in &mut shaped {
+                    if *s == shape {
+                        *detectors |= bit;
+                    }
+                }
+            }
             Some(Trigger::At) => at |= bit,
             Some(Trigger::Keywords {
                 words,
@@ -326,7 +311,7 @@ fn prefilter(compiled: &[Compiled]) -> Result<Prefilter, Error> {
             })),
         }
     }
-    Prefilter::new(keywords, digits, at, always).map_err(Error::Build)
+    Prefilter::new(keywords, shaped, at, always).map_err(Error::Build)
 }
 
 fn check_value(check: Check, v: &str) -> bool {

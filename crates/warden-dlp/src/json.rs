@@ -3,6 +3,7 @@
 use crate::normalise::normalise;
 use crate::{Action, Engine, Outcome};
 use serde_json::Value;
+use std::ops::Range;
 
 impl Engine {
     /// Scans every string in `value` (object keys are not scanned; see the crate doc), rewrites
@@ -50,31 +51,51 @@ impl Engine {
         path: impl FnOnce() -> String,
         out: &mut Outcome,
     ) -> Option<String> {
+        let edits = self.edits(s, path, out);
+        if edits.is_empty() {
+            return None;
+        }
+        let mut rewritten = String::with_capacity(s.len());
+        let mut copied = 0;
+        for (span, replacement) in edits {
+            rewritten.push_str(&s[copied..span.start]);
+            rewritten.push_str(&replacement);
+            copied = span.end;
+        }
+        rewritten.push_str(&s[copied..]);
+        Some(rewritten)
+    }
+
+    /// Records the findings in `s` as [`Engine::rewrite`] does, and returns what it would
+    /// replace: spans of `s` in order, not overlapping, each with its replacement.
+    pub(crate) fn edits(
+        &self,
+        s: &str,
+        path: impl FnOnce() -> String,
+        out: &mut Outcome,
+    ) -> Vec<(Range<usize>, String)> {
         let norm = normalise(s);
         let hits = self.hits(norm.text());
+        let mut edits = Vec::new();
         if hits.is_empty() {
-            return None;
+            return edits;
         }
         let path = path();
         let path = path.as_str();
-        let mut rewritten = String::with_capacity(s.len());
         let mut copied = 0;
-        let mut changed = false;
         for hit in hits {
             let finding = self.finding(&norm, hit, path);
             out.blocked |= finding.action == Action::Block;
             if let Some(replacement) = self.replacement(norm.text(), hit) {
                 // Two matches can share an original character when NFKC expanded it (`㎏` is
                 // `kg`): the second replacement then starts where the first one ended.
-                rewritten.push_str(&s[copied..finding.start.max(copied)]);
-                rewritten.push_str(&replacement);
+                let start = finding.start.max(copied);
                 copied = copied.max(finding.end);
-                changed = true;
+                edits.push((start..copied, replacement));
             }
             out.findings.push(finding);
         }
-        rewritten.push_str(&s[copied..]);
-        changed.then_some(rewritten)
+        edits
     }
 }
 

@@ -6,7 +6,8 @@
 //! string of the value, keeps its JSON path (`$.content[0].text`), and rewrites matches in place
 //! without changing the value's structure or the type of any node. [`Engine::apply_json`] does the
 //! same on the JSON text of a value, without building the value (a gateway holds most replies
-//! as text): it rewrites only the string literals with findings. [`Engine::scan_text`] finds
+//! as text): it rewrites only the spans with findings inside their string literals, and keeps
+//! every other byte, escapes included. [`Engine::scan_text`] finds
 //! what is in one string without rewriting.
 //!
 //! # What it must never do
@@ -25,17 +26,18 @@
 //!    original offsets makes every rewrite cover the right original span (the dropped characters
 //!    inside a match are replaced with it). ASCII text that needs nothing is not copied.
 //! 2. **Prefilter**: one pass over the bytes finds runs of digits (joined by spaces, dashes,
-//!    dots, brackets) holding four digits or more, and `@` (skipping 32-byte blocks that hold
-//!    neither); one Aho-Corasick automaton finds the detectors' key words (`AKIA`, `ghp_`,
-//!    `-----BEGIN`, `password` …; key words match in lower case, UPPER case or Capitalised).
-//!    Each candidate opens a window of text around it, tagged with the detectors it can start;
-//!    windows are widened to token ends and merged. Text without a candidate is done here.
-//! 3. **Regular expressions**: first, one pass over a window with digits drops the number-like
-//!    detectors whose digit shape is not in it (a chain of 13 digits for cards, groups of 3, 2
-//!    and 4 digits for SSNs, four dotted groups for IPv4, two capitals before two digits for
-//!    IBANs, a `+`, `(` or 3-3-4 groups for phones): an exact test, since every match has that
-//!    shape. In a window with three candidate detectors or more, one compiled
-//!    [`regex::bytes::RegexSet`] (of the number-like detectors, or of all) then rules out those
+//!    dots, brackets) and `@` (skipping eight bytes at a time that hold neither); one
+//!    Aho-Corasick automaton finds the detectors' key words (`AKIA`, `ghp_`, `-----BEGIN`,
+//!    `password` …; key words match in lower case, UPPER case or Capitalised). A digit run is a
+//!    candidate only for the number-like detectors whose digit shape it has (a chain of 13
+//!    digits for cards, groups of 3, 2 and 4 digits for SSNs, four dotted groups for IPv4, two
+//!    capitals before two digits for IBANs, a `+`, `(` or 3-3-4 groups for phones): an exact
+//!    test, since every match has that shape, and one that drops most numbers in logs and
+//!    prose (dates, times, counts). Each candidate opens a window of text around it, tagged
+//!    with the detectors it can start; windows are widened to token ends and merged. Text
+//!    without a candidate is done here.
+//! 3. **Regular expressions**: in a window with three candidate detectors or more, one compiled
+//!    [`regex::bytes::RegexSet`] (of the number-like detectors, or of all) first rules out those
 //!    that cannot match; each remaining detector's own regex gives positions (group 1 is the
 //!    value when the pattern has groups; for the built-in patterns it is read from the match's
 //!    bytes instead of the capturing engine). Number-like patterns accept spaces, dashes and dots

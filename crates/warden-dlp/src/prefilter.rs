@@ -1,10 +1,12 @@
 //! The cheap first pass: which windows of a string can hold a match at all.
 //!
-//! One loop over the bytes finds runs of digits (for the number-like detectors) and `@` (for
-//! e-mail); one Aho-Corasick automaton finds key words. Each candidate becomes a window around it,
+//! One loop over the bytes finds runs of digits (for the number-like detectors, each only where
+//! its digit shape is in a run: see [`crate::shape`]) and `@` (for e-mail); one Aho-Corasick
+//! automaton finds key words. Each candidate becomes a window around it,
 //! widened to the ends of the tokens they touch so that `\b` means inside the window what it means in the
 //! whole string; overlapping windows are merged. Text with no candidate yields no window.
 
+use crate::shape::{self, Shape};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::ops::Range;
 
@@ -15,8 +17,6 @@ const DIGITS_AHEAD: usize = 32;
 /// The longest local part and domain of an e-mail address.
 const LOCAL_MAX: usize = 64;
 const DOMAIN_MAX: usize = 253;
-/// A digit run needs this many digits to be a candidate (`1.2.3.4` has four).
-const MIN_DIGITS: usize = 4;
 
 /// A set of detectors, one bit per detector index (an engine has at most 128).
 pub(crate) type Detectors = u128;
@@ -43,7 +43,10 @@ pub(crate) struct Prefilter {
     keywords: Option<AhoCorasick>,
     /// For each automaton pattern: bytes looked at before and after a hit, and its detectors.
     around: Vec<(usize, usize, Detectors)>,
+    /// The number-like detectors, and for each digit shape (bit of [`Shape::bit`]) those that
+    /// need it.
     digits: Detectors,
+    shaped: [(u8, Detectors); Shape::ALL.len()],
     at: Detectors,
     /// Detectors without a trigger: the whole string is their window.
     always: Detectors,
@@ -55,7 +58,7 @@ impl Prefilter {
     /// the automaton can use its SIMD prefilter.
     pub(crate) fn new(
         keywords: Vec<Keyword>,
-        digits: Detectors,
+        shaped: [(Shape, Detectors); Shape::ALL.len()],
         at: Detectors,
         always: Detectors,
     ) -> Result<Prefilter, String> {
@@ -104,7 +107,8 @@ impl Prefilter {
         Ok(Prefilter {
             keywords,
             around,
-            digits,
+            digits: shaped.iter().fold(0, |m, (_, d)| m | d),
+            shaped: shaped.map(|(shape, d)| (shape.bit(), d)),
             at,
             always,
         })
@@ -139,21 +143,12 @@ impl Prefilter {
         let mut run = Run::default();
         let mut i = 0;
         while i < text.len() {
-            // Outside a run, skip 32-byte blocks without a digit or `@` (the compiler vectorises
-            // this fold; prose and most code are skipped here).
+            // Outside a run, jump to the next digit or `@`, eight bytes at a time (prose and
+            // most code are skipped here).
             if run.digits == 0 {
-                let block = &text[i..text.len().min(i + 32)];
-                if block.len() == 32 && !block.iter().fold(false, |acc, &b| acc | interesting(b)) {
-                    i += 32;
-                    continue;
-                }
-                // Jump to the first digit or `@` of the block.
-                match block.iter().position(|&b| interesting(b)) {
+                match next_interesting(&text[i..]) {
                     Some(at) => i += at,
-                    None => {
-                        i += block.len();
-                        continue;
-                    }
+                    None => break,
                 }
             }
             let b = text[i];
@@ -171,7 +166,7 @@ impl Prefilter {
                         i += 1;
                         continue;
                     }
-                    self.end_run(&mut run, raw);
+                    self.end_run(text, &mut run, raw);
                 }
                 if b == b'@' && self.at != 0 {
                     let (start, end) = address_around(text, i);
@@ -180,19 +175,73 @@ impl Prefilter {
             }
             i += 1;
         }
-        self.end_run(&mut run, raw);
+        self.end_run(text, &mut run, raw);
     }
 
-    fn end_run(&self, run: &mut Run, raw: &mut Vec<(usize, usize, Detectors)>) {
-        if self.digits != 0 && run.digits >= MIN_DIGITS {
-            let (start, end) = (
-                run.start.saturating_sub(DIGITS_BACK),
-                run.last + 1 + DIGITS_AHEAD,
-            );
-            raw.push((start, end, self.digits));
+    /// A window around a digit run for the detectors whose digit shape it has, if any.
+    fn end_run(&self, text: &[u8], run: &mut Run, raw: &mut Vec<(usize, usize, Detectors)>) {
+        if self.digits != 0 && run.digits > 0 && may_have_shape(text, run) {
+            let found = shape::shapes(text, run.start..run.last + 1);
+            let detectors = self
+                .shaped
+                .iter()
+                .filter(|(bit, _)| found & bit != 0)
+                .fold(0, |m, (_, d)| m | d);
+            if detectors != 0 {
+                let (start, end) = (
+                    run.start.saturating_sub(DIGITS_BACK),
+                    run.last + 1 + DIGITS_AHEAD,
+                );
+                raw.push((start, end, detectors));
+            }
         }
         *run = Run::default();
     }
+}
+
+/// Whether [`shape::shapes`] can find anything in `run`. A run of fewer than four digits has no
+/// chain long enough for a shape; it can only have a group right after `+` or `(`, or two
+/// upper-case letters before its first group (letters end a run, so not before a later group).
+fn may_have_shape(text: &[u8], run: &Run) -> bool {
+    if run.digits >= 4 {
+        return true;
+    }
+    let opener = |b: &u8| matches!(b, b'+' | b'(');
+    let before = &text[run.start.saturating_sub(2)..run.start];
+    let iban = before.len() == 2
+        && before.iter().all(u8::is_ascii_uppercase)
+        && text.get(run.start + 1).is_some_and(u8::is_ascii_digit);
+    iban || before.last().is_some_and(opener) || text[run.start..=run.last].iter().any(opener)
+}
+
+/// The offset of the first digit or `@` in `text`.
+fn next_interesting(text: &[u8]) -> Option<usize> {
+    let mut words = text.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let bytes: [u8; 8] = word.try_into().unwrap_or_default();
+        let found = interesting_bytes(u64::from_le_bytes(bytes));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = words.remainder();
+    rest.iter().position(|&b| interesting(b)).map(|k| at + k)
+}
+
+/// The top bit of each byte of `x` that is a digit or `@`, and no other bit.
+fn interesting_bytes(x: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const TOPS: u64 = ONES * 0x80;
+    const LOW7: u64 = ONES * 0x7F;
+    // Bytes strictly between `0x2F` and `0x3A`, and bytes equal to `@` (zero after the xor),
+    // each test exact per byte (no carry crosses a byte: every sum stays below 0x100).
+    let low = x & LOW7;
+    let digits = (ONES * (127 + 0x3A) - low) & !x & (low + ONES * (127 - 0x2F)) & TOPS;
+    let y = x ^ (ONES * u64::from(b'@'));
+    let at = !(((y & LOW7) + LOW7) | y) & TOPS;
+    digits | at
 }
 
 /// A digit or `@`.
@@ -273,7 +322,30 @@ mod tests {
             fold: true,
             detectors: 1,
         };
-        Prefilter::new(vec![ghp], 2, 4, 0).unwrap_or_else(|e| panic!("{e}"))
+        let cards = Shape::ALL.map(|s| (s, if s == Shape::Card { 2 } else { 0 }));
+        Prefilter::new(vec![ghp], cards, 4, 0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_word_test_finds_exactly_digits_and_at_signs() {
+        for b in 0..=255u8 {
+            for k in 0..8 {
+                let mut word = [b'x'; 8];
+                word[k] = b;
+                let found = interesting_bytes(u64::from_le_bytes(word));
+                let want = if interesting(b) { 0x80 << (8 * k) } else { 0 };
+                assert_eq!(found, want, "byte {b:#x} at {k}");
+            }
+        }
+        let mut text = vec![0xC3u8; 40];
+        assert_eq!(next_interesting(&text), None);
+        for at in [0, 7, 8, 31, 39] {
+            text[at] = b'@';
+            assert_eq!(next_interesting(&text), Some(at));
+            text[at] = b'5';
+            assert_eq!(next_interesting(&text), Some(at));
+            text[at] = 0xC3;
+        }
     }
 
     #[test]

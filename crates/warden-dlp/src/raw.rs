@@ -102,7 +102,8 @@ impl<'a> Walk<'_, 'a> {
         match *self.bytes().get(self.at)? {
             b'"' => {
                 let (span, text) = self.string()?;
-                self.scan(span, &text);
+                let escaped = matches!(text, Cow::Owned(_));
+                self.scan(span, &text, escaped);
                 Some(())
             }
             b'{' => self.object(depth),
@@ -195,17 +196,103 @@ impl<'a> Walk<'_, 'a> {
         Some((start..self.at, text))
     }
 
-    /// Scans one string value and notes its rewrite.
-    fn scan(&mut self, span: Range<usize>, text: &str) {
+    /// Scans one string value and notes its rewrite. Only the replaced spans are written anew
+    /// (escaped); the rest of the literal is copied as it was, escapes included.
+    fn scan(&mut self, span: Range<usize>, text: &str, escaped: bool) {
         let path = &self.path;
-        let engine = self.engine;
-        let rewritten = engine.rewrite(text, || path_of(path), &mut self.outcome);
-        if let Some(new) = rewritten {
-            // A string always serialises.
-            let literal = serde_json::to_string(&new).unwrap_or_default();
-            self.edits.push((span, literal));
+        let edits = self.engine.edits(text, || path_of(path), &mut self.outcome);
+        if edits.is_empty() {
+            return;
+        }
+        let inner = &self.json[span.start + 1..span.end - 1];
+        let mut offsets = Offsets {
+            inner: inner.as_bytes(),
+            escaped,
+            text_at: 0,
+            inner_at: 0,
+        };
+        let grown: usize = edits.iter().map(|(_, r)| r.len()).sum();
+        let mut literal = String::with_capacity(span.len() + grown);
+        literal.push('"');
+        let mut copied = 0;
+        for (range, replacement) in edits {
+            let start = offsets.of(range.start);
+            literal.push_str(&inner[copied..start]);
+            push_escaped(&mut literal, &replacement);
+            copied = offsets.of(range.end);
+        }
+        literal.push_str(&inner[copied..]);
+        literal.push('"');
+        self.edits.push((span, literal));
+    }
+}
+
+/// Maps offsets in a string's text to offsets in its literal's inside (between the quotes),
+/// asked in increasing order.
+struct Offsets<'a> {
+    inner: &'a [u8],
+    /// Whether the literal holds escapes; without, the two offsets are the same.
+    escaped: bool,
+    /// Where the walk through the literal is, in both.
+    text_at: usize,
+    inner_at: usize,
+}
+
+impl Offsets<'_> {
+    /// The literal's offset of text offset `target`, which is on a character boundary (every
+    /// escape stands for whole characters, so it never falls inside one).
+    fn of(&mut self, target: usize) -> usize {
+        if !self.escaped {
+            return target;
+        }
+        loop {
+            let rest = &self.inner[self.inner_at..];
+            let plain = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
+            if target <= self.text_at + plain || plain == rest.len() {
+                return (self.inner_at + target.saturating_sub(self.text_at)).min(self.inner.len());
+            }
+            self.text_at += plain;
+            self.inner_at += plain;
+            let (in_literal, in_text) = escape_len(&self.inner[self.inner_at..]);
+            self.inner_at += in_literal;
+            self.text_at += in_text;
         }
     }
+}
+
+/// The length of the escape at the start of `b`, in the literal and in the text it stands
+/// for. The literal was unescaped before (by serde_json), so the escape is valid: `\uXXXX`
+/// high surrogates are followed by their low one.
+fn escape_len(b: &[u8]) -> (usize, usize) {
+    if b.get(1) != Some(&b'u') {
+        return (2, 1);
+    }
+    let code = b
+        .get(2..6)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    match code {
+        0xD800..=0xDBFF => (12, 4),
+        0..0x80 => (6, 1),
+        0x80..0x800 => (6, 2),
+        _ => (6, 3),
+    }
+}
+
+/// Appends `s` as the inside of a JSON string literal.
+fn push_escaped(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        return;
+    }
+    // A string always serialises, quoted.
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
 }
 
 /// The path of a string, written as [`Engine::apply`] writes it.
@@ -253,6 +340,7 @@ mod tests {
             r#"{ "odd key" : [ "x" , "card 4111-1111-1111-1111" , 12.5e3, true, null, {} , [] ] }"#,
             r#"{"k\"ey\u00e9":"call +44 20 7946 0958","n":-1,"deep":[[["ghp_C3J27XDCG2LmlZGEONYlgCtjfIZ4SOcMz9CP"]]]}"#,
             r#""pay 4111\u200B1111\u200b1111\u200B1111 now""#,
+            r#"{"t":"\ud83d\ude00 \u00e9\u20ac mail ann@example.com\n\tcard 4111\u00201111 1111 1111 \"q\" \\ end \ud83d\ude00"}"#,
             r#"{"structuredContent":{"email":"bob@example.com"},"content":[]}"#,
             "[]",
             "\"\"",
@@ -280,6 +368,16 @@ mod tests {
             Some("{ \"a\" :\n [1, \"mail [email]\" ],\"b\":\"no data here\" }")
         );
         assert_eq!(raw.outcome.findings[0].path, "$.a[1]");
+        // Escapes outside the replaced spans are kept as they were.
+        let escaped =
+            r#"["\u00e9\t4111\u00201111 1111 1111\n\u00e9 ann@example.com \ud83d\ude00"]"#;
+        let raw = e
+            .apply_json(escaped)
+            .unwrap_or_else(|| panic!("not walked"));
+        assert_eq!(
+            raw.rewritten.as_deref(),
+            Some(r#"["\u00e9\t[card ••••1111]\n\u00e9 [email] \ud83d\ude00"]"#)
+        );
         let clean = e.apply_json(r#"{"a":"nothing"}"#);
         assert!(clean.is_some_and(|o| o.rewritten.is_none() && o.outcome.findings.is_empty()));
     }

@@ -1,10 +1,12 @@
 //! Which number-like detectors can match in a window at all, from the shape of its digit groups.
 //!
-//! One pass over the window splits it into digit groups (maximal runs of ASCII digits) and
-//! chains of groups joined by exactly one of ` .-`. Each built-in number-like pattern needs a
-//! shape that its every match has, so a detector whose shape is absent is skipped without running
-//! its regex; this is exact (no match is lost), since the check runs on the same bytes as the
-//! regex:
+//! The prefilter notes every digit run it passes (digits joined by at most two separators). One
+//! pass over a run splits it into digit groups (maximal runs of ASCII digits) and chains of
+//! groups joined by exactly one of ` .-`; such a chain never leaves its run. Each built-in
+//! number-like pattern needs a shape that its every match has, so a detector whose shape is in
+//! no run of a window is skipped there without running its regex. This is exact (no match is
+//! lost): a match's groups lie in the runs that overlap its window, and a run's shapes are
+//! never fewer than those of the part of it a window holds:
 //!
 //! - card: a chain of 13 digits or more;
 //! - IBAN: two upper-case letters right before a group of two digits or more;
@@ -12,6 +14,8 @@
 //! - IPv4: four groups of 1–3 digits joined by dots;
 //! - phone: `+` or `(` right before a group, or groups of exactly 3, 3 and 4 digits joined by
 //!   `.` or `-`.
+
+use std::ops::Range;
 
 /// The digit shape a number-like built-in detector needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +49,11 @@ struct Group {
     link: Option<u8>,
 }
 
-/// The set of shapes (bits of [`Shape::bit`]) present in `hay`.
-pub(crate) fn shapes(hay: &[u8]) -> u8 {
+/// The set of shapes (bits of [`Shape::bit`]) of the digit groups in `text[range]`. The bytes
+/// right before a group are looked at even when they lie before the range, so the set for a
+/// range is never smaller than for a window that cuts it.
+pub(crate) fn shapes(text: &[u8], range: Range<usize>) -> u8 {
+    let hay = text;
     let all = Shape::ALL.iter().fold(0, |m, s| m | s.bit());
     let mut found = 0;
     // The two groups before the current one in its chain, the digits in the chain, and how many
@@ -54,14 +61,14 @@ pub(crate) fn shapes(hay: &[u8]) -> u8 {
     let mut history: [Option<Group>; 2] = [None, None];
     let (mut chain, mut dotted) = (0, 0);
     let mut last_end: Option<usize> = None;
-    let mut i = 0;
-    while i < hay.len() {
+    let (mut i, stop) = (range.start, range.end.min(hay.len()));
+    while i < stop {
         if !hay[i].is_ascii_digit() {
             i += 1;
             continue;
         }
         let start = i;
-        while i < hay.len() && hay[i].is_ascii_digit() {
+        while i < stop && hay[i].is_ascii_digit() {
             i += 1;
         }
         let len = i - start;
@@ -123,7 +130,7 @@ mod tests {
     use super::*;
 
     fn has(text: &str, shape: Shape) -> bool {
-        shapes(text.as_bytes()) & shape.bit() != 0
+        shapes(text.as_bytes(), 0..text.len()) & shape.bit() != 0
     }
 
     #[test]

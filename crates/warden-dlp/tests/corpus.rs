@@ -51,6 +51,7 @@ const CORPUS: &[(&str, &str)] = &[
     ("+iban", "pay to DE89 3704 0044 0532 0130 00 please"),
     ("+iban", "GB82 WEST 1234 5698 7654 32"),
     ("+iban", "NL91ABNA0417164300"),
+    ("+iban", "compact GB82WEST12345698765432"),
     ("+iban", "FR1420041010050500013M02606"),
     (
         "+iban",
