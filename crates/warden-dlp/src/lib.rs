@@ -33,7 +33,8 @@
 //!    digits for cards, groups of 3, 2 and 4 digits for SSNs, four dotted groups for IPv4, two
 //!    capitals before two digits for IBANs, a `+`, `(` or 3-3-4 groups for phones): an exact
 //!    test, since every match has that shape, and one that drops most numbers in logs and
-//!    prose (dates, times, counts). Each candidate opens a window of text around it, tagged
+//!    prose (dates, times, counts); a run too short for any shape (fewer than nine digits, under
+//!    three dots, no `+` or `(`, no capitals before it) is not even split into groups. Each candidate opens a window of text around it, tagged
 //!    with the detectors it can start; windows are widened to token ends and merged. Text
 //!    without a candidate is done here.
 //! 3. **Regular expressions**: in a window with three candidate detectors or more, one compiled

@@ -163,6 +163,8 @@ impl Prefilter {
                 if run.digits > 0 {
                     if run.gap < 2 && matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/') {
                         run.gap += 1;
+                        run.dots += usize::from(b == b'.');
+                        run.opener |= matches!(b, b'+' | b'(');
                         i += 1;
                         continue;
                     }
@@ -199,19 +201,20 @@ impl Prefilter {
     }
 }
 
-/// Whether [`shape::shapes`] can find anything in `run`. A run of fewer than four digits has no
-/// chain long enough for a shape; it can only have a group right after `+` or `(`, or two
-/// upper-case letters before its first group (letters end a run, so not before a later group).
+/// Whether [`shape::shapes`] can find anything in `run`: the least each shape needs. Cards,
+/// SSNs and 3-3-4 phone numbers need nine digits or more, IPv4 addresses three dots; otherwise
+/// only a group right after `+` or `(`, or two upper-case letters before the first group
+/// (letters end a run, so they never stand before a later one). Most numbers in logs and prose
+/// (dates, times, counts) have none of these, and are not looked at again.
 fn may_have_shape(text: &[u8], run: &Run) -> bool {
-    if run.digits >= 4 {
+    if run.digits >= 9 || (run.dots >= 3 && run.digits >= 4) || run.opener {
         return true;
     }
-    let opener = |b: &u8| matches!(b, b'+' | b'(');
     let before = &text[run.start.saturating_sub(2)..run.start];
     let iban = before.len() == 2
         && before.iter().all(u8::is_ascii_uppercase)
         && text.get(run.start + 1).is_some_and(u8::is_ascii_digit);
-    iban || before.last().is_some_and(opener) || text[run.start..=run.last].iter().any(opener)
+    iban || before.last().is_some_and(|b| matches!(b, b'+' | b'('))
 }
 
 /// The offset of the first digit or `@` in `text`.
@@ -256,6 +259,9 @@ struct Run {
     last: usize,
     digits: usize,
     gap: usize,
+    /// Dots among its separators, and whether `+` or `(` is one of them.
+    dots: usize,
+    opener: bool,
 }
 
 /// The bytes around the `@` at `at` that can belong to an e-mail address.

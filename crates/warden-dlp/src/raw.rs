@@ -184,14 +184,14 @@ impl<'a> Walk<'_, 'a> {
             i += 2;
         }
         self.at = i + 1;
-        let literal = &self.json[start..self.at];
+        let inner = &self.json[start + 1..i];
+        if has_control(inner.as_bytes()) {
+            return None;
+        }
         let text = if escaped {
-            Cow::Owned(serde_json::from_str::<String>(literal).ok()?)
+            Cow::Owned(unescape(inner)?)
         } else {
-            if literal.bytes().any(|c| c < 0x20) {
-                return None;
-            }
-            Cow::Borrowed(&literal[1..literal.len() - 1])
+            Cow::Borrowed(inner)
         };
         Some((start..self.at, text))
     }
@@ -225,6 +225,71 @@ impl<'a> Walk<'_, 'a> {
         literal.push('"');
         self.edits.push((span, literal));
     }
+}
+
+/// Whether `b` holds a byte below `0x20`, which a JSON string literal must escape.
+fn has_control(b: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    let mut words = b.chunks_exact(8);
+    // A byte below 0x20 sets a top bit, and only then (a boolean test, exact for 0x20 ≤ 0x80).
+    let found = words.by_ref().any(|w| {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        x.wrapping_sub(ONES * 0x20) & !x & (ONES * 0x80) != 0
+    });
+    found || words.remainder().iter().any(|&c| c < 0x20)
+}
+
+/// The text of a string literal's inside (`inner`, without control characters); `None` if an
+/// escape is not valid JSON (a lone surrogate included, as serde_json has it).
+fn unescape(inner: &str) -> Option<String> {
+    let b = inner.as_bytes();
+    let mut out = String::with_capacity(b.len());
+    let mut i = 0;
+    loop {
+        let plain = memchr::memchr(b'\\', &b[i..]).unwrap_or(b.len() - i);
+        out.push_str(&inner[i..i + plain]);
+        i += plain;
+        if i == b.len() {
+            return Some(out);
+        }
+        let (c, len) = match *b.get(i + 1)? {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'u' => {
+                let high = hex4(b.get(i + 2..i + 6)?)?;
+                match high {
+                    0xD800..=0xDBFF => {
+                        let low = match b.get(i + 6..i + 8)? {
+                            b"\\u" => hex4(b.get(i + 8..i + 12)?)?,
+                            _ => return None,
+                        };
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                        (char::from_u32(code)?, 12)
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    _ => (char::from_u32(high)?, 6),
+                }
+            }
+            _ => return None,
+        };
+        out.push(c);
+        i += len;
+    }
+}
+
+/// Four hex digits.
+fn hex4(h: &[u8]) -> Option<u32> {
+    h.iter()
+        .try_fold(0, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
 }
 
 /// Maps offsets in a string's text to offsets in its literal's inside (between the quotes),
@@ -261,7 +326,7 @@ impl Offsets<'_> {
 }
 
 /// The length of the escape at the start of `b`, in the literal and in the text it stands
-/// for. The literal was unescaped before (by serde_json), so the escape is valid: `\uXXXX`
+/// for. The literal was unescaped before ([`unescape`]), so the escape is valid: `\uXXXX`
 /// high surrogates are followed by their low one.
 fn escape_len(b: &[u8]) -> (usize, usize) {
     if b.get(1) != Some(&b'u') {
@@ -395,6 +460,32 @@ mod tests {
     }
 
     #[test]
+    fn unescaping_agrees_with_serde_json() {
+        let mut texts: Vec<String> = [
+            "plain",
+            "quote \" backslash \\ slash / tab \t nl \n cr \r",
+            "\u{1}\u{8}\u{c}\u{1f}\u{7f}",
+            "é € 😀 \u{10FFFF}",
+            "",
+        ]
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap_or_default())
+        .collect();
+        texts.extend(
+            [r#""\/\u00E9\uD83D\uDE00\u0000\ud7ff\ue000x""#, r#""\\\"""#].map(String::from),
+        );
+        for literal in &texts {
+            let inner = &literal[1..literal.len() - 1];
+            let ours = super::unescape(inner);
+            let theirs = serde_json::from_str::<String>(literal).ok();
+            assert_eq!(ours, theirs, "{literal}");
+            assert!(ours.is_some(), "{literal}");
+        }
+        assert!(super::has_control(b"0123456789\x1f"));
+        assert!(!super::has_control("0123456789 \u{7f} é".as_bytes()));
+    }
+
+    #[test]
     fn what_is_not_one_json_value_is_refused() {
         let e = engine(Action::Mask);
         for bad in [
@@ -408,6 +499,13 @@ mod tests {
             "{1:2}",
             "\"a\tb\"",
             "[\"\\",
+            r#""\ud800""#,
+            r#""\ud800\u0041""#,
+            r#""\udc00 low""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            r#""\x41""#,
+            "\"nul \u{0} inside\"",
         ] {
             assert!(e.apply_json(bad).is_none(), "{bad:?}");
         }

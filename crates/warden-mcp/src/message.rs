@@ -168,7 +168,8 @@ pub struct Message {
 #[derive(Clone, Debug)]
 struct RawResult {
     at: usize,
-    text: Box<RawValue>,
+    /// Always one JSON value: checked when it was parsed or set.
+    text: Box<str>,
     parsed: OnceLock<Value>,
     /// `resultType` and `isError`, read from the text once: the pipeline asks several times.
     /// Boxed, so that every message stays as small as before.
@@ -179,13 +180,13 @@ impl RawResult {
     fn value(&self) -> &Value {
         // The text was checked to be JSON when the message was parsed.
         self.parsed
-            .get_or_init(|| serde_json::from_str(self.text.get()).unwrap_or(Value::Null))
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
     }
 
     fn into_value(self) -> Value {
         match self.parsed.into_inner() {
             Some(v) => v,
-            None => serde_json::from_str(self.text.get()).unwrap_or(Value::Null),
+            None => serde_json::from_str(&self.text).unwrap_or(Value::Null),
         }
     }
 }
@@ -220,7 +221,7 @@ impl<'de> Deserialize<'de> for Frame {
                         let at = body.len();
                         result = Some(RawResult {
                             at,
-                            text,
+                            text: text.into(),
                             parsed: OnceLock::new(),
                             head: OnceLock::new(),
                         });
@@ -464,9 +465,7 @@ impl Message {
                 Some(v) => Some(from_value(v)),
                 None => raw
                     .head
-                    .get_or_init(|| {
-                        Box::new(serde_json::from_str::<ResultHead>(raw.text.get()).ok())
-                    })
+                    .get_or_init(|| Box::new(serde_json::from_str::<ResultHead>(&raw.text).ok()))
                     .as_ref()
                     .clone(),
             },
@@ -477,13 +476,21 @@ impl Message {
     /// The result's JSON text while it is held as text (results are kept as text until
     /// something changes them); `None` once changed, or for a message without a result.
     pub fn raw_result(&self) -> Option<&str> {
-        self.result.as_ref().map(|raw| raw.text.get())
+        self.result.as_ref().map(|raw| &*raw.text)
     }
 
     /// Replaces the result's text, keeping it as text (and its place among the body's keys).
     /// Fails, changing nothing, if `text` is not one JSON value.
     pub fn set_raw_result(&mut self, text: String) -> Result<(), serde_json::Error> {
-        let text = RawValue::from_string(text)?;
+        // Reading the head parses the whole text, so a result it reads is one JSON value; any
+        // other text is checked on its own (and its head read, if asked, the same way as here).
+        let head = OnceLock::new();
+        match serde_json::from_str::<ResultHead>(&text) {
+            Ok(h) => {
+                let _ = head.set(Box::new(Some(h)));
+            }
+            Err(_) => drop(RawValue::from_string(text.clone())?),
+        }
         let at = match self.result.take() {
             Some(raw) => raw.at,
             None => {
@@ -494,9 +501,9 @@ impl Message {
         };
         self.result = Some(RawResult {
             at,
-            text,
+            text: text.into_boxed_str(),
             parsed: OnceLock::new(),
-            head: OnceLock::new(),
+            head,
         });
         Ok(())
     }
@@ -530,7 +537,7 @@ impl Message {
         let Some(raw) = &self.result else {
             return serde_json::to_vec(&self.body).unwrap_or_default();
         };
-        let mut out = Vec::with_capacity(raw.text.get().len() + 64);
+        let mut out = Vec::with_capacity(raw.text.len() + 64);
         out.push(b'{');
         let mut entries = self.body.iter().map(|(k, v)| (k.as_str(), Some(v)));
         let mut written = 0;
@@ -546,10 +553,10 @@ impl Message {
                     let _ = serde_json::to_writer(&mut *out, v);
                 }
                 // Line breaks between tokens are dropped: stdio and SSE frame messages by line.
-                None if raw.text.get().contains(['\n', '\r']) => {
+                None if raw.text.contains(['\n', '\r']) => {
                     let _ = serde_json::to_writer(&mut *out, raw.value());
                 }
-                None => out.extend_from_slice(raw.text.get().as_bytes()),
+                None => out.extend_from_slice(raw.text.as_bytes()),
             }
         };
         for _ in 0..raw.at.min(self.body.len()) {
@@ -666,8 +673,26 @@ mod tests {
             "what was read of the old text is forgotten"
         );
         assert_eq!(msg.result().unwrap()["content"][0]["text"], "[email]");
+        // The new text's head is read from it.
+        msg.set_raw_result(r#"{"content":[],"isError":true,"resultType":"x"}"#.into())
+            .unwrap();
+        assert_eq!(
+            (msg.result_is_error(), msg.result_type().as_deref()),
+            (true, Some("x"))
+        );
+        msg.set_raw_result(r#"{"content":[{"type":"text","text":"[email]"}]}"#.into())
+            .unwrap();
+        assert!(!msg.result_is_error());
         let before = msg.to_bytes();
-        for bad in ["{", "", "[1] [2]", "{\"a\":}"] {
+        for bad in [
+            "{",
+            "",
+            "[1] [2]",
+            "{\"a\":}",
+            r#"{"isError":true} {}"#,
+            r#"{"isError":true,"content":[}"#,
+            r#"{"isError":true,"isError":false"#,
+        ] {
             assert!(msg.set_raw_result(bad.into()).is_err(), "{bad:?}");
             assert_eq!(msg.to_bytes(), before);
         }
