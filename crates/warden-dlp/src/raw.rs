@@ -252,38 +252,45 @@ fn unescape(inner: &str) -> Option<String> {
         if i == b.len() {
             return Some(out);
         }
-        let (c, len) = match *b.get(i + 1)? {
-            b'"' => ('"', 2),
-            b'\\' => ('\\', 2),
-            b'/' => ('/', 2),
-            b'b' => ('\u{8}', 2),
-            b'f' => ('\u{c}', 2),
-            b'n' => ('\n', 2),
-            b'r' => ('\r', 2),
-            b't' => ('\t', 2),
-            b'u' => {
-                let high = hex4(b.get(i + 2..i + 6)?)?;
-                match high {
-                    0xD800..=0xDBFF => {
-                        let low = match b.get(i + 6..i + 8)? {
-                            b"\\u" => hex4(b.get(i + 8..i + 12)?)?,
-                            _ => return None,
-                        };
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return None;
-                        }
-                        let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
-                        (char::from_u32(code)?, 12)
-                    }
-                    0xDC00..=0xDFFF => return None,
-                    _ => (char::from_u32(high)?, 6),
-                }
-            }
-            _ => return None,
-        };
+        let (c, len) = escape(&b[i..])?;
         out.push(c);
         i += len;
     }
+}
+
+/// The character the escape at the start of `b` stands for, and the escape's length; `None` if
+/// it is not a valid JSON escape (a lone surrogate included).
+fn escape(b: &[u8]) -> Option<(char, usize)> {
+    let simple = match *b.get(1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let high = hex4(b.get(2..6)?)?;
+            return match high {
+                0xD800..=0xDBFF => {
+                    if b.get(6..8)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(b.get(8..12)?)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return None;
+                    }
+                    let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                    Some((char::from_u32(code)?, 12))
+                }
+                0xDC00..=0xDFFF => None,
+                _ => Some((char::from_u32(high)?, 6)),
+            };
+        }
+        _ => return None,
+    };
+    Some((simple, 2))
 }
 
 /// Four hex digits.
@@ -318,30 +325,11 @@ impl Offsets<'_> {
             }
             self.text_at += plain;
             self.inner_at += plain;
-            let (in_literal, in_text) = escape_len(&self.inner[self.inner_at..]);
-            self.inner_at += in_literal;
-            self.text_at += in_text;
+            // The literal was unescaped before ([`unescape`]): its escapes are valid.
+            let (c, len) = escape(&self.inner[self.inner_at..]).unwrap_or(('\0', 2));
+            self.inner_at += len;
+            self.text_at += c.len_utf8();
         }
-    }
-}
-
-/// The length of the escape at the start of `b`, in the literal and in the text it stands
-/// for. The literal was unescaped before ([`unescape`]), so the escape is valid: `\uXXXX`
-/// high surrogates are followed by their low one.
-fn escape_len(b: &[u8]) -> (usize, usize) {
-    if b.get(1) != Some(&b'u') {
-        return (2, 1);
-    }
-    let code = b
-        .get(2..6)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .unwrap_or(0);
-    match code {
-        0xD800..=0xDBFF => (12, 4),
-        0..0x80 => (6, 1),
-        0x80..0x800 => (6, 2),
-        _ => (6, 3),
     }
 }
 

@@ -49,11 +49,10 @@ struct Group {
     link: Option<u8>,
 }
 
-/// The set of shapes (bits of [`Shape::bit`]) of the digit groups in `text[range]`. The bytes
+/// The set of shapes (bits of [`Shape::bit`]) of the digit groups in `hay[range]`. The bytes
 /// right before a group are looked at even when they lie before the range, so the set for a
 /// range is never smaller than for a window that cuts it.
-pub(crate) fn shapes(text: &[u8], range: Range<usize>) -> u8 {
-    let hay = text;
+pub(crate) fn shapes(hay: &[u8], range: Range<usize>) -> u8 {
     let all = Shape::ALL.iter().fold(0, |m, s| m | s.bit());
     let mut found = 0;
     // The two groups before the current one in its chain, the digits in the chain, and how many
