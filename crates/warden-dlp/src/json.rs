@@ -52,18 +52,7 @@ impl Engine {
         out: &mut Outcome,
     ) -> Option<String> {
         let edits = self.edits(s, path, out);
-        if edits.is_empty() {
-            return None;
-        }
-        let mut rewritten = String::with_capacity(s.len());
-        let mut copied = 0;
-        for (span, replacement) in edits {
-            rewritten.push_str(&s[copied..span.start]);
-            rewritten.push_str(&replacement);
-            copied = span.end;
-        }
-        rewritten.push_str(&s[copied..]);
-        Some(rewritten)
+        (!edits.is_empty()).then(|| splice(s, &edits))
     }
 
     /// Records the findings in `s` as [`Engine::rewrite`] does, and returns what it would
@@ -97,6 +86,20 @@ impl Engine {
         }
         edits
     }
+}
+
+/// `s` with each span of `edits` (in order, not overlapping) replaced by its text.
+pub(crate) fn splice(s: &str, edits: &[(Range<usize>, String)]) -> String {
+    let grown: usize = edits.iter().map(|(_, text)| text.len()).sum();
+    let mut out = String::with_capacity(s.len() + grown);
+    let mut copied = 0;
+    for (span, text) in edits {
+        out.push_str(&s[copied..span.start]);
+        out.push_str(text);
+        copied = span.end;
+    }
+    out.push_str(&s[copied..]);
+    out
 }
 
 /// `.name` for identifier-like keys, `["…"]` (JSON-escaped) for the rest.

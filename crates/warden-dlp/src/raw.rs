@@ -45,18 +45,7 @@ impl Engine {
         if walk.at != json.len() {
             return None;
         }
-        let rewritten = (!walk.edits.is_empty()).then(|| {
-            let grown: usize = walk.edits.iter().map(|(_, s)| s.len()).sum();
-            let mut out = String::with_capacity(json.len() + grown);
-            let mut copied = 0;
-            for (span, text) in &walk.edits {
-                out.push_str(&json[copied..span.start]);
-                out.push_str(text);
-                copied = span.end;
-            }
-            out.push_str(&json[copied..]);
-            out
-        });
+        let rewritten = (!walk.edits.is_empty()).then(|| crate::json::splice(json, &walk.edits));
         Some(JsonOutcome {
             outcome: walk.outcome,
             rewritten,
@@ -73,7 +62,7 @@ struct Walk<'e, 'a> {
     at: usize,
     path: Vec<Step<'a>>,
     outcome: Outcome,
-    /// Literal spans to replace, in order, with their new literals.
+    /// Spans of the text to replace, in order, with their new (escaped) text.
     edits: Vec<(Range<usize>, String)>,
 }
 
@@ -102,8 +91,7 @@ impl<'a> Walk<'_, 'a> {
         match *self.bytes().get(self.at)? {
             b'"' => {
                 let (span, text) = self.string()?;
-                let escaped = matches!(text, Cow::Owned(_));
-                self.scan(span, &text, escaped);
+                self.scan(span, text);
                 Some(())
             }
             b'{' => self.object(depth),
@@ -196,34 +184,29 @@ impl<'a> Walk<'_, 'a> {
         Some((start..self.at, text))
     }
 
-    /// Scans one string value and notes its rewrite. Only the replaced spans are written anew
-    /// (escaped); the rest of the literal is copied as it was, escapes included.
-    fn scan(&mut self, span: Range<usize>, text: &str, escaped: bool) {
+    /// Scans one string value and notes its rewrites: each replaced span of the literal `span`
+    /// with its replacement, escaped; the rest of the literal stays as it was, escapes included.
+    fn scan(&mut self, span: Range<usize>, text: Cow<'_, str>) {
         let path = &self.path;
-        let edits = self.engine.edits(text, || path_of(path), &mut self.outcome);
+        let edits = self
+            .engine
+            .edits(&text, || path_of(path), &mut self.outcome);
         if edits.is_empty() {
             return;
         }
-        let inner = &self.json[span.start + 1..span.end - 1];
+        let inside = span.start + 1;
         let mut offsets = Offsets {
-            inner: inner.as_bytes(),
-            escaped,
+            inner: &self.json.as_bytes()[inside..span.end - 1],
+            // Unescaping made a copy; without escapes the offsets are the literal's own.
+            escaped: matches!(text, Cow::Owned(_)),
             text_at: 0,
             inner_at: 0,
         };
-        let grown: usize = edits.iter().map(|(_, r)| r.len()).sum();
-        let mut literal = String::with_capacity(span.len() + grown);
-        literal.push('"');
-        let mut copied = 0;
         for (range, replacement) in edits {
-            let start = offsets.of(range.start);
-            literal.push_str(&inner[copied..start]);
-            push_escaped(&mut literal, &replacement);
-            copied = offsets.of(range.end);
+            let start = inside + offsets.of(range.start);
+            let end = inside + offsets.of(range.end);
+            self.edits.push((start..end, escape_text(replacement)));
         }
-        literal.push_str(&inner[copied..]);
-        literal.push('"');
-        self.edits.push((span, literal));
     }
 }
 
@@ -333,19 +316,15 @@ impl Offsets<'_> {
     }
 }
 
-/// Appends `s` as the inside of a JSON string literal.
-fn push_escaped(out: &mut String, s: &str) {
+/// `s` as the inside of a JSON string literal.
+fn escape_text(s: String) -> String {
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        out.push_str(s);
-        return;
+        return s;
     }
     // A string always serialises, quoted.
-    let quoted = serde_json::to_string(s).unwrap_or_default();
-    out.push_str(
-        quoted
-            .get(1..quoted.len().saturating_sub(1))
-            .unwrap_or_default(),
-    );
+    let quoted = serde_json::to_string(&s).unwrap_or_default();
+    let inside = quoted.get(1..quoted.len().saturating_sub(1));
+    inside.unwrap_or_default().to_string()
 }
 
 /// The path of a string, written as [`Engine::apply`] writes it.

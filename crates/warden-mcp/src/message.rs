@@ -484,13 +484,13 @@ impl Message {
     pub fn set_raw_result(&mut self, text: String) -> Result<(), serde_json::Error> {
         // Reading the head parses the whole text, so a result it reads is one JSON value; any
         // other text is checked on its own (and its head read, if asked, the same way as here).
-        let head = OnceLock::new();
-        match serde_json::from_str::<ResultHead>(&text) {
-            Ok(h) => {
-                let _ = head.set(Box::new(Some(h)));
+        let head = match serde_json::from_str::<ResultHead>(&text) {
+            Ok(h) => OnceLock::from(Box::new(Some(h))),
+            Err(_) => {
+                serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
+                OnceLock::new()
             }
-            Err(_) => drop(RawValue::from_string(text.clone())?),
-        }
+        };
         let at = match self.result.take() {
             Some(raw) => raw.at,
             None => {
