@@ -21,6 +21,7 @@ pub mod devidp;
 pub mod dlp;
 pub mod edge;
 pub mod gateway;
+mod header_names;
 pub mod identity;
 pub mod integrity;
 mod lists;

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::Message;
+use crate::member::Members;
 
 /// The one modern version this gateway speaks.
 pub const MODERN_VERSION: &str = "2026-07-28";
@@ -57,12 +58,12 @@ pub fn is_supported_version(v: &str) -> bool {
 
 /// The version a modern request names in its `_meta`.
 pub fn meta_version(msg: &Message) -> Option<&str> {
-    msg.meta()?.get(META_PROTOCOL_VERSION)?.as_str()
+    msg.meta()?.member(META_PROTOCOL_VERSION)?.as_str()
 }
 
 /// The capabilities a modern request declares in its `_meta`.
 pub fn meta_capabilities(msg: &Message) -> Option<&Map<String, Value>> {
-    msg.meta()?.get(META_CLIENT_CAPABILITIES)?.as_object()
+    msg.meta()?.member(META_CLIENT_CAPABILITIES)?.as_object()
 }
 
 /// Decides the era of one incoming message from its version header and body.

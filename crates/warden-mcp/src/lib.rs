@@ -11,6 +11,7 @@
 
 pub mod era;
 pub mod headers;
+pub mod member;
 mod message;
 pub mod method;
 pub mod params;

@@ -8,6 +8,8 @@ use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use crate::member::Members;
+
 /// JSON-RPC and MCP error codes the gateway produces or inspects.
 pub mod codes {
     pub const PARSE_ERROR: i64 = -32700;
@@ -160,8 +162,62 @@ pub struct Message {
     kind: Kind,
     /// A copy of `body["method"]`, which is read many times per request and never changes.
     method: Option<Box<str>>,
-    body: Map<String, Value>,
+    body: Fields,
     result: Option<RawResult>,
+}
+
+/// A message's top-level members in the order they arrived. A message has a handful of them,
+/// so finding one by comparing names costs less than hashing the name (as a JSON map does);
+/// that hashing, on every read of `id`, `method` or `params`, was a tenth of a relayed call.
+#[derive(Clone, Debug, Default)]
+struct Fields(Vec<(String, Value)>);
+
+impl Fields {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k == key)
+    }
+
+    /// Sets `key`, in its place if it is there (a repeated key keeps its first place and its
+    /// last value, as in a JSON map), else last.
+    fn insert(&mut self, key: &str, value: Value) -> &mut Value {
+        let i = match self.position(key) {
+            Some(i) => {
+                self.0[i].1 = value;
+                i
+            }
+            None => {
+                self.0.push((key.to_string(), value));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn insert_at(&mut self, at: usize, key: &str, value: Value) {
+        self.remove(key);
+        self.0
+            .insert(at.min(self.0.len()), (key.to_string(), value));
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).map(|i| self.0.remove(i).1)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        self.0.into_iter().collect()
+    }
 }
 
 /// A `result` not parsed yet, and where it stood among the body's keys.
@@ -199,7 +255,7 @@ impl PartialEq for Message {
 
 /// A message's top-level object with `result` kept as text.
 struct Frame {
-    body: Map<String, Value>,
+    body: Fields,
     result: Option<RawResult>,
 }
 
@@ -214,11 +270,12 @@ impl<'de> Deserialize<'de> for Frame {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
-                let (mut body, mut result) = (Map::new(), None);
+                let (mut body, mut result) = (Fields::default(), None);
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "result" {
                         let text: Box<RawValue> = map.next_value()?;
-                        let at = body.len();
+                        // A repeated result keeps the first one's place.
+                        let at = result.as_ref().map_or(body.len(), |r: &RawResult| r.at);
                         result = Some(RawResult {
                             at,
                             text: text.into(),
@@ -227,7 +284,10 @@ impl<'de> Deserialize<'de> for Frame {
                         });
                     } else {
                         let value: Value = map.next_value()?;
-                        body.insert(key, value);
+                        match body.get_mut(&key) {
+                            Some(v) => *v = value,
+                            None => body.0.push((key, value)),
+                        }
                     }
                 }
                 Ok(Frame { body, result })
@@ -262,13 +322,13 @@ impl Message {
 
     pub fn from_value(value: Value) -> Result<Message, ParseError> {
         match value {
-            Value::Object(map) => Message::checked(map, None),
+            Value::Object(map) => Message::checked(Fields(map.into_iter().collect()), None),
             Value::Array(_) => Err(ParseError::Batch),
             _ => Err(ParseError::Invalid("the body must be a JSON object")),
         }
     }
 
-    fn checked(body: Map<String, Value>, result: Option<RawResult>) -> Result<Message, ParseError> {
+    fn checked(body: Fields, result: Option<RawResult>) -> Result<Message, ParseError> {
         if body.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(ParseError::Invalid("\"jsonrpc\" must be \"2.0\""));
         }
@@ -285,7 +345,7 @@ impl Message {
                 Some(id) if Id::from_value(id).is_some() => Kind::Request,
                 Some(_) => return Err(ParseError::Invalid("\"id\" must be a string or a number")),
             }
-        } else if result.is_some() || body.contains_key("result") {
+        } else if result.is_some() || body.get("result").is_some() {
             if body.get("id").and_then(Id::from_value).is_none() {
                 return Err(ParseError::Invalid(
                     "a response needs a string or number \"id\"",
@@ -312,11 +372,11 @@ impl Message {
     }
 
     pub fn request(id: Id, method: &str, params: Value) -> Message {
-        let mut body = Map::new();
-        body.insert("jsonrpc".into(), "2.0".into());
-        body.insert("id".into(), id.to_value());
-        body.insert("method".into(), method.into());
-        body.insert("params".into(), params);
+        let mut body = Fields(Vec::with_capacity(4));
+        body.insert("jsonrpc", "2.0".into());
+        body.insert("id", id.to_value());
+        body.insert("method", method.into());
+        body.insert("params", params);
         Message {
             kind: Kind::Request,
             method: Some(method.into()),
@@ -326,10 +386,10 @@ impl Message {
     }
 
     pub fn notification(method: &str, params: Value) -> Message {
-        let mut body = Map::new();
-        body.insert("jsonrpc".into(), "2.0".into());
-        body.insert("method".into(), method.into());
-        body.insert("params".into(), params);
+        let mut body = Fields(Vec::with_capacity(4));
+        body.insert("jsonrpc", "2.0".into());
+        body.insert("method", method.into());
+        body.insert("params", params);
         Message {
             kind: Kind::Notification,
             method: Some(method.into()),
@@ -339,10 +399,10 @@ impl Message {
     }
 
     pub fn response(id: &Id, result: Value) -> Message {
-        let mut body = Map::new();
-        body.insert("jsonrpc".into(), "2.0".into());
-        body.insert("id".into(), id.to_value());
-        body.insert("result".into(), result);
+        let mut body = Fields(Vec::with_capacity(4));
+        body.insert("jsonrpc", "2.0".into());
+        body.insert("id", id.to_value());
+        body.insert("result", result);
         Message {
             kind: Kind::Response,
             method: None,
@@ -353,10 +413,10 @@ impl Message {
 
     /// An error response. `id` is `None` when the request's id could not be read.
     pub fn error(id: Option<&Id>, error: &RpcError) -> Message {
-        let mut body = Map::new();
-        body.insert("jsonrpc".into(), "2.0".into());
-        body.insert("id".into(), id.map_or(Value::Null, Id::to_value));
-        body.insert("error".into(), error.to_value());
+        let mut body = Fields(Vec::with_capacity(4));
+        body.insert("jsonrpc", "2.0".into());
+        body.insert("id", id.map_or(Value::Null, Id::to_value));
+        body.insert("error", error.to_value());
         Message {
             kind: Kind::Error,
             method: None,
@@ -391,7 +451,7 @@ impl Message {
     }
 
     pub fn set_id(&mut self, id: &Id) {
-        self.body.insert("id".into(), id.to_value());
+        self.body.insert("id", id.to_value());
     }
 
     pub fn params(&self) -> Option<&Map<String, Value>> {
@@ -400,10 +460,10 @@ impl Message {
 
     /// The params object, created empty if the message had none.
     pub fn params_mut(&mut self) -> &mut Map<String, Value> {
-        let params = self
-            .body
-            .entry("params")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let params = match self.body.position("params") {
+            Some(i) => &mut self.body.0[i].1,
+            None => self.body.insert("params", Value::Object(Map::new())),
+        };
         if !params.is_object() {
             *params = Value::Object(Map::new());
         }
@@ -416,12 +476,12 @@ impl Message {
 
     /// A string field of `params`, such as `name` or `uri`.
     pub fn param_str(&self, key: &str) -> Option<&str> {
-        self.params()?.get(key)?.as_str()
+        self.params()?.member(key)?.as_str()
     }
 
     /// `params._meta`, if present.
     pub fn meta(&self) -> Option<&Map<String, Value>> {
-        self.params()?.get("_meta")?.as_object()
+        self.params()?.member("_meta")?.as_object()
     }
 
     pub fn result(&self) -> Option<&Value> {
@@ -433,9 +493,7 @@ impl Message {
 
     pub fn result_mut(&mut self) -> Option<&mut Value> {
         if let Some(raw) = self.result.take() {
-            let at = raw.at.min(self.body.len());
-            self.body
-                .shift_insert(at, "result".into(), raw.into_value());
+            self.body.insert_at(raw.at, "result", raw.into_value());
         }
         self.body.get_mut("result")
     }
@@ -494,8 +552,8 @@ impl Message {
         let at = match self.result.take() {
             Some(raw) => raw.at,
             None => {
-                let at = self.body.keys().position(|k| k == "result");
-                self.body.shift_remove("result");
+                let at = self.body.position("result");
+                self.body.remove("result");
                 at.unwrap_or(self.body.len())
             }
         };
@@ -528,48 +586,50 @@ impl Message {
 
     pub fn into_value(mut self) -> Value {
         self.result_mut();
-        Value::Object(self.body)
+        Value::Object(self.body.into_map())
     }
 
     /// The message as JSON text, with the keys in the order they arrived.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Serialising a map of JSON values (or a string key) cannot fail.
-        let Some(raw) = &self.result else {
-            return serde_json::to_vec(&self.body).unwrap_or_default();
-        };
-        let mut out = Vec::with_capacity(raw.text.len() + 64);
+        let raw = self.result.as_ref();
+        let mut out = Vec::with_capacity(raw.map_or(0, |r| r.text.len()) + 128);
         out.push(b'{');
-        let mut entries = self.body.iter().map(|(k, v)| (k.as_str(), Some(v)));
-        let mut written = 0;
-        let mut put = |out: &mut Vec<u8>, key: &str, value: Option<&Value>| {
-            if written > 0 {
+        // Writing a JSON value or a string key into a vector cannot fail.
+        let put = |out: &mut Vec<u8>, key: &str, value: &Value| {
+            if out.len() > 1 {
                 out.push(b',');
             }
-            written += 1;
             let _ = serde_json::to_writer(&mut *out, key);
             out.push(b':');
-            match value {
-                Some(v) => {
-                    let _ = serde_json::to_writer(&mut *out, v);
-                }
-                // Line breaks between tokens are dropped: stdio and SSE frame messages by line.
-                None if raw.text.contains(['\n', '\r']) => {
-                    let _ = serde_json::to_writer(&mut *out, raw.value());
-                }
-                None => out.extend_from_slice(raw.text.as_bytes()),
-            }
+            let _ = serde_json::to_writer(&mut *out, value);
         };
-        for _ in 0..raw.at.min(self.body.len()) {
-            if let Some((k, v)) = entries.next() {
-                put(&mut out, k, v);
+        let at = raw.map_or(usize::MAX, |r| r.at.min(self.body.len()));
+        for (i, (key, value)) in self.body.0.iter().enumerate() {
+            if i == at {
+                put_raw(&mut out, raw);
             }
+            put(&mut out, key, value);
         }
-        put(&mut out, "result", None);
-        for (k, v) in entries {
-            put(&mut out, k, v);
+        if at == self.body.len() {
+            put_raw(&mut out, raw);
         }
         out.push(b'}');
         out
+    }
+}
+
+/// Writes `"result":` and a result kept as text.
+fn put_raw(out: &mut Vec<u8>, raw: Option<&RawResult>) {
+    let Some(raw) = raw else { return };
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"result\":");
+    // Line breaks between tokens are dropped: stdio and SSE frame messages by line.
+    if memchr::memchr2(b'\n', b'\r', raw.text.as_bytes()).is_some() {
+        let _ = serde_json::to_writer(&mut *out, raw.value());
+    } else {
+        out.extend_from_slice(raw.text.as_bytes());
     }
 }
 
@@ -628,6 +688,23 @@ mod tests {
         let text = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"b":1,"a":[1.5,null]},"zz":true},"extra":{"k":"v"}}"#;
         let msg = Message::parse(text.as_bytes()).unwrap();
         assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+    }
+
+    #[test]
+    fn a_repeated_member_keeps_its_first_place_and_its_last_value() {
+        // As serde_json's own map reads it: the members are kept in a list, not a map.
+        let text = r#"{"jsonrpc":"2.0","id":1,"method":"ping","id":"two","params":{}}"#;
+        let msg = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(msg.id(), Some(Id::Str("two".into())));
+        let want = r#"{"jsonrpc":"2.0","id":"two","method":"ping","params":{}}"#;
+        assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), want);
+        let tree: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(msg.into_value(), tree);
+        // A repeated result (kept as text) is also the last one, in the first one's place.
+        let text = r#"{"jsonrpc":"2.0","result":{"a":1},"id":3,"result":{"b":2}}"#;
+        let msg = Message::parse(text.as_bytes()).unwrap();
+        let want = r#"{"jsonrpc":"2.0","result":{"b":2},"id":3}"#;
+        assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), want);
     }
 
     #[test]

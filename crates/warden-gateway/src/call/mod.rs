@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use warden_mcp::era::Era;
+use warden_mcp::member::Members;
 use warden_mcp::{Id, Message, Method};
 
 use crate::catalog::NameKind;
@@ -145,13 +146,13 @@ impl Call {
     pub fn progress_token(&self) -> Option<Value> {
         self.msg
             .meta()
-            .and_then(|m| m.get("progressToken"))
+            .and_then(|m| m.member("progressToken"))
             .cloned()
     }
 
     /// The call's `params.arguments`, if any.
     pub fn arguments(&self) -> Option<&Value> {
-        self.msg.params().and_then(|p| p.get("arguments"))
+        self.msg.params().and_then(|p| p.member("arguments"))
     }
 }
 

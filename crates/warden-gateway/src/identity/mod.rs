@@ -251,10 +251,14 @@ impl Identity {
         method: &str,
         tool: Option<&str>,
     ) -> Result<(), AuthError> {
+        let required = &self.config.required_scopes;
+        if required.is_empty() {
+            return Ok(());
+        }
         let mut needed: Vec<String> = Vec::new();
         let tool_key = tool.map(|t| format!("{method}:{t}"));
-        for key in std::iter::once(method.to_string()).chain(tool_key) {
-            if let Some(scopes) = self.config.required_scopes.get(&key) {
+        for key in std::iter::once(method).chain(tool_key.as_deref()) {
+            if let Some(scopes) = required.get(key) {
                 needed.extend(scopes.iter().filter(|s| !p.has_scope(s)).cloned());
             }
         }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::stream;
-use serde_json::json;
+use serde_json::{Value, json};
 use warden_mcp::Message;
 use warden_mcp::era::Era;
+use warden_mcp::member::Members;
 
 use super::boxed;
 use super::relay::{Relay, Step};
@@ -31,8 +32,11 @@ impl RequestStage for Forward {
 fn for_upstream(mut msg: Message, target: &Target) -> Message {
     match target.kind {
         TargetKind::Tool | TargetKind::Prompt => {
-            msg.params_mut()
-                .insert("name".into(), target.own.clone().into());
+            let own = Value::from(target.own.clone());
+            match msg.params_mut().member_mut("name") {
+                Some(name) => *name = own,
+                None => _ = msg.params_mut().insert("name".into(), own),
+            }
         }
         TargetKind::PromptCompletion => {
             msg.params_mut().insert(

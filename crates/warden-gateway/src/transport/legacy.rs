@@ -10,12 +10,13 @@ use futures::stream::{self, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde_json::{Value, json};
 use warden_mcp::era::{self, Era, LATEST_LEGACY};
-use warden_mcp::{Id, Kind, Message, Method, headers};
+use warden_mcp::{Id, Kind, Message, Method};
 
 use super::{accepts, authenticate, header, respond, sse_response};
 use crate::call::refusal::json_response;
 use crate::call::{Call, CallCtx, End, Lifetime, Refusal};
 use crate::gateway::Gateway;
+use crate::header_names;
 use crate::identity::Principal;
 use crate::notices::{for_legacy_session, next_for};
 use crate::session::Session;
@@ -35,12 +36,15 @@ pub(super) async fn post_legacy(
         return initialize(gw, msg, principal);
     }
     let refuse = |r: Refusal| r.respond(gw, Era::Legacy, msg.id().as_ref());
-    let session = match gw.sessions.find(header(h, headers::SESSION_ID), &principal) {
+    let session = match gw
+        .sessions
+        .find(header(h, header_names::SESSION_ID), &principal)
+    {
         Ok(s) => s,
         Err(p) => return refuse(Refusal::Session(p)),
     };
     let mut versions = h
-        .get_all(headers::PROTOCOL_VERSION)
+        .get_all(header_names::PROTOCOL_VERSION)
         .iter()
         .map(|v| v.to_str().unwrap_or("?").trim());
     if let Some(v) = versions.find(|v| !era::is_legacy_version(v)) {
@@ -119,7 +123,7 @@ fn initialize(gw: &Arc<Gateway>, msg: Message, principal: Arc<Principal>) -> Res
     }
     let mut r = json_response(StatusCode::OK, &Message::response(&id, result));
     if let Ok(v) = HeaderValue::from_str(&session.id) {
-        r.headers_mut().insert(headers::SESSION_ID, v);
+        r.headers_mut().insert(header_names::SESSION_ID, v);
     }
     r
 }
@@ -134,10 +138,14 @@ async fn legacy_session(
     verb: &'static str,
 ) -> Result<(Arc<Principal>, Arc<Session>), Response> {
     let principal = authenticate(gw, uri, h, peer).await?;
-    if header(h, headers::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim())) {
+    if header(h, header_names::PROTOCOL_VERSION).is_some_and(|v| !era::is_legacy_version(v.trim()))
+    {
         return Err(Refusal::NoSessionsInModern(verb).respond(gw, Era::Modern, None));
     }
-    match gw.sessions.find(header(h, headers::SESSION_ID), &principal) {
+    match gw
+        .sessions
+        .find(header(h, header_names::SESSION_ID), &principal)
+    {
         Ok(s) => Ok((principal, s)),
         Err(p) => Err(Refusal::Session(p).respond(gw, Era::Legacy, None)),
     }

@@ -19,14 +19,15 @@ use futures::stream::{self, BoxStream, StreamExt};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use std::net::SocketAddr;
 
-use http::{HeaderMap, HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use http_body_util::BodyExt;
 use warden_mcp::era::{self, Era};
-use warden_mcp::{Message, headers, sse};
+use warden_mcp::{Message, sse};
 
 use crate::call::Refusal;
 use crate::call::refusal::json_response;
 use crate::gateway::Gateway;
+use crate::header_names;
 use crate::identity::{AuthError, Principal};
 use crate::pipeline::Answer;
 
@@ -80,7 +81,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         .into_response()
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header(h: &HeaderMap, name: HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -172,7 +173,7 @@ async fn post(
         Err(r) => return r,
     };
     let refuse = |r: Refusal| r.respond_to(&gw, Era::Legacy, None, Some(peer.ip()));
-    let is_json = header(&h, CONTENT_TYPE.as_str()).is_some_and(|c| {
+    let is_json = header(&h, CONTENT_TYPE).is_some_and(|c| {
         c.split(';')
             .next()
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
@@ -193,7 +194,7 @@ async fn post(
         Ok(m) => m,
         Err(e) => return refuse(Refusal::Malformed(e)),
     };
-    match era::detect(header(&h, headers::PROTOCOL_VERSION), &msg) {
+    match era::detect(header(&h, header_names::PROTOCOL_VERSION), &msg) {
         Era::Modern => Box::pin(modern::post_modern(&gw, &h, msg, principal, peer)).await,
         Era::Legacy => Box::pin(legacy::post_legacy(&gw, &h, msg, principal, peer)).await,
     }
@@ -201,7 +202,7 @@ async fn post(
 
 async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<bytes::Bytes, Refusal> {
     let max = gw.config.server.max_body_bytes;
-    if header(h, CONTENT_LENGTH.as_str())
+    if header(h, CONTENT_LENGTH)
         .and_then(|l| l.parse::<usize>().ok())
         .is_some_and(|l| l > max)
     {

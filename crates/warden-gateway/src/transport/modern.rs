@@ -8,39 +8,45 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use warden_mcp::era::{self, Era, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION};
+use warden_mcp::member::Members;
 use warden_mcp::{Message, headers};
 
 use super::{header, respond};
 use crate::call::{Call, CallCtx, Refusal};
 use crate::gateway::Gateway;
+use crate::header_names;
 use crate::identity::Principal;
 
 /// The modern era's checks, in the order the specification's conformance suite pins.
 fn check_modern(h: &HeaderMap, msg: &Message) -> Result<(), Refusal> {
     let mismatch = |text: String| Err(Refusal::HeaderMismatch(text));
-    for name in [headers::PROTOCOL_VERSION, headers::METHOD, headers::NAME] {
-        if h.get_all(name).iter().count() > 1 {
+    for name in [
+        header_names::PROTOCOL_VERSION,
+        header_names::METHOD,
+        header_names::NAME,
+    ] {
+        if h.get_all(&name).iter().count() > 1 {
             return mismatch(format!("the {name} header appears more than once"));
         }
     }
     let Some(meta) = msg.meta() else {
         return Err(Refusal::MissingMeta("params._meta is required in 2026-07-28, with the protocol version and client capabilities".into()));
     };
-    let Some(version) = meta.get(META_PROTOCOL_VERSION).and_then(Value::as_str) else {
+    let Some(version) = meta.member(META_PROTOCOL_VERSION).and_then(Value::as_str) else {
         return Err(Refusal::MissingMeta(format!(
             "params._meta[\"{META_PROTOCOL_VERSION}\"] is required"
         )));
     };
     if msg.is_request()
         && !meta
-            .get(META_CLIENT_CAPABILITIES)
+            .member(META_CLIENT_CAPABILITIES)
             .is_some_and(Value::is_object)
     {
         return Err(Refusal::MissingMeta(format!(
             "params._meta[\"{META_CLIENT_CAPABILITIES}\"] is required"
         )));
     }
-    let version_header = header(h, headers::PROTOCOL_VERSION).map(|v| v.trim());
+    let version_header = header(h, header_names::PROTOCOL_VERSION).map(|v| v.trim());
     if let Some(v) = version_header
         && v != version
     {
@@ -49,7 +55,7 @@ fn check_modern(h: &HeaderMap, msg: &Message) -> Result<(), Refusal> {
         ));
     }
     let method = msg.method().unwrap_or_default();
-    if let Some(m) = header(h, headers::METHOD).map(|m| m.trim())
+    if let Some(m) = header(h, header_names::METHOD).map(|m| m.trim())
         && m != method
     {
         return mismatch(format!(
@@ -63,8 +69,12 @@ fn check_modern(h: &HeaderMap, msg: &Message) -> Result<(), Refusal> {
         return mismatch("the MCP-Protocol-Version header is required".into());
     }
     if msg.is_request() {
-        headers::check_routing(header(h, headers::METHOD), header(h, headers::NAME), msg)
-            .or_else(|e| mismatch(e.to_string()))?;
+        headers::check_routing(
+            header(h, header_names::METHOD),
+            header(h, header_names::NAME),
+            msg,
+        )
+        .or_else(|e| mismatch(e.to_string()))?;
     }
     Ok(())
 }
@@ -91,11 +101,11 @@ pub(super) async fn post_modern(
         era: Era::Modern,
         session: None,
         client_capabilities: meta
-            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+            .and_then(|m| m.member(META_CLIENT_CAPABILITIES))
             .cloned()
             .unwrap_or_else(|| json!({})),
         log_level: meta
-            .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
+            .and_then(|m| m.member("io.modelcontextprotocol/logLevel"))
             .and_then(Value::as_str)
             .map(str::to_string),
         param_headers: h

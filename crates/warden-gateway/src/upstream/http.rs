@@ -25,6 +25,7 @@ use super::client::{Client, ClientError, Reply, next_chunk};
 use super::inflight::{Inflight, dispatch};
 use super::{Exchange, Link, Notice, ServerInfo, ServerRequest, UpstreamError, UpstreamEvent};
 use crate::config::{EraPreference, HttpConfig};
+use crate::header_names;
 
 /// The largest reply (or SSE line) Warden reads from an upstream.
 const MAX_REPLY: usize = 64 << 20;
@@ -139,17 +140,17 @@ impl HttpLink {
             HeaderValue::from_str(&self.info.protocol_version)
                 .unwrap_or(HeaderValue::from_static(LATEST_LEGACY))
         };
-        h.insert(headers::PROTOCOL_VERSION, version);
+        h.insert(header_names::PROTOCOL_VERSION, version);
         if let Some(s) = &self.session {
-            h.insert(headers::SESSION_ID, s.clone());
+            h.insert(header_names::SESSION_ID, s.clone());
         }
         if modern {
             if let Some(v) = msg.method().and_then(|m| HeaderValue::from_str(m).ok()) {
-                h.insert(headers::METHOD, v);
+                h.insert(header_names::METHOD, v);
             }
             if let Some(v) = headers::expected_name(msg).and_then(|n| HeaderValue::from_str(n).ok())
             {
-                h.insert(headers::NAME, v);
+                h.insert(header_names::NAME, v);
             }
         }
         h
@@ -273,7 +274,7 @@ impl HttpLink {
         self.alive.store(false, Ordering::Release);
         if let Some(session) = &self.session {
             let mut headers = self.base();
-            headers.insert(headers::SESSION_ID, session.clone());
+            headers.insert(header_names::SESSION_ID, session.clone());
             headers.remove(CONTENT_TYPE);
             let request = self.request(Method::DELETE, headers, Bytes::new());
             let _ = self.exchange(request, Duration::from_secs(5)).await;
@@ -539,10 +540,13 @@ impl Opener<'_> {
         let msg = Message::request(Id::Int(0), "server/discover", super::discover_params());
         let mut extra = HeaderMap::new();
         extra.insert(
-            headers::PROTOCOL_VERSION,
+            header_names::PROTOCOL_VERSION,
             HeaderValue::from_static(MODERN_VERSION),
         );
-        extra.insert(headers::METHOD, HeaderValue::from_static("server/discover"));
+        extra.insert(
+            header_names::METHOD,
+            HeaderValue::from_static("server/discover"),
+        );
         let (reply, _) = self.exchange(&msg, extra).await?;
         super::server_info_from_discover(self.name, &reply)
     }
@@ -561,7 +565,7 @@ impl Opener<'_> {
                 reply.rpc_error().map(|e| e.to_string()).unwrap_or_default(),
             )
         })?;
-        let session = headers.get(headers::SESSION_ID).cloned();
+        let session = headers.get(header_names::SESSION_ID).cloned();
         Ok((super::server_info_from_initialize(result), session))
     }
 }

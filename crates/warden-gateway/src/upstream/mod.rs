@@ -18,6 +18,7 @@ use warden_mcp::Message;
 use warden_mcp::era::{
     Era, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN_VERSION,
 };
+use warden_mcp::member::Members;
 
 pub use client::Target;
 pub use exchange::{Exchange, ServerRequest, UpstreamEvent};
@@ -225,24 +226,33 @@ fn prepare_request(msg: &mut Message, id: i64) {
     msg.set_id(&warden_mcp::Id::Int(id));
     if let Some(meta) = msg
         .params_mut()
-        .get_mut("_meta")
+        .member_mut("_meta")
         .and_then(Value::as_object_mut)
-        && meta.contains_key("progressToken")
+        && let Some(token) = meta.member_mut("progressToken")
     {
-        meta.insert("progressToken".into(), id.into());
+        *token = id.into();
     }
 }
 
 /// Makes a request self-contained for a modern upstream: version and capabilities in `_meta`.
 /// A modern client's own `_meta` is kept; a legacy client's session capabilities are added.
 fn modernize(msg: &mut Message, client_capabilities: &Value) {
-    let meta = msg.params_mut().entry("_meta").or_insert_with(|| json!({}));
-    if let Some(meta) = meta.as_object_mut() {
-        meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
-        meta.entry(META_CLIENT_CAPABILITIES)
-            .or_insert_with(|| client_capabilities.clone());
-        meta.entry(META_CLIENT_INFO)
-            .or_insert_with(gateway_client_info);
+    let params = msg.params_mut();
+    if !params.has_member("_meta") {
+        params.insert("_meta".into(), json!({}));
+    }
+    // Keys are only made (a `String` each) for what is missing: a modern client's request
+    // usually carries all three already.
+    if let Some(meta) = params.member_mut("_meta").and_then(Value::as_object_mut) {
+        if meta.member(META_PROTOCOL_VERSION).and_then(Value::as_str) != Some(MODERN_VERSION) {
+            meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
+        }
+        if !meta.has_member(META_CLIENT_CAPABILITIES) {
+            meta.insert(META_CLIENT_CAPABILITIES.into(), client_capabilities.clone());
+        }
+        if !meta.has_member(META_CLIENT_INFO) {
+            meta.insert(META_CLIENT_INFO.into(), gateway_client_info());
+        }
     }
 }
 
@@ -250,7 +260,7 @@ fn modernize(msg: &mut Message, client_capabilities: &Value) {
 /// (a server that speaks both eras would otherwise take the request for a modern one).
 fn legacyize(msg: &mut Message) {
     let params = msg.params_mut();
-    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else {
+    let Some(meta) = params.member_mut("_meta").and_then(Value::as_object_mut) else {
         return;
     };
     meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
