@@ -123,6 +123,12 @@ impl Phase {
     pub fn proxy_us(&self) -> f64 {
         self.per_call_us(self.cpu_proxy)
     }
+
+    /// The CPU time per call of every process on the path: the proxy, the upstream and the
+    /// bench, which share the machine's cores.
+    fn path_us(&self) -> f64 {
+        self.per_call_us(self.cpu_proxy + self.cpu_upstream + self.cpu_bench)
+    }
 }
 
 /// Everything measured on one path of a scenario.
@@ -408,6 +414,108 @@ pub fn summary(ran: &[Ran]) -> String {
         "nginx and the relay are era-agnostic: they pass the same bytes in both eras. stdio \
          scenarios have no floor (n/a); their added latency includes the HTTP hop to Warden."
     );
+    s.push_str(&budget(ran));
     s.push_str(&audit::summary(ran));
     s
+}
+
+/// What the throughput target asks of Warden's CPU. In the closed loop the bench, the upstream
+/// and the proxy share the machine's cores, so the calls/s of a path follow the CPU time per
+/// call of all three together; from nginx's path and Warden's upstream and bench shares this
+/// derives how much CPU per call Warden itself may use to reach the target.
+fn budget(ran: &[Ran]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "== what {:.0} % of nginx's throughput asks of Warden's CPU (closed loop, every client; the \
+         proxy, the upstream and the bench share the cores, so calls/s follow their CPU per call \
+         together) ==",
+        TARGET_THROUGHPUT_VS_NGINX * 100.0
+    );
+    for r in ran {
+        let Ran::Measured(sc) = r else { continue };
+        let (Some(w), Some(n)) = (sc.path(Path::Warden), sc.path(Path::Nginx)) else {
+            continue;
+        };
+        let (w_path, n_path) = (w.closed.path_us(), n.closed.path_us());
+        let others = w_path - w.closed.proxy_us();
+        let allowed = n_path / TARGET_THROUGHPUT_VS_NGINX - others;
+        let relay = sc
+            .closed_cpu(Path::Relay)
+            .map(|r| format!(" = {:.2}× the relay's", allowed / r.max(1e-9)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{:<20} whole path nginx {n_path:.1} µs, warden {w_path:.1} µs per call: predicts \
+             warden/nginx {:.2} (measured {:.2}); the target needs warden's path ≤ {:.1} µs, \
+             Warden itself ≤ {allowed:.1} µs per call{relay} (now {:.1})",
+            sc.name(),
+            n_path / w_path.max(1e-9),
+            w.closed.outcome.rps() / n.closed.outcome.rps().max(1e-9),
+            n_path / TARGET_THROUGHPUT_VS_NGINX,
+            w.closed.proxy_us(),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A closed-loop phase of `calls` calls in one second, with the CPU time of each process.
+    fn closed(calls: u64, proxy_us: u64, upstream_us: u64, bench_us: u64) -> PathResult {
+        let mut closed = Phase::default();
+        closed.outcome.ok = calls;
+        closed.outcome.elapsed = Duration::from_secs(1);
+        closed.cpu_proxy = Duration::from_micros(calls * proxy_us);
+        closed.cpu_upstream = Duration::from_micros(calls * upstream_us);
+        closed.cpu_bench = Duration::from_micros(calls * bench_us);
+        PathResult {
+            path: Path::Direct,
+            closed,
+            single: Phase::default(),
+            open: Phase::default(),
+            upstream_connections: None,
+        }
+    }
+
+    #[test]
+    fn the_throughput_target_is_turned_into_a_cpu_budget_for_warden() {
+        let on = |path, r: PathResult| PathResult { path, ..r };
+        let sc = Scenario {
+            kind: Kind::FixtureJson,
+            era: Era::Legacy,
+            clients: 16,
+            rate: 2000.0,
+            paths: vec![
+                on(Path::Nginx, closed(30_000, 20, 20, 11)),
+                on(Path::Relay, closed(28_000, 22, 20, 11)),
+                on(Path::Warden, closed(20_000, 44, 24, 15)),
+            ],
+            idle_rss: 0,
+            peak_rss: 0,
+            audit: AuditRun {
+                idle_rss: 0,
+                peak_rss: 0,
+                file_system: String::new(),
+                device: None,
+                log_bytes: 0,
+                log_files: 0,
+                durable_write: None,
+            },
+            cores: 2,
+        };
+        let text = budget(&[Ran::Measured(Box::new(sc))]);
+        // nginx's path 51 µs, Warden's 83 µs (39 of it the upstream's and the bench's):
+        // 51 / 0.85 = 60 µs for the whole path leaves Warden 21 µs.
+        assert!(
+            text.contains("whole path nginx 51.0 µs, warden 83.0 µs per call: predicts warden/nginx 0.61 (measured 0.67)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("warden's path ≤ 60.0 µs, Warden itself ≤ 21.0 µs per call = 0.95× the relay's (now 44.0)"),
+            "{text}"
+        );
+    }
 }

@@ -113,9 +113,11 @@ impl Target {
 /// Kept-alive connections to one target.
 pub struct Client {
     target: Target,
-    idle: Mutex<Vec<(Conn, Instant)>>,
+    idle: Mutex<Vec<(Box<Conn>, Instant)>>,
 }
 
+/// One connection. It is boxed once, when opened: a call moves it out of the pool, into its
+/// reply and back, and with hyper's connection state it is about 700 bytes.
 struct Conn {
     send: http1::SendRequest<Full<Bytes>>,
     drive: http1::Connection<TokioIo<Io>, Full<Bytes>>,
@@ -281,7 +283,7 @@ impl Client {
     }
 
     /// An idle connection that is still open and ready for a request.
-    async fn checkout(&self) -> Option<Conn> {
+    async fn checkout(&self) -> Option<Box<Conn>> {
         loop {
             let (mut conn, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
             if since.elapsed() > IDLE_FOR {
@@ -302,14 +304,14 @@ impl Client {
         }
     }
 
-    fn checkin(&self, conn: Conn) {
+    fn checkin(&self, conn: Box<Conn>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push((conn, Instant::now()));
         }
     }
 
-    async fn connect(&self) -> Result<Conn, ClientError> {
+    async fn connect(&self) -> Result<Box<Conn>, ClientError> {
         let t = &self.target;
         let failed = |e: String| ClientError::Connect(format!("{}:{}", t.host, t.port), e);
         let tcp = tokio::time::timeout(
@@ -329,11 +331,11 @@ impl Client {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| failed(e.to_string()))?;
-        Ok(Conn {
+        Ok(Box::new(Conn {
             send,
             drive,
             wakes: InTask::new(),
-        })
+        }))
     }
 }
 
@@ -374,7 +376,7 @@ async fn drive_until<F: Future>(conn: &mut Conn, fut: F) -> Result<F::Output, Cl
 /// connection goes back to the pool, dropped before that, it is closed.
 pub struct Reply {
     body: Incoming,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     client: Arc<Client>,
 }
 
