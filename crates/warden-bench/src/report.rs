@@ -424,14 +424,7 @@ pub fn summary(ran: &[Ran]) -> String {
 /// call of all three together; from nginx's path and Warden's upstream and bench shares this
 /// derives how much CPU per call Warden itself may use to reach the target.
 fn budget(ran: &[Ran]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "== what {:.0} % of nginx's throughput asks of Warden's CPU (closed loop, every client; the \
-         proxy, the upstream and the bench share the cores, so calls/s follow their CPU per call \
-         together) ==",
-        TARGET_THROUGHPUT_VS_NGINX * 100.0
-    );
+    let mut rows = String::new();
     for r in ran {
         let Ran::Measured(sc) = r else { continue };
         let (Some(w), Some(n)) = (sc.path(Path::Warden), sc.path(Path::Nginx)) else {
@@ -445,7 +438,7 @@ fn budget(ran: &[Ran]) -> String {
             .map(|r| format!(" = {:.2}× the relay's", allowed / r.max(1e-9)))
             .unwrap_or_default();
         let _ = writeln!(
-            s,
+            rows,
             "{:<20} whole path nginx {n_path:.1} µs, warden {w_path:.1} µs per call: predicts \
              warden/nginx {:.2} (measured {:.2}); the target needs warden's path ≤ {:.1} µs, \
              Warden itself ≤ {allowed:.1} µs per call{relay} (now {:.1})",
@@ -456,7 +449,16 @@ fn budget(ran: &[Ran]) -> String {
             w.closed.proxy_us(),
         );
     }
-    s
+    if rows.is_empty() {
+        // Without nginx (`--no-floors`) there is nothing to derive.
+        return rows;
+    }
+    format!(
+        "== what {:.0} % of nginx's throughput asks of Warden's CPU (closed loop, every client; the \
+         proxy, the upstream and the bench share the cores, so calls/s follow their CPU per call \
+         together) ==\n{rows}",
+        TARGET_THROUGHPUT_VS_NGINX * 100.0
+    )
 }
 
 #[cfg(test)]
@@ -483,16 +485,12 @@ mod tests {
     #[test]
     fn the_throughput_target_is_turned_into_a_cpu_budget_for_warden() {
         let on = |path, r: PathResult| PathResult { path, ..r };
-        let sc = Scenario {
+        let scenario = |paths| Scenario {
             kind: Kind::FixtureJson,
             era: Era::Legacy,
             clients: 16,
             rate: 2000.0,
-            paths: vec![
-                on(Path::Nginx, closed(30_000, 20, 20, 11)),
-                on(Path::Relay, closed(28_000, 22, 20, 11)),
-                on(Path::Warden, closed(20_000, 44, 24, 15)),
-            ],
+            paths,
             idle_rss: 0,
             peak_rss: 0,
             audit: AuditRun {
@@ -506,6 +504,11 @@ mod tests {
             },
             cores: 2,
         };
+        let sc = scenario(vec![
+            on(Path::Nginx, closed(30_000, 20, 20, 11)),
+            on(Path::Relay, closed(28_000, 22, 20, 11)),
+            on(Path::Warden, closed(20_000, 44, 24, 15)),
+        ]);
         let text = budget(&[Ran::Measured(Box::new(sc))]);
         // nginx's path 51 µs, Warden's 83 µs (39 of it the upstream's and the bench's):
         // 51 / 0.85 = 60 µs for the whole path leaves Warden 21 µs.
@@ -517,5 +520,12 @@ mod tests {
             text.contains("warden's path ≤ 60.0 µs, Warden itself ≤ 21.0 µs per call = 0.95× the relay's (now 44.0)"),
             "{text}"
         );
+        assert!(
+            text.starts_with("== what 85 % of nginx's throughput asks"),
+            "{text}"
+        );
+        // Without nginx (`--no-floors`) there is no budget, not even its heading.
+        let no_floors = scenario(vec![on(Path::Warden, closed(20_000, 44, 24, 15))]);
+        assert_eq!(budget(&[Ran::Measured(Box::new(no_floors))]), "");
     }
 }

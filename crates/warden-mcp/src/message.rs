@@ -164,6 +164,9 @@ pub struct Message {
     method: Option<Box<str>>,
     body: Fields,
     result: Option<RawResult>,
+    /// The length of the text it was parsed from (0 when built here): what writing it out is
+    /// expected to take, so that [`Message::to_bytes`] allocates once.
+    text_len: usize,
 }
 
 /// A message's top-level members in the order they arrived. A message has a handful of them,
@@ -310,7 +313,10 @@ impl Message {
     /// Parses one message from a body. Arrays (batches) and non-objects are refused.
     pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
         match serde_json::from_slice::<Frame>(bytes) {
-            Ok(frame) => Message::checked(frame.body, frame.result),
+            Ok(frame) => Message::checked(frame.body, frame.result).map(|mut m| {
+                m.text_len = bytes.len();
+                m
+            }),
             // Not one JSON object: say exactly what it is instead.
             Err(_) => {
                 let value: Value =
@@ -368,6 +374,7 @@ impl Message {
             method,
             body,
             result,
+            text_len: 0,
         })
     }
 
@@ -382,6 +389,7 @@ impl Message {
             method: Some(method.into()),
             body,
             result: None,
+            text_len: 0,
         }
     }
 
@@ -395,6 +403,7 @@ impl Message {
             method: Some(method.into()),
             body,
             result: None,
+            text_len: 0,
         }
     }
 
@@ -408,6 +417,7 @@ impl Message {
             method: None,
             body,
             result: None,
+            text_len: 0,
         }
     }
 
@@ -422,6 +432,7 @@ impl Message {
             method: None,
             body,
             result: None,
+            text_len: 0,
         }
     }
 
@@ -592,7 +603,9 @@ impl Message {
     /// The message as JSON text, with the keys in the order they arrived.
     pub fn to_bytes(&self) -> Vec<u8> {
         let raw = self.result.as_ref();
-        let mut out = Vec::with_capacity(raw.map_or(0, |r| r.text.len()) + 128);
+        // Room for what the stages add (an id, a name's prefix, `_meta` keys) beyond either guess.
+        let guess = self.text_len.max(raw.map_or(0, |r| r.text.len()));
+        let mut out = Vec::with_capacity(guess + 128);
         out.push(b'{');
         // Writing a JSON value or a string key into a vector cannot fail.
         let put = |out: &mut Vec<u8>, key: &str, value: &Value| {

@@ -121,9 +121,16 @@ impl HttpLink {
         Ok(Link::Http(link))
     }
 
-    /// The configured headers, and the user's current token when the upstream needs one.
+    /// The configured headers, and the user's current token when the upstream needs one. The map
+    /// has room for the token and the routing headers, so that adding them does not grow it (a
+    /// clone has room for what it holds and no more).
     fn base(&self) -> HeaderMap {
-        let mut h = self.base_headers.clone();
+        let mut h = HeaderMap::with_capacity(self.base_headers.len() + 5);
+        h.extend(
+            self.base_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         if let Some(token) = self.bearer.as_ref().and_then(|b| b.header()) {
             h.insert(http::header::AUTHORIZATION, token);
         }
