@@ -3,48 +3,14 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::member::Members;
 
-/// JSON-RPC and MCP error codes the gateway produces or inspects.
-pub mod codes {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL_ERROR: i64 = -32603;
-    /// Legacy era: the resource URI is unknown.
-    pub const RESOURCE_NOT_FOUND: i64 = -32002;
-    /// Modern era: a routing header does not match the body, or a required header is missing.
-    pub const HEADER_MISMATCH: i64 = -32020;
-    /// Modern era: the request needs a client capability that was not declared.
-    pub const MISSING_CAPABILITY: i64 = -32021;
-    /// Modern era: the protocol version is not supported.
-    pub const UNSUPPORTED_VERSION: i64 = -32022;
-    /// Legacy era: the call needs the user to open a URL first.
-    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
-    /// Gateway-specific: the upstream server failed or could not be reached.
-    pub const UPSTREAM_UNAVAILABLE: i64 = -32050;
-    /// Gateway-specific: the upstream did not answer in time.
-    pub const UPSTREAM_TIMEOUT: i64 = -32051;
-    /// Gateway-specific: the request was refused by a limit (rate, size).
-    pub const LIMITED: i64 = -32052;
-    /// Gateway-specific: policy allows the call only once the user approves it.
-    pub const CONSENT_REQUIRED: i64 = -32053;
-    /// Gateway-specific: a person declined the call on the consent page, or the request for
-    /// consent expired undecided; the call did not run.
-    pub const CONSENT_DENIED: i64 = -32054;
-    /// Gateway-specific: the audit trail cannot record the call, so it did not run (or its
-    /// result was withheld).
-    pub const AUDIT_UNAVAILABLE: i64 = -32055;
-    /// Gateway-specific: data policy withheld the call or its result (a DLP finding set to
-    /// block, or a tool definition that changed and awaits approval).
-    pub const WITHHELD: i64 = -32056;
-}
+pub mod codes;
+mod parts;
+
+use parts::{Fields, Frame, RawResult, ResultHead};
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -169,144 +135,10 @@ pub struct Message {
     text_len: usize,
 }
 
-/// A message's top-level members in the order they arrived. A message has a handful of them,
-/// so finding one by comparing names costs less than hashing the name (as a JSON map does);
-/// that hashing, on every read of `id`, `method` or `params`, was a tenth of a relayed call.
-#[derive(Clone, Debug, Default)]
-struct Fields(Vec<(String, Value)>);
-
-impl Fields {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn position(&self, key: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| k == key)
-    }
-
-    /// Sets `key`, in its place if it is there (a repeated key keeps its first place and its
-    /// last value, as in a JSON map), else last.
-    fn insert(&mut self, key: &str, value: Value) -> &mut Value {
-        let i = match self.position(key) {
-            Some(i) => {
-                self.0[i].1 = value;
-                i
-            }
-            None => {
-                self.0.push((key.to_string(), value));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[i].1
-    }
-
-    fn insert_at(&mut self, at: usize, key: &str, value: Value) {
-        self.remove(key);
-        self.0
-            .insert(at.min(self.0.len()), (key.to_string(), value));
-    }
-
-    fn remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key).map(|i| self.0.remove(i).1)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn into_map(self) -> Map<String, Value> {
-        self.0.into_iter().collect()
-    }
-}
-
-/// A `result` not parsed yet, and where it stood among the body's keys.
-#[derive(Clone, Debug)]
-struct RawResult {
-    at: usize,
-    /// Always one JSON value: checked when it was parsed or set.
-    text: Box<str>,
-    parsed: OnceLock<Value>,
-    /// `resultType` and `isError`, read from the text once: the pipeline asks several times.
-    /// Boxed, so that every message stays as small as before.
-    head: OnceLock<Box<Option<ResultHead>>>,
-}
-
-impl RawResult {
-    fn value(&self) -> &Value {
-        // The text was checked to be JSON when the message was parsed.
-        self.parsed
-            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
-    }
-
-    fn into_value(self) -> Value {
-        match self.parsed.into_inner() {
-            Some(v) => v,
-            None => serde_json::from_str(&self.text).unwrap_or(Value::Null),
-        }
-    }
-}
-
 impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
         self.kind == other.kind && self.clone().into_value() == other.clone().into_value()
     }
-}
-
-/// A message's top-level object with `result` kept as text.
-struct Frame {
-    body: Fields,
-    result: Option<RawResult>,
-}
-
-impl<'de> Deserialize<'de> for Frame {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Frame, D::Error> {
-        struct Visit;
-        impl<'de> Visitor<'de> for Visit {
-            type Value = Frame;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
-                let (mut body, mut result) = (Fields::default(), None);
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "result" {
-                        let text: Box<RawValue> = map.next_value()?;
-                        // A repeated result keeps the first one's place.
-                        let at = result.as_ref().map_or(body.len(), |r: &RawResult| r.at);
-                        result = Some(RawResult {
-                            at,
-                            text: text.into(),
-                            parsed: OnceLock::new(),
-                            head: OnceLock::new(),
-                        });
-                    } else {
-                        let value: Value = map.next_value()?;
-                        match body.get_mut(&key) {
-                            Some(v) => *v = value,
-                            None => body.0.push((key, value)),
-                        }
-                    }
-                }
-                Ok(Frame { body, result })
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
-/// The fields of a result that say what kind of result it is.
-#[derive(Deserialize, Clone, Debug)]
-struct ResultHead {
-    #[serde(rename = "resultType")]
-    result_type: Option<String>,
-    #[serde(rename = "isError")]
-    is_error: Option<bool>,
 }
 
 impl Message {
