@@ -210,62 +210,52 @@ impl Message {
         })
     }
 
-    pub fn request(id: Id, method: &str, params: Value) -> Message {
-        let mut body = Fields(Vec::with_capacity(4));
+    /// A message made here (not parsed): `jsonrpc`, then `members` in order.
+    fn built<const N: usize>(
+        kind: Kind,
+        method: Option<&str>,
+        members: [(&str, Value); N],
+    ) -> Message {
+        let mut body = Fields(Vec::with_capacity(N + 1));
         body.insert("jsonrpc", "2.0".into());
-        body.insert("id", id.to_value());
-        body.insert("method", method.into());
-        body.insert("params", params);
+        for (key, value) in members {
+            body.insert(key, value);
+        }
         Message {
-            kind: Kind::Request,
-            method: Some(method.into()),
+            kind,
+            method: method.map(Box::from),
             body,
             result: None,
             text_len: 0,
         }
+    }
+
+    pub fn request(id: Id, method: &str, params: Value) -> Message {
+        let members = [
+            ("id", id.to_value()),
+            ("method", method.into()),
+            ("params", params),
+        ];
+        Message::built(Kind::Request, Some(method), members)
     }
 
     pub fn notification(method: &str, params: Value) -> Message {
-        let mut body = Fields(Vec::with_capacity(4));
-        body.insert("jsonrpc", "2.0".into());
-        body.insert("method", method.into());
-        body.insert("params", params);
-        Message {
-            kind: Kind::Notification,
-            method: Some(method.into()),
-            body,
-            result: None,
-            text_len: 0,
-        }
+        let members = [("method", method.into()), ("params", params)];
+        Message::built(Kind::Notification, Some(method), members)
     }
 
     pub fn response(id: &Id, result: Value) -> Message {
-        let mut body = Fields(Vec::with_capacity(4));
-        body.insert("jsonrpc", "2.0".into());
-        body.insert("id", id.to_value());
-        body.insert("result", result);
-        Message {
-            kind: Kind::Response,
-            method: None,
-            body,
-            result: None,
-            text_len: 0,
-        }
+        let members = [("id", id.to_value()), ("result", result)];
+        Message::built(Kind::Response, None, members)
     }
 
     /// An error response. `id` is `None` when the request's id could not be read.
     pub fn error(id: Option<&Id>, error: &RpcError) -> Message {
-        let mut body = Fields(Vec::with_capacity(4));
-        body.insert("jsonrpc", "2.0".into());
-        body.insert("id", id.map_or(Value::Null, Id::to_value));
-        body.insert("error", error.to_value());
-        Message {
-            kind: Kind::Error,
-            method: None,
-            body,
-            result: None,
-            text_len: 0,
-        }
+        let members = [
+            ("id", id.map_or(Value::Null, Id::to_value)),
+            ("error", error.to_value()),
+        ];
+        Message::built(Kind::Error, None, members)
     }
 
     pub fn kind(&self) -> Kind {
@@ -303,10 +293,9 @@ impl Message {
 
     /// The params object, created empty if the message had none.
     pub fn params_mut(&mut self) -> &mut Map<String, Value> {
-        let params = match self.body.position("params") {
-            Some(i) => &mut self.body.0[i].1,
-            None => self.body.insert("params", Value::Object(Map::new())),
-        };
+        let params = self
+            .body
+            .get_or_insert_with("params", || Value::Object(Map::new()));
         if !params.is_object() {
             *params = Value::Object(Map::new());
         }

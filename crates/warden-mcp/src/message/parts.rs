@@ -50,6 +50,18 @@ impl Fields {
             .insert(at.min(self.0.len()), (key.to_string(), value));
     }
 
+    /// The value of `key`, set (last) to what `make` gives if there is none.
+    pub(super) fn get_or_insert_with(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Value {
+        match self.position(key) {
+            Some(i) => &mut self.0[i].1,
+            None => self.insert(key, make()),
+        }
+    }
+
     pub(super) fn remove(&mut self, key: &str) -> Option<Value> {
         self.position(key).map(|i| self.0.remove(i).1)
     }
