@@ -196,16 +196,11 @@ fn scan_final(engine: &Engine, m: &mut Message) -> Outcome {
     if let Some(raw) = m.raw_result()
         && let Some(scanned) = engine.apply_json(raw)
     {
-        let Some(text) = scanned.rewritten else {
-            return scanned.outcome;
-        };
-        match m.set_raw_result(text) {
-            Ok(()) => return scanned.outcome,
-            // Cannot happen (only string literals were replaced); the tree below decides then.
-            Err(e) => {
-                tracing::warn!(error = %e, "rewritten result is not JSON; scanning it as values")
-            }
+        if let Some(text) = scanned.rewritten {
+            // Only the contents of string literals were replaced, each escaped as JSON.
+            m.set_rewritten_result(text);
         }
+        return scanned.outcome;
     }
     if let Some(result) = m.result_mut() {
         return engine.apply(result);
