@@ -161,22 +161,23 @@ impl<'a> Walk<'_, 'a> {
             return None;
         }
         let start = self.at;
+        // From quote to quote: a quote after an odd number of backslashes is escaped. Other
+        // escapes (the `\n` ending every line of a text) do not stop the search.
         let mut i = start + 1;
-        let mut escaped = false;
         loop {
-            i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
-            if b[i] == b'"' {
+            i += memchr::memchr(b'"', b.get(i..)?)?;
+            let backslashes = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+            if backslashes % 2 == 0 {
                 break;
             }
-            escaped = true;
-            i += 2;
+            i += 1;
         }
         self.at = i + 1;
         let inner = &self.json[start + 1..i];
         if has_control(inner.as_bytes()) {
             return None;
         }
-        let text = if escaped {
+        let text = if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
             Cow::Owned(unescape(inner)?)
         } else {
             Cow::Borrowed(inner)
