@@ -26,7 +26,9 @@ pub struct Catalog {
     /// The `outputSchema` of each tool that has one, by exposed name.
     outputs: RwLock<HashMap<String, Value>>,
     /// Every tool and prompt name seen in an upstream's list, as exposed.
-    known: RwLock<std::collections::HashSet<(NameKind, String)>>,
+    /// Names listed by upstreams, as exposed: tools, then prompts (a set each, so that a lookup
+    /// by `&str` makes no `String`).
+    known: RwLock<[std::collections::HashSet<String>; 2]>,
 }
 
 /// A read guard that survives a panicked writer (the data are plain maps, never half-written).
@@ -96,20 +98,16 @@ impl Catalog {
 
     /// Whether an upstream has listed this name.
     pub fn knows(&self, kind: NameKind, exposed: &str) -> bool {
-        read(&self.known).contains(&(kind, exposed.to_string()))
+        read(&self.known)[kind as usize].contains(exposed)
     }
 
     /// Every name of `kind` an upstream has listed, as exposed.
     pub fn known_names(&self, kind: NameKind) -> Vec<String> {
-        read(&self.known)
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, n)| n.clone())
-            .collect()
+        read(&self.known)[kind as usize].iter().cloned().collect()
     }
 
     pub fn learn_name(&self, kind: NameKind, index: usize, name: &str) {
-        write(&self.known).insert((kind, self.expose(index, name)));
+        write(&self.known)[kind as usize].insert(self.expose(index, name));
         if self.prefixes[index].is_empty() {
             write(&self.bare)
                 .entry((kind, name.to_string()))

@@ -10,6 +10,9 @@ use prometheus_client::registry::Registry;
 
 use crate::upstream::PoolStats;
 
+/// How many [`warden_mcp::Method`]s there are (`Other` is the last).
+const METHODS: usize = warden_mcp::Method::Other as usize + 1;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: String,
@@ -31,13 +34,17 @@ pub struct ServerLabels {
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
-    pub latency: Family<MethodLabels, Histogram>,
+    latency: Family<MethodLabels, Histogram>,
+    /// Each method's latency histogram, looked up in `latency` once (see `decisions`).
+    latency_of: [std::sync::OnceLock<Histogram>; METHODS],
     pub rejected: Family<MethodLabels, Counter>,
     sessions: Gauge,
     links: Family<ServerLabels, Gauge>,
     up: Family<ServerLabels, Gauge>,
     reloads: Family<OutcomeLabels, Counter>,
-    decisions: Family<OutcomeLabels, Counter>,
+    /// `policy_decisions` for allow, deny and consent, looked up once: one is counted on every
+    /// call, and a family finds its counter by hashing the labels.
+    decisions: [Counter; 3],
     dlp: Family<DlpLabels, Counter>,
     integrity: Family<OutcomeLabels, Counter>,
 }
@@ -141,13 +148,25 @@ impl Metrics {
             registry,
             requests,
             latency,
+            latency_of: Default::default(),
             rejected,
             sessions,
             links,
             up,
             reloads,
-            decisions,
+            decisions: ["allow", "deny", "consent"]
+                .map(|outcome| decisions.get_or_create(&OutcomeLabels { outcome }).clone()),
         }
+    }
+
+    /// Observes how long a call of `method` took.
+    pub fn observe_latency(&self, method: warden_mcp::Method, elapsed: std::time::Duration) {
+        self.latency_of[method as usize]
+            .get_or_init(|| {
+                let method = method.as_str().to_string();
+                self.latency.get_or_create(&MethodLabels { method }).clone()
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn reject(&self, reason: &str) {
@@ -168,14 +187,12 @@ impl Metrics {
     }
 
     pub fn decision(&self, outcome: &warden_policy::Outcome) {
-        let outcome = match outcome {
-            warden_policy::Outcome::Allow => "allow",
-            warden_policy::Outcome::Deny => "deny",
-            warden_policy::Outcome::Consent(_) => "consent",
+        let i = match outcome {
+            warden_policy::Outcome::Allow => 0,
+            warden_policy::Outcome::Deny => 1,
+            warden_policy::Outcome::Consent(_) => 2,
         };
-        self.decisions
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+        self.decisions[i].inc();
     }
 
     /// Counts findings, one counter update per detector and action.

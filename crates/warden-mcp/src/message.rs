@@ -9,8 +9,9 @@ use crate::member::Members;
 
 pub mod codes;
 mod parts;
+mod write;
 
-use parts::{Fields, Frame, RawResult, ResultHead};
+use parts::{Fields, Frame, RawResult};
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -160,7 +161,10 @@ impl Message {
 
     pub fn from_value(value: Value) -> Result<Message, ParseError> {
         match value {
-            Value::Object(map) => Message::checked(Fields(map.into_iter().collect()), None),
+            Value::Object(map) => Message::checked(
+                Fields(map.into_iter().map(|(k, v)| (k.into(), v)).collect()),
+                None,
+            ),
             Value::Array(_) => Err(ParseError::Batch),
             _ => Err(ParseError::Invalid("the body must be a JSON object")),
         }
@@ -331,36 +335,31 @@ impl Message {
     }
 
     /// The result's `resultType`, read without building the rest of the result.
-    pub fn result_type(&self) -> Option<String> {
-        self.result_head()?.result_type
+    pub fn result_type(&self) -> Option<&str> {
+        match &self.result {
+            Some(raw) => match raw.parsed.get() {
+                Some(v) => v.get("resultType")?.as_str(),
+                None => raw.head().as_ref()?.result_type.as_deref(),
+            },
+            None => self.body.get("result")?.get("resultType")?.as_str(),
+        }
     }
 
     /// Whether the result is a tool result that says `isError: true`, read without building the
     /// rest of the result.
     pub fn result_is_error(&self) -> bool {
-        self.result_head().and_then(|h| h.is_error) == Some(true)
-    }
-
-    /// The two fields of a result that say what kind of result it is.
-    fn result_head(&self) -> Option<ResultHead> {
-        let from_value = |v: &Value| ResultHead {
-            result_type: v
-                .get("resultType")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            is_error: v.get("isError").and_then(Value::as_bool),
-        };
-        match &self.result {
+        let is_error = match &self.result {
             Some(raw) => match raw.parsed.get() {
-                Some(v) => Some(from_value(v)),
-                None => raw
-                    .head
-                    .get_or_init(|| Box::new(ResultHead::read(&raw.text)))
-                    .as_ref()
-                    .clone(),
+                Some(v) => v.get("isError").and_then(Value::as_bool),
+                None => raw.head().as_ref().and_then(|h| h.is_error),
             },
-            None => self.body.get("result").map(from_value),
-        }
+            None => self
+                .body
+                .get("result")
+                .and_then(|r| r.get("isError"))
+                .and_then(Value::as_bool),
+        };
+        is_error == Some(true)
     }
 
     /// The result's JSON text while it is held as text (results are kept as text until
@@ -436,14 +435,13 @@ impl Message {
         let guess = self.text_len.max(raw.map_or(0, |r| r.text.len()));
         let mut out = Vec::with_capacity(guess + 128);
         out.push(b'{');
-        // Writing a JSON value or a string key into a vector cannot fail.
         let put = |out: &mut Vec<u8>, key: &str, value: &Value| {
             if out.len() > 1 {
                 out.push(b',');
             }
-            let _ = serde_json::to_writer(&mut *out, key);
+            write::string(out, key);
             out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, value);
+            write::value(out, value);
         };
         let at = raw.map_or(usize::MAX, |r| r.at.min(self.body.len()));
         for (i, (key, value)) in self.body.0.iter().enumerate() {
@@ -469,7 +467,7 @@ fn put_raw(out: &mut Vec<u8>, raw: Option<&RawResult>) {
     out.extend_from_slice(b"\"result\":");
     // Line breaks between tokens are dropped: stdio and SSE frame messages by line.
     if memchr::memchr2(b'\n', b'\r', raw.text.as_bytes()).is_some() {
-        let _ = serde_json::to_writer(&mut *out, raw.value());
+        write::value(out, raw.value());
     } else {
         out.extend_from_slice(raw.text.as_bytes());
     }
@@ -477,6 +475,7 @@ fn put_raw(out: &mut Vec<u8>, raw: Option<&RawResult>) {
 
 #[cfg(test)]
 mod tests {
+    use super::parts::ResultHead;
     use super::*;
 
     #[test]
@@ -555,7 +554,7 @@ mod tests {
         let mut msg = Message::parse(text.as_bytes()).unwrap();
         assert_eq!(msg.kind(), Kind::Response);
         assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
-        assert_eq!(msg.result_type().as_deref(), Some("complete"));
+        assert_eq!(msg.result_type(), Some("complete"));
         msg.set_id(&Id::Str("client-1".into()));
         assert_eq!(
             String::from_utf8(msg.to_bytes()).unwrap(),
@@ -579,7 +578,7 @@ mod tests {
     fn a_replaced_result_text_keeps_its_place_and_bad_text_changes_nothing() {
         let text = r#"{"jsonrpc":"2.0","result":{"content":[],"resultType":"complete"},"id":3}"#;
         let mut msg = Message::parse(text.as_bytes()).unwrap();
-        assert_eq!(msg.result_type().as_deref(), Some("complete"));
+        assert_eq!(msg.result_type(), Some("complete"));
         msg.set_raw_result(r#"{"content":[{"type":"text","text":"[email]"}]}"#.into())
             .unwrap();
         assert_eq!(
@@ -596,7 +595,7 @@ mod tests {
         msg.set_raw_result(r#"{"content":[],"isError":true,"resultType":"x"}"#.into())
             .unwrap();
         assert_eq!(
-            (msg.result_is_error(), msg.result_type().as_deref()),
+            (msg.result_is_error(), msg.result_type()),
             (true, Some("x"))
         );
         msg.set_raw_result(r#"{"content":[{"type":"text","text":"[email]"}]}"#.into())
@@ -683,6 +682,23 @@ mod tests {
             r#"{"text":"a long text that ends in an escaped backslash\\","resultType":"x"}"#,
         ] {
             assert_eq!(ResultHead::read(text), parsed_head(text), "{text}");
+        }
+        // Escapes before, on and after the place where the walk goes from byte by byte to the
+        // quote-to-quote search.
+        for len in [14, 15, 16, 17, 22, 23, 24, 25, 26, 31, 64, 80] {
+            for at in 0..len {
+                for escape in [r#"\""#, r"\\", r"\n", r"\u0022"] {
+                    let mut value = "x".repeat(len);
+                    value.insert_str(at, escape);
+                    for text in [
+                        format!(r#"{{"a":"{value}","isError":true}}"#),
+                        format!(r#"{{"a":["{value}",{{"{value}":1}}],"resultType":"{value}"}}"#),
+                        format!(r#"{{"a":"{value}"}}"#),
+                    ] {
+                        assert_eq!(ResultHead::read(&text), parsed_head(&text), "{text}");
+                    }
+                }
+            }
         }
     }
 

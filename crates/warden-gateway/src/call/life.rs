@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use warden_mcp::{Id, Message, Method, codes};
 
 use crate::gateway::Gateway;
-use crate::metrics::{MethodLabels, RequestLabels};
+use crate::metrics::RequestLabels;
 use crate::session::Session;
 
 /// How a call ended.
@@ -138,21 +138,17 @@ impl Lifetime {
             session.end_call(&id);
             session.touch();
         }
-        let method = self.method.as_str().to_string();
         let metrics = &self.gw.metrics;
         metrics
             .requests
             .get_or_create(&RequestLabels {
-                method: method.clone(),
+                method: self.method.as_str().to_string(),
                 server: std::mem::take(&mut self.server),
                 tool: std::mem::take(&mut self.tool),
                 outcome: end.outcome(),
             })
             .inc();
-        metrics
-            .latency
-            .get_or_create(&MethodLabels { method })
-            .observe(elapsed.as_secs_f64());
+        metrics.observe_latency(self.method, elapsed);
         for hook in self.hooks.drain(..) {
             hook(end, elapsed);
         }

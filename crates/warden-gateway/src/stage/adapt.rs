@@ -59,9 +59,9 @@ pub fn reply_for_client(
                 Refusal::ResourceNotFound(uri.and_then(Value::as_str).unwrap_or_default().into())
             })
         }
-        Era::Legacy if upstream == Some(Era::Modern) => (reply.result_type().as_deref()
-            == Some("input_required"))
-        .then_some(Refusal::InputAcrossEras),
+        Era::Legacy if upstream == Some(Era::Modern) => {
+            (reply.result_type() == Some("input_required")).then_some(Refusal::InputAcrossEras)
+        }
         Era::Legacy => None,
     }
 }

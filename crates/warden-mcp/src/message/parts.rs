@@ -1,11 +1,12 @@
 //! How a message is held: its top-level members in order ([`Fields`]), its `result` kept as text
 //! until read ([`RawResult`]), and the parse of one object into both ([`Frame`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -13,7 +14,21 @@ use serde_json::{Map, Value};
 /// so finding one by comparing names costs less than hashing the name (as a JSON map does);
 /// that hashing, on every read of `id`, `method` or `params`, was a tenth of a relayed call.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Fields(pub(super) Vec<(String, Value)>);
+pub(super) struct Fields(pub(super) Vec<(Key, Value)>);
+
+/// A member's name: JSON-RPC's own names are not copied (a message has three or four of them,
+/// and each was an allocation of its own).
+pub(super) type Key = Cow<'static, str>;
+
+/// The names every message uses, kept without an allocation.
+const KNOWN: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+
+fn key_of(name: &str) -> Key {
+    match KNOWN.iter().find(|k| **k == name) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(name.to_string()),
+    }
+}
 
 impl Fields {
     pub(super) fn get(&self, key: &str) -> Option<&Value> {
@@ -37,7 +52,7 @@ impl Fields {
                 i
             }
             None => {
-                self.0.push((key.to_string(), value));
+                self.0.push((key_of(key), value));
                 self.0.len() - 1
             }
         };
@@ -46,8 +61,7 @@ impl Fields {
 
     pub(super) fn insert_at(&mut self, at: usize, key: &str, value: Value) {
         self.remove(key);
-        self.0
-            .insert(at.min(self.0.len()), (key.to_string(), value));
+        self.0.insert(at.min(self.0.len()), (key_of(key), value));
     }
 
     /// The value of `key`, set (last) to what `make` gives if there is none.
@@ -71,7 +85,10 @@ impl Fields {
     }
 
     pub(super) fn into_map(self) -> Map<String, Value> {
-        self.0.into_iter().collect()
+        self.0
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect()
     }
 }
 
@@ -92,6 +109,12 @@ impl RawResult {
         // The text was checked to be JSON when the message was parsed.
         self.parsed
             .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+    }
+
+    /// `resultType` and `isError` as walked from the text, read once.
+    pub(super) fn head(&self) -> &Option<ResultHead> {
+        self.head
+            .get_or_init(|| Box::new(ResultHead::read(&self.text)))
     }
 
     pub(super) fn into_value(self) -> Value {
@@ -120,7 +143,7 @@ impl<'de> Deserialize<'de> for Frame {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
                 let (mut body, mut result) = (Fields::default(), None);
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(key) = map.next_key_seed(KeySeed)? {
                     if key == "result" {
                         let text: Box<RawValue> = map.next_value()?;
                         // A repeated result keeps the first one's place.
@@ -143,6 +166,36 @@ impl<'de> Deserialize<'de> for Frame {
             }
         }
         d.deserialize_map(Visit)
+    }
+}
+
+/// Reads a member's name as a [`Key`].
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Key, E> {
+        Ok(key_of(name))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, name: String) -> Result<Key, E> {
+        Ok(match KNOWN.iter().find(|k| **k == name) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(name),
+        })
     }
 }
 
