@@ -190,13 +190,6 @@ impl Visitor<'_> for KeySeed {
     fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Key, E> {
         Ok(key_of(name))
     }
-
-    fn visit_string<E: serde::de::Error>(self, name: String) -> Result<Key, E> {
-        Ok(match KNOWN.iter().find(|k| **k == name) {
-            Some(k) => Cow::Borrowed(k),
-            None => Cow::Owned(name),
-        })
-    }
 }
 
 /// The fields of a result that say what kind of result it is.
