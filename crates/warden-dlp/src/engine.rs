@@ -194,8 +194,10 @@ impl Engine {
     /// Validated, non-overlapping hits in normalised `text`, in order.
     pub(crate) fn hits(&self, text: &str) -> Vec<Hit> {
         let bytes = text.as_bytes();
-        let mut hits = Vec::new();
-        for window in self.prefilter.windows(bytes) {
+        let windows = self.prefilter.windows(bytes);
+        // A window often holds a match of two detectors (a card number is also phone-shaped).
+        let mut hits = Vec::with_capacity(2 * windows.len());
+        for window in windows {
             let w = window.range;
             let hay = &bytes[w.clone()];
             let mut candidates = window.detectors;

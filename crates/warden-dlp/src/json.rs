@@ -65,10 +65,11 @@ impl Engine {
     ) -> Vec<(Range<usize>, String)> {
         let norm = normalise(s);
         let hits = self.hits(norm.text());
-        let mut edits = Vec::new();
         if hits.is_empty() {
-            return edits;
+            return Vec::new();
         }
+        let mut edits = Vec::with_capacity(hits.len());
+        out.findings.reserve(hits.len());
         let path = path();
         let path = path.as_str();
         let mut copied = 0;

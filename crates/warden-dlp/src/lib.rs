@@ -26,7 +26,7 @@
 //!    original offsets makes every rewrite cover the right original span (the dropped characters
 //!    inside a match are replaced with it). ASCII text that needs nothing is not copied.
 //! 2. **Prefilter**: one pass over the bytes finds runs of digits (joined by spaces, dashes,
-//!    dots, brackets) and `@` (skipping eight bytes at a time that hold neither); one
+//!    dots, brackets) and `@` (skipping sixteen bytes at a time that hold neither); one
 //!    Aho-Corasick automaton finds the detectors' key words (`AKIA`, `ghp_`, `-----BEGIN`,
 //!    `password` …; key words match in lower case, UPPER case or Capitalised). A digit run is a
 //!    candidate only for the number-like detectors whose digit shape it has (a chain of 13

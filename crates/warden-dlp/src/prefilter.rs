@@ -140,64 +140,42 @@ impl Prefilter {
     }
 
     fn scan_bytes(&self, text: &[u8], raw: &mut Vec<(usize, usize, Detectors)>) {
-        let mut run = Run::default();
         let mut i = 0;
-        while i < text.len() {
-            // Outside a run, jump to the next digit or `@`, eight bytes at a time (prose and
-            // most code are skipped here).
-            if run.digits == 0 {
-                match next_interesting(&text[i..]) {
-                    Some(at) => i += at,
-                    None => break,
-                }
-            }
-            let b = text[i];
-            if b.is_ascii_digit() {
-                if run.digits == 0 {
-                    run.start = i;
-                }
-                run.digits += 1;
-                run.last = i;
-                run.gap = 0;
-            } else {
-                if run.digits > 0 {
-                    if run.gap < 2 && matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/') {
-                        run.gap += 1;
-                        run.dots += usize::from(b == b'.');
-                        run.opener |= matches!(b, b'+' | b'(');
-                        i += 1;
-                        continue;
-                    }
-                    self.end_run(text, &mut run, raw);
-                }
-                if b == b'@' && self.at != 0 {
+        // Jump to the next digit or `@`, sixteen bytes at a time (prose and most code are
+        // skipped here).
+        while let Some(at) = next_interesting(&text[i..]) {
+            i += at;
+            if text[i] == b'@' {
+                if self.at != 0 {
                     let (start, end) = address_around(text, i);
                     raw.push((start, end, self.at));
                 }
+                i += 1;
+                continue;
             }
-            i += 1;
+            let run = Run::at(text, i);
+            i = run.end;
+            if self.digits != 0 && may_have_shape(text, &run) {
+                self.shaped(text, &run, raw);
+            }
         }
-        self.end_run(text, &mut run, raw);
     }
 
     /// A window around a digit run for the detectors whose digit shape it has, if any.
-    fn end_run(&self, text: &[u8], run: &mut Run, raw: &mut Vec<(usize, usize, Detectors)>) {
-        if self.digits != 0 && run.digits > 0 && may_have_shape(text, run) {
-            let found = shape::shapes(text, run.start..run.last + 1);
-            let detectors = self
-                .shaped
-                .iter()
-                .filter(|(bit, _)| found & bit != 0)
-                .fold(0, |m, (_, d)| m | d);
-            if detectors != 0 {
-                let (start, end) = (
-                    run.start.saturating_sub(DIGITS_BACK),
-                    run.last + 1 + DIGITS_AHEAD,
-                );
-                raw.push((start, end, detectors));
-            }
+    fn shaped(&self, text: &[u8], run: &Run, raw: &mut Vec<(usize, usize, Detectors)>) {
+        let found = shape::shapes(text, run.start..run.last + 1);
+        let detectors = self
+            .shaped
+            .iter()
+            .filter(|(bit, _)| found & bit != 0)
+            .fold(0, |m, (_, d)| m | d);
+        if detectors != 0 {
+            let (start, end) = (
+                run.start.saturating_sub(DIGITS_BACK),
+                run.last + 1 + DIGITS_AHEAD,
+            );
+            raw.push((start, end, detectors));
         }
-        *run = Run::default();
     }
 }
 
@@ -217,19 +195,34 @@ fn may_have_shape(text: &[u8], run: &Run) -> bool {
     iban || before.last().is_some_and(|b| matches!(b, b'+' | b'('))
 }
 
-/// The offset of the first digit or `@` in `text`.
+/// The offset of the first digit or `@` in `text`. Sixteen bytes are tested at a time, written
+/// so that the compiler makes one vector comparison of them; the word test below then tells
+/// which byte it was.
 fn next_interesting(text: &[u8]) -> Option<usize> {
-    let mut words = text.chunks_exact(8);
+    let mut chunks = text.chunks_exact(16);
     let mut at = 0;
-    for word in words.by_ref() {
-        let bytes: [u8; 8] = word.try_into().unwrap_or_default();
-        let found = interesting_bytes(u64::from_le_bytes(bytes));
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
+    for chunk in chunks.by_ref() {
+        let mut sixteen = [0u8; 16];
+        sixteen.copy_from_slice(chunk);
+        if sixteen.iter().fold(false, |any, &b| any | interesting(b)) {
+            // Read from `chunk`, not `sixteen`: with both uses of one array the compiler no
+            // longer makes the test above a vector one.
+            let word = |k: usize| {
+                let mut eight = [0u8; 8];
+                eight.copy_from_slice(&chunk[k..k + 8]);
+                interesting_bytes(u64::from_le_bytes(eight))
+            };
+            let low = word(0);
+            let found = if low != 0 {
+                low.trailing_zeros() / 8
+            } else {
+                8 + word(8).trailing_zeros() / 8
+            };
+            return Some(at + found as usize);
         }
-        at += 8;
+        at += 16;
     }
-    let rest = words.remainder();
+    let rest = chunks.remainder();
     rest.iter().position(|&b| interesting(b)).map(|k| at + k)
 }
 
@@ -247,21 +240,57 @@ fn interesting_bytes(x: u64) -> u64 {
     digits | at
 }
 
-/// A digit or `@`.
+/// A digit or `@` (without branches, so that sixteen tests are one vector comparison).
 fn interesting(b: u8) -> bool {
-    b.wrapping_sub(b'0') < 10 || b == b'@'
+    (b.wrapping_sub(b'0') < 10) | (b == b'@')
 }
 
 /// A run of digits joined by at most two separators in a row.
-#[derive(Default)]
 struct Run {
     start: usize,
     last: usize,
+    /// Where the walk stopped: after the run and at most two separators that follow it.
+    end: usize,
     digits: usize,
-    gap: usize,
-    /// Dots among its separators, and whether `+` or `(` is one of them.
+    /// Dots among its separators (those after it included), and whether `+` or `(` is one of
+    /// them.
     dots: usize,
     opener: bool,
+}
+
+impl Run {
+    /// The run that starts with the digit at `start`.
+    fn at(text: &[u8], start: usize) -> Run {
+        let mut run = Run {
+            start,
+            last: start,
+            end: start,
+            digits: 0,
+            dots: 0,
+            opener: false,
+        };
+        let mut i = start;
+        loop {
+            let digits = text[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+            run.digits += digits;
+            run.last = i + digits - 1;
+            i += digits;
+            let gap = text[i..]
+                .iter()
+                .take(2)
+                .take_while(|&&b| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/'))
+                .count();
+            for &b in &text[i..i + gap] {
+                run.dots += usize::from(b == b'.');
+                run.opener |= matches!(b, b'+' | b'(');
+            }
+            i += gap;
+            if !text.get(i).is_some_and(u8::is_ascii_digit) {
+                run.end = i;
+                return run;
+            }
+        }
+    }
 }
 
 /// The bytes around the `@` at `at` that can belong to an e-mail address.
@@ -343,14 +372,56 @@ mod tests {
                 assert_eq!(found, want, "byte {b:#x} at {k}");
             }
         }
-        let mut text = vec![0xC3u8; 40];
-        assert_eq!(next_interesting(&text), None);
-        for at in [0, 7, 8, 31, 39] {
-            text[at] = b'@';
-            assert_eq!(next_interesting(&text), Some(at));
-            text[at] = b'5';
-            assert_eq!(next_interesting(&text), Some(at));
-            text[at] = 0xC3;
+        // Every place in and across the sixteen-byte steps, with a later one that must not win.
+        for len in 0..50 {
+            let mut text = vec![0xC3u8; len];
+            assert_eq!(next_interesting(&text), None);
+            for at in 0..len {
+                for b in [b'@', b'5', b'0', b'9'] {
+                    text[at] = b;
+                    text[len - 1] = if at + 1 < len { b'7' } else { b };
+                    assert_eq!(next_interesting(&text), Some(at), "{b} at {at} of {len}");
+                }
+                text.fill(0xC3);
+            }
+        }
+    }
+
+    /// Each digit shape as a detector of its own (its shape bit), and `@` as bit 7.
+    fn by_shape() -> Prefilter {
+        let each = Shape::ALL.map(|s| (s, Detectors::from(s.bit())));
+        Prefilter::new(vec![], each, 1 << 7, 0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The detectors each text's windows are tagged with: shapes after trailing separators, a
+    /// run that ends at `@`, groups after `+` and `(`, and log numbers that have no shape.
+    #[test]
+    fn digit_runs_open_windows_for_their_shapes() {
+        let (card, iban, ssn, ipv4, phone) = (1, 2, 4, 8, 16);
+        for (text, want) in [
+            ("from 10.24.8.17. to", vec![ipv4]),
+            ("v1.2.3.4..5 and 1.2.3.4..", vec![ipv4]),
+            ("call +44 20 7946 0958 now", vec![phone]),
+            ("call (555) 123-4567 or 555(", vec![phone]),
+            ("id 12+ 3 and 219-09-9988 ok", vec![ssn]),
+            ("x 12345678901@example.com y", vec![1 << 7]),
+            ("GB82 WEST 1234 5698 7654 32", vec![card | iban]),
+            ("2026-12-02T08:00:00Z batch 8812 in 41 ms", vec![]),
+        ] {
+            let got: Vec<Detectors> = by_shape()
+                .windows(text.as_bytes())
+                .iter()
+                .map(|w| w.detectors)
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+        // A card number at every place around the sixteen-byte steps of the jump.
+        for at in 0..40 {
+            let text = format!("{}4111 1111 1111 1111 {}", "x ".repeat(at), "y".repeat(40));
+            let w = by_shape().windows(text.as_bytes());
+            assert_eq!(w.len(), 1, "{text}");
+            assert!(w[0].range.start <= 2 * at && w[0].range.end >= 2 * at + 19);
+            assert_eq!(w[0].detectors & card, card, "{text}");
         }
     }
 

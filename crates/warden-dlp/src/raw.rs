@@ -90,8 +90,8 @@ impl<'a> Walk<'_, 'a> {
         self.space();
         match *self.bytes().get(self.at)? {
             b'"' => {
-                let (span, text) = self.string()?;
-                self.scan(span, text);
+                let literal = self.string()?;
+                self.scan(literal);
                 Some(())
             }
             b'{' => self.object(depth),
@@ -107,9 +107,9 @@ impl<'a> Walk<'_, 'a> {
         }
         loop {
             self.space();
-            let (_, key) = self.string()?;
+            let key = self.string()?;
             self.eat(b':')?;
-            self.path.push(Step::Key(key));
+            self.path.push(Step::Key(key.text));
             self.value(depth + 1)?;
             self.path.pop();
             if self.eat(b',').is_none() {
@@ -154,91 +154,164 @@ impl<'a> Walk<'_, 'a> {
         (!token.is_empty() && (number || matches!(token, "true" | "false" | "null"))).then_some(())
     }
 
-    /// The string literal at the cursor: its span (quotes included) and its text.
-    fn string(&mut self) -> Option<(Range<usize>, Cow<'a, str>)> {
-        let b = self.bytes();
-        if b.get(self.at) != Some(&b'"') {
-            return None;
-        }
-        let start = self.at;
-        // From quote to quote: a quote after an odd number of backslashes is escaped. Other
-        // escapes (the `\n` ending every line of a text) do not stop the search.
-        let mut i = start + 1;
-        loop {
-            i += memchr::memchr(b'"', b.get(i..)?)?;
-            let backslashes = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
-            if backslashes % 2 == 0 {
-                break;
-            }
-            i += 1;
-        }
-        self.at = i + 1;
-        let inner = &self.json[start + 1..i];
-        if has_control(inner.as_bytes()) {
-            return None;
-        }
-        let text = if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
-            Cow::Owned(unescape(inner)?)
-        } else {
-            Cow::Borrowed(inner)
-        };
-        Some((start..self.at, text))
+    /// The string literal at the cursor.
+    fn string(&mut self) -> Option<Literal<'a>> {
+        let literal = literal(self.json, self.at)?;
+        self.at = literal.span.end;
+        Some(literal)
     }
 
-    /// Scans one string value and notes its rewrites: each replaced span of the literal `span`
-    /// with its replacement, escaped; the rest of the literal stays as it was, escapes included.
-    fn scan(&mut self, span: Range<usize>, text: Cow<'_, str>) {
+    /// Scans one string value and notes its rewrites: each replaced span of the literal with its
+    /// replacement, escaped; the rest of the literal stays as it was, escapes included.
+    fn scan(&mut self, literal: Literal<'_>) {
         let path = &self.path;
         let edits = self
             .engine
-            .edits(&text, || path_of(path), &mut self.outcome);
-        if edits.is_empty() {
-            return;
-        }
-        let inside = span.start + 1;
-        let mut offsets = Offsets {
-            inner: &self.json.as_bytes()[inside..span.end - 1],
-            // Unescaping made a copy; without escapes the offsets are the literal's own.
-            escaped: matches!(text, Cow::Owned(_)),
-            text_at: 0,
-            inner_at: 0,
-        };
+            .edits(&literal.text, || path_of(path), &mut self.outcome);
+        let inside = literal.span.start + 1;
+        self.edits.reserve(edits.len());
         for (range, replacement) in edits {
-            let start = inside + offsets.of(range.start);
-            let end = inside + offsets.of(range.end);
+            let start = inside + literal.inner_offset(range.start);
+            let end = inside + literal.inner_offset(range.end);
             self.edits.push((start..end, escape_text(replacement)));
         }
     }
 }
 
-/// Whether `b` holds a byte below `0x20`, which a JSON string literal must escape.
+/// Whether `b` holds a byte below `0x20`, which a JSON string literal must escape. Sixteen
+/// bytes are tested at a time, written so that the compiler makes one vector comparison of them.
 fn has_control(b: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    let mut words = b.chunks_exact(8);
-    // A byte below 0x20 sets a top bit, and only then (a boolean test, exact for 0x20 ≤ 0x80).
-    let found = words.by_ref().any(|w| {
-        let x = u64::from_le_bytes(w.try_into().unwrap_or_default());
-        x.wrapping_sub(ONES * 0x20) & !x & (ONES * 0x80) != 0
+    let mut chunks = b.chunks_exact(16);
+    let found = chunks.by_ref().any(|chunk| {
+        let mut sixteen = [0u8; 16];
+        sixteen.copy_from_slice(chunk);
+        sixteen.iter().fold(false, |any, &c| any | (c < 0x20))
     });
-    found || words.remainder().iter().any(|&c| c < 0x20)
+    found || chunks.remainder().iter().any(|&c| c < 0x20)
 }
 
-/// The text of a string literal's inside (`inner`, without control characters); `None` if an
-/// escape is not valid JSON (a lone surrogate included, as serde_json has it).
-fn unescape(inner: &str) -> Option<String> {
-    let b = inner.as_bytes();
-    let mut out = String::with_capacity(b.len());
+/// A string literal of the text: where it is, what it says, and where its escapes are.
+struct Literal<'a> {
+    /// The literal, quotes included.
+    span: Range<usize>,
+    text: Cow<'a, str>,
+    /// For each escape, in order: where its character ends in `text`, and how many bytes longer
+    /// the literal's inside is than `text` up to there. Empty when the literal has no escapes
+    /// (`text` is then its inside).
+    escapes: Vec<(usize, usize)>,
+}
+
+impl Literal<'_> {
+    /// The offset in the literal's inside (between the quotes) of offset `at` of its text, which
+    /// is on a character boundary (an escape stands for one whole character, so `at` is never
+    /// inside one).
+    fn inner_offset(&self, at: usize) -> usize {
+        let before = self.escapes.partition_point(|&(end, _)| end <= at);
+        at + before.checked_sub(1).map_or(0, |k| self.escapes[k].1)
+    }
+}
+
+/// The string literal whose opening quote is at `start` of `json`; `None` if there is none, or
+/// it holds a byte below `0x20` or an escape that is not valid JSON (a lone surrogate included,
+/// as serde_json has it).
+fn literal(json: &str, start: usize) -> Option<Literal<'_>> {
+    let b = json.as_bytes();
+    if b.get(start) != Some(&b'"') {
+        return None;
+    }
+    let inside = start + 1;
+    // The closing quote is the first one after an even number of backslashes.
+    let mut end = inside;
+    loop {
+        end += memchr::memchr(b'"', b.get(end..)?)?;
+        let backslashes = b[inside..end]
+            .iter()
+            .rev()
+            .take_while(|&&c| c == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            break;
+        }
+        end += 1;
+    }
+    let span = start..end + 1;
+    let inner = &b[inside..end];
+    if memchr::memchr(b'\\', inner).is_none() {
+        return (!has_control(inner)).then(|| Literal {
+            span,
+            text: Cow::Borrowed(&json[inside..end]),
+            escapes: Vec::new(),
+        });
+    }
+    let (text, escapes) = unescape(inner)?;
+    Some(Literal {
+        span,
+        text: Cow::Owned(text),
+        escapes,
+    })
+}
+
+/// The text of a literal's inside that holds escapes, and where they are (see
+/// [`Literal::escapes`]); `None` if it holds a byte below `0x20` or an escape that is not valid
+/// JSON. The bytes between escapes are copied sixteen at a time.
+fn unescape(inner: &[u8]) -> Option<(String, Vec<(usize, usize)>)> {
+    let special = |c: u8| (c == b'\\') | (c < 0x20);
+    let mut text = Vec::with_capacity(inner.len());
+    // Room for a line break every 64 bytes (text with many escapes grows it); counting them
+    // first would cost more than growing.
+    let mut escapes = Vec::with_capacity(inner.len() / 64);
     let mut i = 0;
     loop {
-        let plain = memchr::memchr(b'\\', &b[i..]).unwrap_or(b.len() - i);
-        out.push_str(&inner[i..i + plain]);
-        i += plain;
-        if i == b.len() {
-            return Some(out);
+        let next = loop {
+            let Some(chunk) = inner.get(i..i + 16) else {
+                break inner[i..].iter().position(|&c| special(c)).map(|k| i + k);
+            };
+            let mut sixteen = [0u8; 16];
+            sixteen.copy_from_slice(chunk);
+            if sixteen.iter().fold(false, |any, &c| any | special(c)) {
+                // Located in `chunk`, not `sixteen`: with both uses of one array the compiler
+                // no longer makes the test above a vector one.
+                break Some(i + first_special(chunk));
+            }
+            text.extend_from_slice(&sixteen);
+            i += 16;
+        };
+        let Some(at) = next else {
+            text.extend_from_slice(&inner[i..]);
+            // Whole characters were copied between escapes, and each escape is one character.
+            return Some((String::from_utf8(text).ok()?, escapes));
+        };
+        text.extend_from_slice(&inner[i..at]);
+        if inner[at] != b'\\' {
+            return None;
         }
-        let (c, len) = escape(&b[i..])?;
-        out.push(c);
-        i += len;
+        let (c, len) = escape(&inner[at..])?;
+        text.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        i = at + len;
+        escapes.push((text.len(), i - text.len()));
+    }
+}
+
+/// The offset of the first backslash or byte below `0x20` in `chunk`, sixteen bytes that hold
+/// one: a word test of each half. In each word the lowest byte flagged is exact (a borrow only
+/// flags bytes above a true one).
+fn first_special(chunk: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const TOPS: u64 = ONES * 0x80;
+    let flags = |k: usize| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(&chunk[k..k + 8]);
+        let x = u64::from_le_bytes(eight);
+        let below = x.wrapping_sub(ONES * 0x20) & !x;
+        let y = x ^ (ONES * u64::from(b'\\'));
+        let backslash = y.wrapping_sub(ONES) & !y;
+        (below | backslash) & TOPS
+    };
+    let low = flags(0);
+    if low != 0 {
+        (low.trailing_zeros() / 8) as usize
+    } else {
+        8 + (flags(8).trailing_zeros() / 8) as usize
     }
 }
 
@@ -283,40 +356,6 @@ fn hex4(h: &[u8]) -> Option<u32> {
         .try_fold(0, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
 }
 
-/// Maps offsets in a string's text to offsets in its literal's inside (between the quotes),
-/// asked in increasing order.
-struct Offsets<'a> {
-    inner: &'a [u8],
-    /// Whether the literal holds escapes; without, the two offsets are the same.
-    escaped: bool,
-    /// Where the walk through the literal is, in both.
-    text_at: usize,
-    inner_at: usize,
-}
-
-impl Offsets<'_> {
-    /// The literal's offset of text offset `target`, which is on a character boundary (every
-    /// escape stands for whole characters, so it never falls inside one).
-    fn of(&mut self, target: usize) -> usize {
-        if !self.escaped {
-            return target;
-        }
-        loop {
-            let rest = &self.inner[self.inner_at..];
-            let plain = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
-            if target <= self.text_at + plain || plain == rest.len() {
-                return (self.inner_at + target.saturating_sub(self.text_at)).min(self.inner.len());
-            }
-            self.text_at += plain;
-            self.inner_at += plain;
-            // The literal was unescaped before ([`unescape`]): its escapes are valid.
-            let (c, len) = escape(&self.inner[self.inner_at..]).unwrap_or(('\0', 2));
-            self.inner_at += len;
-            self.text_at += c.len_utf8();
-        }
-    }
-}
-
 /// `s` as the inside of a JSON string literal.
 fn escape_text(s: String) -> String {
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
@@ -330,7 +369,8 @@ fn escape_text(s: String) -> String {
 
 /// The path of a string, written as [`Engine::apply`] writes it.
 fn path_of(steps: &[Step<'_>]) -> String {
-    let mut path = String::from("$");
+    let mut path = String::with_capacity(32);
+    path.push('$');
     for step in steps {
         match step {
             Step::Key(key) => crate::json::push_key(&mut path, key),
@@ -443,14 +483,147 @@ mod tests {
             [r#""\/\u00E9\uD83D\uDE00\u0000\ud7ff\ue000x""#, r#""\\\"""#].map(String::from),
         );
         for literal in &texts {
-            let inner = &literal[1..literal.len() - 1];
-            let ours = super::unescape(inner);
+            let ours = super::literal(literal, 0).map(|l| l.text.into_owned());
             let theirs = serde_json::from_str::<String>(literal).ok();
             assert_eq!(ours, theirs, "{literal}");
             assert!(ours.is_some(), "{literal}");
         }
-        assert!(super::has_control(b"0123456789\x1f"));
-        assert!(!super::has_control("0123456789 \u{7f} é".as_bytes()));
+        assert!(super::literal("\"0123456789\x1f\"", 0).is_none());
+        assert!(super::literal("\"0123456789 \u{7f} é\"", 0).is_some());
+    }
+
+    /// Every offset of a literal's text maps to the offset in its inside where the same
+    /// character starts.
+    #[test]
+    fn offsets_of_the_text_map_into_the_literal() {
+        let texts = [
+            "plain text",
+            r"a\nb\tc",
+            r#"\\\"\"\\"#,
+            r"é\u00e9€\ud83d\ude00x\/y",
+            r"\n\n\n",
+        ];
+        for inside in texts {
+            let json = format!("\"{inside}\"");
+            let literal = super::literal(&json, 0).unwrap_or_else(|| panic!("{json}"));
+            assert_eq!(literal.span, 0..json.len());
+            let text = &literal.text;
+            let mut inner_at = 0;
+            for (at, c) in text.char_indices() {
+                let mapped = literal.inner_offset(at);
+                assert!(mapped >= inner_at, "{json} at {at}");
+                let one = super::literal(&format!("\"{}\"", &inside[mapped..]), 0)
+                    .map(|l| l.text.chars().next());
+                assert_eq!(one, Some(Some(c)), "{json} at {at}");
+                inner_at = mapped;
+            }
+            assert_eq!(literal.inner_offset(text.len()), inside.len(), "{json}");
+        }
+    }
+
+    #[test]
+    fn the_word_test_finds_the_first_backslash_or_control_byte() {
+        for at in 0..16 {
+            for b in (0..0x20).chain([b'\\']) {
+                for filler in [b'a', b'"', 0x20, 0x7f, 0xc3, 0xff] {
+                    let mut chunk = [filler; 16];
+                    chunk[at] = b;
+                    // A second one later, and every kind of byte before it, change nothing.
+                    chunk[15] = if at < 15 { b'\\' } else { b };
+                    assert_eq!(super::first_special(&chunk), at, "{b:#x} at {at}");
+                }
+            }
+        }
+    }
+
+    /// `chars` as the inside of a JSON string literal: each character written as it is where
+    /// JSON allows, or (where its flag says, and always for `"`, `\\` and controls) as an
+    /// escape: `\/`, `\uXXXX` in either case, a surrogate pair above U+FFFF.
+    fn escaped(chars: &[(char, bool)]) -> String {
+        let mut out = String::new();
+        for &(c, escape) in chars {
+            let must = c == '"' || c == '\\' || c < ' ';
+            if !escape && !must {
+                out.push(c);
+            } else if c == '/' {
+                out.push_str("\\/");
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let hex = format!("\\u{unit:04x}");
+                    out.push_str(&if escape {
+                        hex.to_uppercase().replace("\\U", "\\u")
+                    } else {
+                        hex
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn text_chars() -> impl proptest::strategy::Strategy<Value = Vec<(char, bool)>> {
+        let c = proptest::prop_oneof![
+            proptest::strategy::Just('\n'),
+            proptest::strategy::Just('"'),
+            proptest::strategy::Just('\\'),
+            proptest::strategy::Just('/'),
+            proptest::strategy::Just('\u{1}'),
+            proptest::strategy::Just('😀'),
+            proptest::char::range('a', 'z'),
+            proptest::char::any(),
+        ];
+        proptest::collection::vec((c, proptest::bool::weighted(0.2)), 0..120)
+    }
+
+    proptest::proptest! {
+        /// Long texts with escapes of every form anywhere, across the sixteen-byte steps: read
+        /// as serde_json reads them, every offset mapped to where its character starts.
+        #[test]
+        fn literals_read_as_serde_json_reads_them(chars in text_chars()) {
+            let json = format!("\"{}\"", escaped(&chars));
+            let s: String = chars.iter().map(|&(c, _)| c).collect();
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&json).ok(), Some(s.clone()));
+            let literal = super::literal(&json, 0);
+            let literal = literal.unwrap_or_else(|| panic!("{json}"));
+            proptest::prop_assert_eq!(&*literal.text, s.as_str());
+            proptest::prop_assert_eq!(literal.span.clone(), 0..json.len());
+            let inside = &json[1..json.len() - 1];
+            for (at, c) in s.char_indices() {
+                let rest = format!("\"{}\"", &inside[literal.inner_offset(at)..]);
+                let first = super::literal(&rest, 0).and_then(|l| l.text.chars().next());
+                proptest::prop_assert_eq!(first, Some(c));
+            }
+            proptest::prop_assert_eq!(literal.inner_offset(s.len()), inside.len());
+        }
+
+        /// A raw byte below `0x20` anywhere in a literal, with escapes or without, is refused,
+        /// as serde_json refuses it.
+        #[test]
+        fn a_raw_control_byte_is_refused_anywhere(
+            chars in text_chars(),
+            place in proptest::num::usize::ANY,
+            byte in 0u8..0x20,
+        ) {
+            let inside = escaped(&chars);
+            let at = (0..=inside.len()).filter(|&k| inside.is_char_boundary(k)).nth(place % (inside.chars().count() + 1)).unwrap_or(0);
+            let json = format!("\"{}{}{}\"", &inside[..at], char::from(byte), &inside[at..]);
+            proptest::prop_assert!(serde_json::from_str::<String>(&json).is_err());
+            proptest::prop_assert!(super::literal(&json, 0).is_none(), "{json:?}");
+        }
+
+        /// The same in a literal without escapes, which is read without copying.
+        #[test]
+        fn a_raw_control_byte_is_refused_in_plain_text(
+            len in 0usize..80,
+            place in proptest::num::usize::ANY,
+            byte in 0u8..0x20,
+        ) {
+            let mut inside: Vec<u8> = (0..len).map(|k| b'a' + (k % 26) as u8).collect();
+            inside.insert(place % (len + 1), byte);
+            let json = format!("\"{}\"", String::from_utf8(inside).unwrap_or_default());
+            proptest::prop_assert!(super::literal(&json, 0).is_none(), "{json:?}");
+        }
     }
 
     #[test]
@@ -474,6 +647,9 @@ mod tests {
             r#""\u12g4""#,
             r#""\x41""#,
             "\"nul \u{0} inside\"",
+            // A control byte after an escape, and one past the first sixteen bytes.
+            "\"\\n\u{1}n\"",
+            "\"01234\u{1}6789abcdefghijkl\"",
         ] {
             assert!(e.apply_json(bad).is_none(), "{bad:?}");
         }

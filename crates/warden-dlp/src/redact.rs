@@ -6,13 +6,20 @@ use sha2::Sha256;
 
 /// `[card ••••1111]` for cards, `[<detector>]` otherwise.
 pub(crate) fn mask(id: &str, check: Check, value: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 20);
+    out.push('[');
+    out.push_str(id);
     if check == Check::Card {
-        let digits = crate::validate::digits(value);
-        let last4 = &digits[digits.len().saturating_sub(4)..];
-        format!("[{id} ••••{last4}]")
-    } else {
-        format!("[{id}]")
+        out.push_str(" ••••");
+        let (mut last4, mut n) = ([b'0'; 4], 0);
+        for digit in value.bytes().rev().filter(u8::is_ascii_digit).take(4) {
+            n += 1;
+            last4[4 - n] = digit;
+        }
+        out.extend(last4[4 - n..].iter().map(|&d| char::from(d)));
     }
+    out.push(']');
+    out
 }
 
 /// `[<detector>:<8 hex>]`: the first four bytes of HMAC-SHA256(key, id ‖ 0 ‖ canonical value).

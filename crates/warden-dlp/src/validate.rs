@@ -26,16 +26,13 @@ pub fn luhn(s: &str) -> bool {
 /// dashes ignored): the first four characters move to the end, letters count as 10–35, and the
 /// number must be 1 modulo 97. Needs 5 to 34 characters.
 pub fn mod97(s: &str) -> bool {
-    let chars: Vec<u8> = s
-        .bytes()
-        .filter(u8::is_ascii_alphanumeric)
-        .map(|b| b.to_ascii_uppercase())
-        .collect();
-    if !(5..=34).contains(&chars.len()) {
+    let chars = || s.bytes().filter(u8::is_ascii_alphanumeric);
+    if !(5..=34).contains(&chars().count()) {
         return false;
     }
     let mut rem = 0u32;
-    for &b in chars[4..].iter().chain(&chars[..4]) {
+    for b in chars().skip(4).chain(chars().take(4)) {
+        let b = b.to_ascii_uppercase();
         let v = if b.is_ascii_digit() {
             u32::from(b - b'0')
         } else {
@@ -58,10 +55,60 @@ pub(crate) fn digits(s: &str) -> String {
         .collect()
 }
 
+/// The ASCII digits of a number-like match, kept on the stack: the first [`Digits::MAX`] of
+/// them, and how many there are in all (a validator refuses a longer number anyway).
+struct Digits {
+    first: [u8; Digits::MAX],
+    count: usize,
+}
+
+impl Digits {
+    const MAX: usize = 24;
+
+    fn of(s: &str) -> Digits {
+        let mut d = Digits {
+            first: [0; Digits::MAX],
+            count: 0,
+        };
+        for b in s.bytes().filter(u8::is_ascii_digit) {
+            if let Some(slot) = d.first.get_mut(d.count) {
+                *slot = b;
+            }
+            d.count += 1;
+        }
+        d
+    }
+
+    /// The digits, if there are no more than [`Digits::MAX`].
+    fn all(&self) -> Option<&[u8]> {
+        self.first.get(..self.count)
+    }
+}
+
 /// A payment card number: 13–19 digits, a major-network first digit (2–6), Luhn.
 pub(crate) fn card(s: &str) -> bool {
-    let d = digits(s);
-    (13..=19).contains(&d.len()) && matches!(d.as_bytes()[0], b'2'..=b'6') && luhn(&d)
+    let d = Digits::of(s);
+    d.all().is_some_and(|d| {
+        (13..=19).contains(&d.len()) && matches!(d[0], b'2'..=b'6') && luhn_digits(d)
+    })
+}
+
+/// [`luhn`] over digits alone.
+fn luhn_digits(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(k, &b)| {
+            let d = u32::from(b - b'0');
+            match (k % 2, d * 2) {
+                (0, _) => d,
+                (_, x) if x > 9 => x - 9,
+                (_, x) => x,
+            }
+        })
+        .sum();
+    d.len() >= 2 && sum.is_multiple_of(10)
 }
 
 /// An IBAN: a country code, two check digits, 11–30 more letters or digits, mod-97.
@@ -73,29 +120,32 @@ pub(crate) fn iban(s: &str) -> bool {
 /// A US social security number outside the never-issued ranges: area 000, 666 and 900–999,
 /// group 00, serial 0000.
 pub(crate) fn ssn(s: &str) -> bool {
-    let d = digits(s);
-    let Ok(area) = d.get(0..3).unwrap_or("").parse::<u32>() else {
+    let d = Digits::of(s);
+    let Some(d) = d.all().filter(|d| d.len() == 9) else {
         return false;
     };
-    d.len() == 9 && area != 0 && area != 666 && area < 900 && &d[3..5] != "00" && &d[5..] != "0000"
+    let area = d[..3].iter().fold(0, |n, &b| n * 10 + u32::from(b - b'0'));
+    area != 0 && area != 666 && area < 900 && d[3..5] != *b"00" && d[5..] != *b"0000"
 }
 
 /// A dotted-quad IPv4 address with octets 0–255 and no leading zeros.
 pub(crate) fn ipv4(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 4
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.len() <= 3
-                && !(p.len() > 1 && p.starts_with('0'))
-                && p.parse::<u16>().is_ok_and(|v| v <= 255)
-        })
+    let mut parts = 0;
+    s.split('.').all(|p| {
+        parts += 1;
+        parts <= 4
+            && !p.is_empty()
+            && p.len() <= 3
+            && !(p.len() > 1 && p.starts_with('0'))
+            && p.parse::<u16>().is_ok_and(|v| v <= 255)
+    }) && parts == 4
 }
 
 /// A phone number: 8 to 15 digits (E.164), not all the same digit.
 pub(crate) fn phone(s: &str) -> bool {
-    let d = digits(s);
-    (8..=15).contains(&d.len()) && d.bytes().any(|b| b != d.as_bytes()[0])
+    let d = Digits::of(s);
+    d.all()
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.iter().any(|&b| b != d[0]))
 }
 
 /// Shannon entropy of `s` in bits per byte.
@@ -177,9 +227,49 @@ mod tests {
     #[test]
     fn ipv4_octets() {
         assert!(ipv4("192.168.1.20"));
+        assert!(ipv4("0.0.0.0"));
         assert!(!ipv4("256.1.1.1"));
         assert!(!ipv4("01.2.3.4"));
         assert!(!ipv4("1.2.3"));
+        assert!(!ipv4("1.2.3.4.5"));
+        assert!(!ipv4("1..3.4"));
+    }
+
+    #[test]
+    fn cards_by_length_network_and_checksum() {
+        assert!(card("4111 1111 1111 1111"));
+        assert!(card("4222222222222")); // 13 digits
+        assert!(card("6011-1111-1111-1117"));
+        // Luhn-valid, yet 12 and 20 digits long.
+        for too_short_or_long in ["411111111117", "41111111111111111115"] {
+            assert!(luhn(too_short_or_long), "{too_short_or_long}");
+            assert!(!card(too_short_or_long), "{too_short_or_long}");
+        }
+        assert!(!card("4111111111111111112")); // 19 digits, Luhn fails
+        assert!(card("4111111111111111110")); // 19 digits, Luhn-valid
+        assert!(!card("1111111111111117")); // network digit 1
+        assert!(!card(&"4".repeat(40)));
+    }
+
+    #[test]
+    fn the_checksum_over_digits_is_luhn() {
+        let mut n: u64 = 0x2545_F491;
+        for _ in 0..5000 {
+            n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let digits = (n >> 11).to_string();
+            let digits = &digits[..(n % 19 + 1).min(digits.len() as u64) as usize];
+            assert_eq!(luhn_digits(digits.as_bytes()), luhn(digits), "{digits}");
+        }
+    }
+
+    #[test]
+    fn phones_by_length_and_variety() {
+        assert!(phone("+44 20 7946 0958"));
+        assert!(phone("(555) 123-4567"));
+        assert!(!phone("1234567")); // 7 digits
+        assert!(!phone("1234567890123456")); // 16 digits
+        assert!(!phone("5555555555"));
+        assert!(!phone(&"12".repeat(20)));
     }
 
     #[test]

@@ -94,6 +94,7 @@ fn note(gw: &Gateway, call: &mut Call, direction: Direction, outcome: Outcome) -
     let blocked = outcome.blocked;
     let mut blockers: Vec<String> = Vec::new();
     let first = call.dlp.len();
+    call.dlp.reserve(outcome.findings.len());
     for f in outcome.findings {
         let found = Found::new(direction, f);
         if found.action == Action::Block && !blockers.contains(&found.detector) {
