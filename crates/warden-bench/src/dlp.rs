@@ -25,7 +25,7 @@ const PAYLOAD: usize = 10 * 1024;
 /// What DLP may add to the median latency of such a call (issue 11).
 const TARGET_US: f64 = 50.0;
 /// The `[dlp]` of the Warden with DLP: defaults for results, nothing on arguments.
-const DLP_RESULTS: &str = "arguments = { default = \"off\" }";
+pub const DLP_RESULTS: &str = "arguments = { default = \"off\" }";
 
 /// 10 KiB of mixed text that starts with [`wire::ECHO_TEXT`] (which masking leaves alone), with
 /// personal data on one line in `every` (none for 0).

@@ -18,6 +18,7 @@ mod client;
 mod disk;
 mod dlp;
 mod full;
+mod instructions;
 mod load;
 mod nginx;
 mod procs;
@@ -94,6 +95,13 @@ struct Args {
     /// With --full: also the full pipeline less one stage at a time (what each stage costs).
     #[arg(long)]
     full_parts: bool,
+    /// Count the instructions Warden executes per call under callgrind (valgrind must be
+    /// installed) instead of timing: the echo, 10 KiB each way, and DLP's share.
+    #[arg(long)]
+    instructions: bool,
+    /// With --instructions: the calls counted per row.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
     /// The `warden-fixture` binary (default: next to this one).
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -175,7 +183,8 @@ fn binaries(args: &Args) -> anyhow::Result<Binaries> {
     };
     let nginx = args.nginx.clone();
     let http_kinds = kinds(args).iter().any(|k| k.transport() == Transport::Http);
-    if http_kinds && !args.no_floors && !args.dlp && !nginx.is_file() {
+    let floors_needed = http_kinds && !args.no_floors && !args.dlp && !args.instructions;
+    if floors_needed && !nginx.is_file() {
         bail!(
             "{} not found; install Debian's nginx, pass --nginx PATH or --no-floors",
             nginx.display()
@@ -214,6 +223,9 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         floors: !args.no_floors,
         through_tool: args.through_tool.clone(),
     };
+    if args.instructions {
+        return instructions::run(&settings, bins, &eras, args.calls).await;
+    }
     println!(
         "warden-bench: {} clients, {:.1} s per phase in {} alternating slices after {:.1} s warm-up, \
          open loop at {:.0} calls/s; load average at start {}\n",

@@ -121,6 +121,16 @@ pub async fn warden(
     audit: Audit,
     dlp: &str,
 ) -> anyhow::Result<(Service, SocketAddr)> {
+    let (dir, file, addr) = warden_config(upstream, audit, dlp)?;
+    start_warden(warden, dir, &file, addr).await
+}
+
+/// The directory, config file and free loopback address of a Warden as [`warden`] starts it.
+pub fn warden_config(
+    upstream: &Upstream,
+    audit: Audit,
+    dlp: &str,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf, SocketAddr)> {
     let addr = free_port()?;
     let upstream = match upstream {
         Upstream::Http(a) => format!("url = \"http://{a}/mcp\""),
@@ -148,7 +158,7 @@ pub async fn warden(
     std::fs::write(dir.path().join("policies/bench.cedar"), BENCH_POLICIES)?;
     let file = dir.path().join("warden.toml");
     std::fs::write(&file, config)?;
-    start_warden(warden, dir, &file, addr).await
+    Ok((dir, file, addr))
 }
 
 /// Starts `warden serve --config file` (in `dir`, which it keeps) and waits until it accepts
@@ -186,14 +196,28 @@ pub async fn wait_listening(
     addr: SocketAddr,
     what: &str,
 ) -> anyhow::Result<()> {
-    for _ in 0..200 {
+    wait_listening_for(service, addr, what, Duration::from_secs(5)).await
+}
+
+/// Waits until `service` accepts connections on `addr`, for up to `limit`.
+pub async fn wait_listening_for(
+    service: &mut Service,
+    addr: SocketAddr,
+    what: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let step = Duration::from_millis(25);
+    for _ in 0..(limit.as_millis() / step.as_millis()).max(1) {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return Ok(());
         }
         service.check_alive(what)?;
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(step).await;
     }
-    bail!("{what} did not listen on {addr} within 5 s")
+    bail!(
+        "{what} did not listen on {addr} within {} s",
+        limit.as_secs()
+    )
 }
 
 fn toml_string(s: &str) -> String {

@@ -145,7 +145,12 @@ impl PartialEq for Message {
 impl Message {
     /// Parses one message from a body. Arrays (batches) and non-objects are refused.
     pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
-        match serde_json::from_slice::<Frame>(bytes) {
+        // JSON is UTF-8. Checked once here, the text is parsed as a `str`, and serde_json does
+        // not check each string of it again (two dozen strings on a modern call, each with a
+        // call of its own).
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| ParseError::Json(format!("the body is not UTF-8: {e}")))?;
+        match serde_json::from_str::<Frame>(text) {
             Ok(frame) => Message::checked(frame.body, frame.result).map(|mut m| {
                 m.text_len = bytes.len();
                 m
@@ -153,7 +158,7 @@ impl Message {
             // Not one JSON object: say exactly what it is instead.
             Err(_) => {
                 let value: Value =
-                    serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+                    serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))?;
                 Message::from_value(value)
             }
         }
@@ -644,6 +649,32 @@ mod tests {
             Message::parse(br#"{"jsonrpc":"2.0","id":1,"result":{"a":}}"#),
             Err(ParseError::Json(_))
         ));
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_are_parse_errors_wherever_the_bad_byte_is() {
+        let good = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"café"}}"#;
+        let msg = Message::parse(good.as_bytes()).unwrap();
+        assert_eq!(msg.param_str("name"), Some("café"));
+        let reply = r#"{"jsonrpc":"2.0","id":1,"result":{"t":"😀 \u00e9"}}"#;
+        assert_eq!(
+            Message::parse(reply.as_bytes()).unwrap().to_bytes(),
+            reply.as_bytes()
+        );
+        let bad: [&[u8]; 5] = [
+            // A lone continuation byte in a member's string, in a raw result's string, in a key.
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"name\":\"a\x80\"}}",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"t\":\"\xff\"}}",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"\xc3\":1}}",
+            // A sequence cut short at the end, and an encoded surrogate.
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}\xe2\x82",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xed\xa0\x80\"}",
+        ];
+        for body in bad {
+            let e = Message::parse(body).unwrap_err();
+            assert!(matches!(e, ParseError::Json(_)), "{e:?}");
+            assert_eq!(e.code(), codes::PARSE_ERROR);
+        }
     }
 
     #[test]

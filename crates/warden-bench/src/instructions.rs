@@ -1,0 +1,321 @@
+//! `warden-bench --instructions`: the instructions Warden executes per call, counted by
+//! callgrind instead of timed. A count does not move with what else the machine does, so it
+//! tells a change of a few per cent apart on a VM whose timings drift by a third between runs.
+//!
+//! Warden runs under `valgrind --tool=callgrind` (instrumentation off while it starts), in front
+//! of the fixture over HTTP with the bench's configuration, audit off. One client on one
+//! kept-alive connection makes unmeasured calls, the counters are zeroed
+//! (`callgrind_control --zero`), it makes the measured calls, and the counters are dumped
+//! (`callgrind_control --dump`): the dump's total over the measured calls is the figure. It
+//! counts user space only, every thread of Warden (the kernel's side of a call is not in it).
+//!
+//! Rows: the bench's echo with DLP off (the core path); a call of 10 KiB each way with DLP off;
+//! and DLP's share of such a call (DLP on for results minus off) for the three texts of
+//! `--dlp`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail, ensure};
+use tokio::process::Command;
+use warden_mcp::era::Era;
+
+use crate::client::Caller;
+use crate::procs::{self, Audit, Service, Upstream};
+use crate::{Binaries, Settings, dlp, wire};
+
+/// Calls made before the counters are zeroed: connections, caches and lazy DFAs warmed up.
+const WARM_CALLS: usize = 200;
+/// How long Warden may take to listen under valgrind (it starts many times slower).
+const START_LIMIT: Duration = Duration::from_secs(120);
+/// How long a dump may take to appear.
+const DUMP_LIMIT: Duration = Duration::from_secs(60);
+
+/// One measured row: what is called, and with which `[dlp]`.
+struct Row {
+    what: &'static str,
+    every: Option<usize>,
+}
+
+const ROWS: [Row; 4] = [
+    Row {
+        what: "echo",
+        every: None,
+    },
+    Row {
+        what: "10 KiB, no findings",
+        every: Some(0),
+    },
+    Row {
+        what: "10 KiB, 1 line in 32",
+        every: Some(32),
+    },
+    Row {
+        what: "10 KiB, 1 line in 8",
+        every: Some(8),
+    },
+];
+
+pub async fn run(
+    settings: &Settings,
+    bins: &Binaries,
+    eras: &[Era],
+    calls: usize,
+) -> anyhow::Result<()> {
+    ensure!(calls > 0, "--calls must be positive");
+    for tool in ["valgrind", "callgrind_control"] {
+        which(tool).with_context(|| {
+            format!("{tool} not found; install Debian's valgrind (apt-get install valgrind)")
+        })?;
+    }
+    println!(
+        "Instructions per call (callgrind, Warden's user space; one client, {WARM_CALLS} calls \
+         unmeasured, then {calls} counted)"
+    );
+    let (_fixture, addr) = procs::http_server(&bins.fixture, &[]).await?;
+    let upstream = Upstream::Http(addr);
+    // counts[dlp on][row][era]
+    let mut counts = [[[None; 2]; ROWS.len()]; 2];
+    for (on, dlp_table) in [(0, procs::DLP_OFF), (1, dlp::DLP_RESULTS)] {
+        let mut warden = Counted::start(&bins.warden, &upstream, dlp_table).await?;
+        for (r, row) in ROWS.iter().enumerate() {
+            // The core path's echo is counted with DLP off only.
+            if on == 1 && row.every.is_none() {
+                continue;
+            }
+            let text: Arc<str> = match row.every {
+                None => Arc::from(wire::ECHO_TEXT),
+                Some(every) => Arc::from(dlp::payload(every)),
+            };
+            for &era in eras {
+                let mut caller =
+                    Caller::http_with_text(warden.addr, era, &settings.through_tool, text.clone())
+                        .await?;
+                let total = warden.count(&mut caller, calls).await?;
+                counts[on][r][era_index(era)] = Some(total as f64 / calls as f64);
+            }
+        }
+    }
+    println!("{}", table(&counts, eras));
+    Ok(())
+}
+
+fn era_index(era: Era) -> usize {
+    match era {
+        Era::Legacy => 0,
+        Era::Modern => 1,
+    }
+}
+
+/// The printed table: each row with DLP off, then DLP's share of the 10 KiB rows.
+fn table(counts: &[[[Option<f64>; 2]; ROWS.len()]; 2], eras: &[Era]) -> String {
+    let mut out = format!("  {:<36}", "call");
+    for era in eras {
+        out.push_str(&format!(" {:>12}", era.as_str()));
+    }
+    let mut line = |label: String, cell: &dyn Fn(usize) -> Option<f64>| {
+        out.push_str(&format!("\n  {label:<36}"));
+        for &era in eras {
+            match cell(era_index(era)) {
+                Some(n) => out.push_str(&format!(" {:>12}", thousands(n))),
+                None => out.push_str(&format!(" {:>12}", "-")),
+            }
+        }
+    };
+    for (r, row) in ROWS.iter().enumerate() {
+        line(format!("{}, DLP off", row.what), &|e| counts[0][r][e]);
+    }
+    for (r, row) in ROWS
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.every.is_some())
+    {
+        line(format!("DLP's share, {}", row.what), &|e| {
+            Some(counts[1][r][e]? - counts[0][r][e]?)
+        });
+    }
+    out
+}
+
+/// `n` rounded, with a comma between groups of three digits.
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n.round() < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// A Warden running under callgrind.
+struct Counted {
+    service: Service,
+    addr: std::net::SocketAddr,
+    /// callgrind's output file; dumps are written beside it with `.1`, `.2`, … appended.
+    out: PathBuf,
+    dumps: usize,
+}
+
+impl Counted {
+    async fn start(warden: &Path, upstream: &Upstream, dlp: &str) -> anyhow::Result<Counted> {
+        let (dir, file, addr) = procs::warden_config(upstream, Audit::Off, dlp)?;
+        let out = dir.path().join("callgrind.out");
+        let log = std::fs::File::create(dir.path().join("stderr.log"))?;
+        let child = Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg("--instr-atstart=no")
+            .arg("--dump-instr=no")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(warden)
+            .arg("serve")
+            .arg("--config")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start valgrind")?;
+        let pid = child.id().context("valgrind exited at once")?;
+        let mut service = Service {
+            pid,
+            child,
+            dir: Some(dir),
+        };
+        procs::wait_listening_for(&mut service, addr, "warden under callgrind", START_LIMIT)
+            .await?;
+        control(pid, "--instr=on").await?;
+        Ok(Counted {
+            service,
+            addr,
+            out,
+            dumps: 0,
+        })
+    }
+
+    /// The instructions of `calls` calls by `caller`, after its unmeasured ones.
+    async fn count(&mut self, caller: &mut Caller, calls: usize) -> anyhow::Result<u64> {
+        for _ in 0..WARM_CALLS {
+            caller.call().await?;
+        }
+        control(self.service.pid, "--zero").await?;
+        for _ in 0..calls {
+            caller.call().await?;
+        }
+        control(self.service.pid, "--dump").await?;
+        self.dumps += 1;
+        let dump = PathBuf::from(format!("{}.{}", self.out.display(), self.dumps));
+        let deadline = tokio::time::Instant::now() + DUMP_LIMIT;
+        loop {
+            // A dump is complete once its totals line is written.
+            if let Some(total) = std::fs::read_to_string(&dump).ok().and_then(|t| totals(&t)) {
+                return Ok(total);
+            }
+            self.service.check_alive("warden under callgrind")?;
+            if tokio::time::Instant::now() > deadline {
+                bail!("no callgrind dump at {} within 60 s", dump.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Sends a command to the callgrind run of `pid`.
+async fn control(pid: u32, command: &str) -> anyhow::Result<()> {
+    let done = Command::new("callgrind_control")
+        .arg(command)
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("cannot run callgrind_control")?;
+    ensure!(
+        done.status.success(),
+        "callgrind_control {command} {pid} failed: {}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    Ok(())
+}
+
+/// The events counted in a callgrind dump: its `totals:` line (or `summary:`, which older
+/// versions write alone); `None` for a dump not yet complete.
+fn totals(dump: &str) -> Option<u64> {
+    dump.lines().rev().find_map(|line| {
+        let rest = line
+            .strip_prefix("totals:")
+            .or_else(|| line.strip_prefix("summary:"))?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The path of `program` on `PATH`.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_are_read_from_a_complete_dump_only() {
+        let dump = "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\n\
+                    events: Ir\nfn=(1) main\n5 120\nsummary: 2048223\ntotals: 2048223\n";
+        assert_eq!(totals(dump), Some(2_048_223));
+        assert_eq!(totals("events: Ir\nsummary: 77\n"), Some(77));
+        assert_eq!(
+            totals("# callgrind format\nevents: Ir\nfn=(1) main\n5 120\n"),
+            None
+        );
+        assert_eq!(totals(""), None);
+    }
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1_000.0), "1,000");
+        assert_eq!(thousands(99_780.2), "99,780");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+        assert_eq!(thousands(-26_940.0), "-26,940");
+    }
+
+    #[test]
+    fn the_table_shows_dlps_share_as_on_minus_off() {
+        let mut counts = [[[None; 2]; ROWS.len()]; 2];
+        counts[0][0] = [Some(86_546.0), Some(99_780.0)];
+        counts[0][3] = [Some(250_000.0), Some(260_000.0)];
+        counts[1][3] = [Some(508_550.0), Some(529_136.0)];
+        let t = table(&counts, &[Era::Legacy, Era::Modern]);
+        let row = |label: &str| {
+            t.lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .unwrap_or_else(|| panic!("no row {label} in\n{t}"))
+                .split_whitespace()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("echo, DLP off"), ["99,780", "86,546"]);
+        assert_eq!(
+            row("DLP's share, 10 KiB, 1 line in 8"),
+            ["269,136", "258,550"]
+        );
+        // A row not measured shows a dash, and so does a share missing either count.
+        assert_eq!(row("DLP's share, 10 KiB, no findings"), ["-", "-"]);
+        assert!(!t.contains("DLP's share, echo"));
+    }
+}
