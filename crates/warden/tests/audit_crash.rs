@@ -15,6 +15,7 @@ use common::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
 
 const ROUNDS: usize = 20;
 const CLIENTS: usize = 6;
@@ -67,7 +68,12 @@ fn warden(args: &[&str], dir: &Path) -> (bool, String) {
 
 /// Calls `fx__echo` with a new text until the gateway stops answering; every text whose answer
 /// came back is added to `answered`.
-async fn client(url: String, name: String, answered: Arc<Mutex<Vec<String>>>) {
+async fn client(
+    url: String,
+    name: String,
+    answered: Arc<Mutex<Vec<String>>>,
+    count: Arc<watch::Sender<usize>>,
+) {
     let http = reqwest::Client::new();
     for i in 0.. {
         let text = format!("{name}-{i}");
@@ -86,6 +92,7 @@ async fn client(url: String, name: String, answered: Arc<Mutex<Vec<String>>>) {
         let echoed = reply["result"]["content"][0]["text"].as_str().unwrap_or("");
         assert!(echoed.contains(&text), "{reply}");
         answered.lock().unwrap().push(text);
+        count.send_modify(|n| *n += 1);
     }
 }
 
@@ -149,18 +156,30 @@ async fn killed_at_random_moments_the_log_verifies_and_keeps_every_answered_call
     eprintln!("kill moments from seed {seed}");
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let answered = Arc::new(Mutex::new(Vec::new()));
+    let count = Arc::new(watch::channel(0).0);
     for round in 0..ROUNDS {
         let (mut child, url) = serve(&config).await;
+        let mut answers = count.subscribe();
+        let before = *answers.borrow();
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 tokio::spawn(client(
                     url.clone(),
                     format!("r{round}c{c}"),
                     answered.clone(),
+                    count.clone(),
                 ))
             })
             .collect();
-        // The moment of the kill is the one random thing here; nothing waits on it.
+        // The load is under way (more answers than clients) before the random moment, so
+        // every round proves something however slow the machine; the moment of the kill is
+        // the one random thing here, and nothing waits on it.
+        within(
+            Duration::from_secs(60),
+            answers.wait_for(|n| *n > before + CLIENTS),
+        )
+        .await
+        .unwrap();
         let after = rand::Rng::random_range(&mut rng, 20..400);
         tokio::time::sleep(Duration::from_millis(after)).await;
         child.start_kill().unwrap();
