@@ -33,7 +33,8 @@ const START_LIMIT: Duration = Duration::from_secs(120);
 /// How long a dump may take to appear.
 const DUMP_LIMIT: Duration = Duration::from_secs(60);
 
-/// One measured row: what is called, and with which `[dlp]`.
+/// One measured row: its label, and the text echoed (the bench's echo text for `None`, else
+/// the `--dlp` text with personal data on one line in `every`).
 struct Row {
     what: &'static str,
     every: Option<usize>,
