@@ -169,30 +169,16 @@ impl Counted {
     async fn start(warden: &Path, upstream: &Upstream, dlp: &str) -> anyhow::Result<Counted> {
         let (dir, file, addr) = procs::warden_config(upstream, Audit::Off, dlp)?;
         let out = dir.path().join("callgrind.out");
-        let log = std::fs::File::create(dir.path().join("stderr.log"))?;
-        let child = Command::new("valgrind")
-            .arg("--tool=callgrind")
-            .arg("--instr-atstart=no")
-            .arg("--dump-instr=no")
-            .arg(format!("--callgrind-out-file={}", out.display()))
-            .arg(warden)
-            .arg("serve")
-            .arg("--config")
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start valgrind")?;
-        let pid = child.id().context("valgrind exited at once")?;
-        let mut service = Service {
-            pid,
-            child,
-            dir: Some(dir),
-        };
-        procs::wait_listening_for(&mut service, addr, "warden under callgrind", START_LIMIT)
-            .await?;
+        let launcher = [
+            "valgrind".to_string(),
+            "--tool=callgrind".to_string(),
+            "--instr-atstart=no".to_string(),
+            "--dump-instr=no".to_string(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        let service =
+            procs::start_warden_under(&launcher, warden, dir, &file, addr, START_LIMIT).await?;
+        let pid = service.pid;
         control(pid, "--instr=on").await?;
         Ok(Counted {
             service,

@@ -169,8 +169,30 @@ pub async fn start_warden(
     file: &Path,
     addr: SocketAddr,
 ) -> anyhow::Result<(Service, SocketAddr)> {
+    let service = start_warden_under(&[], warden, dir, file, addr, Duration::from_secs(5)).await?;
+    Ok((service, addr))
+}
+
+/// As [`start_warden`], run by `launcher` (a program and its arguments before Warden's own,
+/// none for Warden alone: `valgrind --tool=callgrind …`), waiting up to `limit` for it to listen.
+pub async fn start_warden_under(
+    launcher: &[String],
+    warden: &Path,
+    dir: tempfile::TempDir,
+    file: &Path,
+    addr: SocketAddr,
+    limit: Duration,
+) -> anyhow::Result<Service> {
     let log = std::fs::File::create(dir.path().join("stderr.log"))?;
-    let child = Command::new(warden)
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(warden);
+            c
+        }
+        None => Command::new(warden),
+    };
+    let child = command
         .arg("serve")
         .arg("--config")
         .arg(file)
@@ -186,8 +208,8 @@ pub async fn start_warden(
         child,
         dir: Some(dir),
     };
-    wait_listening(&mut service, addr, "warden").await?;
-    Ok((service, addr))
+    wait_listening_for(&mut service, addr, "warden", limit).await?;
+    Ok(service)
 }
 
 /// Waits until `service` accepts connections on `addr`, for up to 5 s.
