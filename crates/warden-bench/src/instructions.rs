@@ -59,13 +59,27 @@ const ROWS: [Row; 4] = [
     },
 ];
 
+/// What `--instructions` counts, and what it keeps.
+pub struct Counting {
+    /// The calls counted per row.
+    pub calls: usize,
+    /// The echo row alone.
+    pub echo_only: bool,
+    /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`).
+    pub keep_dumps: Option<PathBuf>,
+}
+
 pub async fn run(
     settings: &Settings,
     bins: &Binaries,
     eras: &[Era],
-    calls: usize,
+    counting: &Counting,
 ) -> anyhow::Result<()> {
+    let calls = counting.calls;
     ensure!(calls > 0, "--calls must be positive");
+    if let Some(dir) = &counting.keep_dumps {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     for tool in ["valgrind", "callgrind_control"] {
         which(tool).with_context(|| {
             format!("{tool} not found; install Debian's valgrind (apt-get install valgrind)")
@@ -79,11 +93,17 @@ pub async fn run(
     let upstream = Upstream::Http(addr);
     // counts[dlp on][row][era]
     let mut counts = [[[None; 2]; ROWS.len()]; 2];
-    for (on, dlp_table) in [(0, procs::DLP_OFF), (1, dlp::DLP_RESULTS)] {
+    let dlp_settings: &[(usize, &str)] = if counting.echo_only {
+        &[(0, procs::DLP_OFF)]
+    } else {
+        &[(0, procs::DLP_OFF), (1, dlp::DLP_RESULTS)]
+    };
+    for &(on, dlp_table) in dlp_settings {
         let mut warden = Counted::start(&bins.warden, &upstream, dlp_table).await?;
         for (r, row) in ROWS.iter().enumerate() {
+            let echo = row.every.is_none();
             // The core path's echo is counted with DLP off only.
-            if on == 1 && row.every.is_none() {
+            if (on == 1 && echo) || (counting.echo_only && !echo) {
                 continue;
             }
             let text: Arc<str> = match row.every {
@@ -94,7 +114,9 @@ pub async fn run(
                 let mut caller =
                     Caller::http_with_text(warden.addr, era, &settings.through_tool, text.clone())
                         .await?;
-                let total = warden.count(&mut caller, calls).await?;
+                let keep = (counting.keep_dumps.as_ref())
+                    .map(|dir| dir.join(dump_name(row.what, era, on == 1)));
+                let total = warden.count(&mut caller, calls, keep.as_deref()).await?;
                 counts[on][r][era_index(era)] = Some(total as f64 / calls as f64);
             }
         }
@@ -117,6 +139,10 @@ fn table(counts: &[[[Option<f64>; 2]; ROWS.len()]; 2], eras: &[Era]) -> String {
         out.push_str(&format!(" {:>12}", era.as_str()));
     }
     let mut line = |label: String, cell: &dyn Fn(usize) -> Option<f64>| {
+        // A row not counted at all (`--echo-only`) is left out.
+        if eras.iter().all(|&era| cell(era_index(era)).is_none()) {
+            return;
+        }
         out.push_str(&format!("\n  {label:<36}"));
         for &era in eras {
             match cell(era_index(era)) {
@@ -138,6 +164,13 @@ fn table(counts: &[[[Option<f64>; 2]; ROWS.len()]; 2], eras: &[Era]) -> String {
         });
     }
     out
+}
+
+/// The name a kept dump gets: `echo-legacy-dlp-off.callgrind`, say.
+fn dump_name(row: &str, era: Era, dlp: bool) -> String {
+    let row = row.replace([' ', ','], "-").replace("--", "-");
+    let dlp = if dlp { "on" } else { "off" };
+    format!("{row}-{}-dlp-{dlp}.callgrind", era.as_str())
 }
 
 /// `n` rounded, with a comma between groups of three digits.
@@ -188,8 +221,14 @@ impl Counted {
         })
     }
 
-    /// The instructions of `calls` calls by `caller`, after its unmeasured ones.
-    async fn count(&mut self, caller: &mut Caller, calls: usize) -> anyhow::Result<u64> {
+    /// The instructions of `calls` calls by `caller`, after its unmeasured ones; the dump is
+    /// copied to `keep` when given.
+    async fn count(
+        &mut self,
+        caller: &mut Caller,
+        calls: usize,
+        keep: Option<&Path>,
+    ) -> anyhow::Result<u64> {
         for _ in 0..WARM_CALLS {
             caller.call().await?;
         }
@@ -204,6 +243,11 @@ impl Counted {
         loop {
             // A dump is complete once its totals line is written.
             if let Some(total) = std::fs::read_to_string(&dump).ok().and_then(|t| totals(&t)) {
+                if let Some(keep) = keep {
+                    std::fs::copy(&dump, keep)
+                        .with_context(|| format!("cannot copy the dump to {}", keep.display()))?;
+                    println!("  kept {}", keep.display());
+                }
                 return Ok(total);
             }
             self.service.check_alive("warden under callgrind")?;
@@ -271,6 +315,18 @@ mod tests {
     }
 
     #[test]
+    fn kept_dumps_are_named_by_row_era_and_dlp() {
+        assert_eq!(
+            dump_name("echo", Era::Legacy, false),
+            "echo-legacy-dlp-off.callgrind"
+        );
+        assert_eq!(
+            dump_name("10 KiB, 1 line in 32", Era::Modern, true),
+            "10-KiB-1-line-in-32-modern-dlp-on.callgrind"
+        );
+    }
+
+    #[test]
     fn numbers_are_grouped_by_thousands() {
         assert_eq!(thousands(0.0), "0");
         assert_eq!(thousands(999.4), "999");
@@ -301,8 +357,21 @@ mod tests {
             row("DLP's share, 10 KiB, 1 line in 8"),
             ["269,136", "258,550"]
         );
-        // A row not measured shows a dash, and so does a share missing either count.
-        assert_eq!(row("DLP's share, 10 KiB, no findings"), ["-", "-"]);
+        // A share missing either count shows a dash; a row not counted at all is left out.
+        counts[0][1] = [Some(1.0), None];
+        counts[1][1] = [Some(5.0), Some(7.0)];
+        let t = table(&counts, &[Era::Legacy, Era::Modern]);
+        let row = |label: &str| {
+            t.lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .map(|l| l.split_whitespace().rev().take(2).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            row("DLP's share, 10 KiB, no findings"),
+            Some(vec!["-", "4"])
+        );
+        assert_eq!(row("10 KiB, no findings, DLP off"), Some(vec!["-", "1"]));
+        assert_eq!(row("10 KiB, 1 line in 32"), None);
         assert!(!t.contains("DLP's share, echo"));
     }
 }

@@ -102,6 +102,13 @@ struct Args {
     /// With --instructions: the calls counted per row.
     #[arg(long, default_value_t = 2000)]
     calls: usize,
+    /// With --instructions: the echo row only (about a minute instead of six).
+    #[arg(long)]
+    echo_only: bool,
+    /// With --instructions: keep each row's callgrind dump in this directory, for
+    /// `callgrind_annotate` (where the instructions go).
+    #[arg(long)]
+    keep_dumps: Option<PathBuf>,
     /// The `warden-fixture` binary (default: next to this one).
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -224,7 +231,12 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         through_tool: args.through_tool.clone(),
     };
     if args.instructions {
-        return instructions::run(&settings, bins, &eras, args.calls).await;
+        let counting = instructions::Counting {
+            calls: args.calls,
+            echo_only: args.echo_only,
+            keep_dumps: args.keep_dumps.clone(),
+        };
+        return instructions::run(&settings, bins, &eras, &counting).await;
     }
     println!(
         "warden-bench: {} clients, {:.1} s per phase in {} alternating slices after {:.1} s warm-up, \

@@ -1,7 +1,7 @@
 //! Names across upstreams: tool and prompt names carry a per-upstream prefix (or none), and
 //! resource URIs map back to the upstream that listed them or whose template matches.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::RwLock;
 
 use base64::Engine as _;
@@ -28,7 +28,7 @@ pub struct Catalog {
     /// Every tool and prompt name seen in an upstream's list, as exposed.
     /// Names listed by upstreams, as exposed: tools, then prompts (a set each, so that a lookup
     /// by `&str` makes no `String`).
-    known: RwLock<[std::collections::HashSet<String>; 2]>,
+    known: RwLock<[foldhash::HashSet<String>; 2]>,
 }
 
 /// A read guard that survives a panicked writer (the data are plain maps, never half-written).

@@ -16,7 +16,7 @@ use warden_mcp::Message;
 use crate::call::life::outcome_of;
 use crate::call::refusal::status_of;
 use crate::call::{
-    Call, End, Frame, Held, Next, Refusal, Reply, ReplyStage, RequestStage, Verdict,
+    Call, End, Frame, Held, Next, Refusal, Reply, ReplyStage, RequestStage, Staged, Verdict,
 };
 use crate::gateway::Gateway;
 use crate::stage::adapt::AdaptEra;
@@ -93,7 +93,14 @@ impl Gateway {
 async fn walk(gw: &Arc<Gateway>, call: &mut Call, from: usize) -> Walk {
     for (i, stage) in request_stages(gw).into_iter().enumerate().skip(from) {
         let Some(stage) = stage else { continue };
-        match stage.run(gw, call).await {
+        // A decision made at once is looked at where it was returned: `Next` is as large as a
+        // message, and moving it out first costs a copy per stage.
+        let next = match stage.run(gw, call) {
+            Staged::Now(Next::Continue) => continue,
+            Staged::Now(next) => next,
+            Staged::Later(later) => later.await,
+        };
+        match next {
             Next::Continue => {}
             Next::Answer(reply) => return Walk::Reply(reply),
             Next::Refuse(r) => return Walk::Reply(Reply::Refused(r)),
@@ -145,7 +152,12 @@ async fn finish(
     let mut frame = Frame::Final(message);
     call.refused_as = outcome;
     for stage in REPLY_STAGES {
-        if let Verdict::Refuse(r) = stage.see(gw, call, &mut frame).await {
+        let verdict = match stage.see(gw, call, &mut frame) {
+            Staged::Now(Verdict::Pass) => continue,
+            Staged::Now(verdict) => verdict,
+            Staged::Later(later) => later.await,
+        };
+        if let Verdict::Refuse(r) = verdict {
             tracing::info!(stage = stage.name(), reason = %r, "reply refused");
             let rendered = r.render(gw, call.ctx.era, Some(&call.id));
             outcome = Some(rendered.outcome);
@@ -168,7 +180,12 @@ async fn interim(
 ) -> Option<Result<Message, Message>> {
     let mut frame = Frame::Interim(message);
     for stage in REPLY_STAGES {
-        match stage.see(gw, call, &mut frame).await {
+        let verdict = match stage.see(gw, call, &mut frame) {
+            Staged::Now(Verdict::Pass) => continue,
+            Staged::Now(verdict) => verdict,
+            Staged::Later(later) => later.await,
+        };
+        match verdict {
             Verdict::Pass => {}
             Verdict::Withhold => return None,
             Verdict::Refuse(r) => {

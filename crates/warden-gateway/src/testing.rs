@@ -8,14 +8,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
 use warden_mcp::era::Era;
 use warden_mcp::{Id, Message};
 
-use crate::call::{Call, Held, Next, RequestStage};
+use crate::call::{Call, Held, Next, RequestStage, Staged};
 use crate::gateway::Gateway;
 
 /// What a test can see of the waiting stage.
@@ -94,10 +93,10 @@ impl RequestStage for Waiting {
         "test-waiting"
     }
 
-    fn run<'a>(&'a self, _gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
+    fn run<'a>(&'a self, _gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
         let held = call.target.as_ref().is_some_and(|t| t.exposed == self.tool);
         if !held {
-            return Box::pin(std::future::ready(Next::Continue));
+            return Staged::Now(Next::Continue);
         }
         self.waits.send_modify(|w| w.waiting += 1);
         let guard = Arc::new(Mutex::new(Guard {
@@ -149,6 +148,6 @@ impl RequestStage for Waiting {
             })
             .boxed(),
         };
-        Box::pin(std::future::ready(Next::Hold(held)))
+        Staged::Now(Next::Hold(held))
     }
 }

@@ -716,7 +716,8 @@ mod tests {
         }
         // Escapes before, on and after the place where the walk goes from byte by byte to the
         // quote-to-quote search.
-        for len in [14, 15, 16, 17, 22, 23, 24, 25, 26, 31, 64, 80] {
+        // Also around each eight-byte word of the first 32 bytes.
+        for len in (0..=34).chain([40, 41, 64, 80]) {
             for at in 0..len {
                 for escape in [r#"\""#, r"\\", r"\n", r"\u0022"] {
                     let mut value = "x".repeat(len);

@@ -13,7 +13,7 @@
 //! Policies whose action scope is `action` or `action in [...]` are filed under every action
 //! they name. Each policy is in exactly one scope, so the lists never overlap.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use cedar_policy::{ActionConstraint, Policy, ResourceConstraint};
 

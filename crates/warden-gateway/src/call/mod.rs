@@ -243,11 +243,20 @@ pub enum Held {
     Answer(Message),
 }
 
+/// What a stage made of a call or a message: decided at once, or a future to wait for.
+///
+/// Most stages decide at once on most calls — nothing to ask, to write or to scan in the
+/// configuration at hand — and deciding at once spares a boxed future per stage and call.
+pub enum Staged<'a, T> {
+    Now(T),
+    Later(BoxFuture<'a, T>),
+}
+
 /// A stage on the way in. It runs once per call, in the order of [`crate::pipeline`].
 pub trait RequestStage: Send + Sync {
     fn name(&self) -> &'static str;
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next>;
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next>;
 }
 
 /// What a reply stage decided about one message.
@@ -269,5 +278,5 @@ pub trait ReplyStage: Send + Sync {
         gw: &'a Gateway,
         call: &'a mut Call,
         frame: &'a mut Frame,
-    ) -> BoxFuture<'a, Verdict>;
+    ) -> Staged<'a, Verdict>;
 }

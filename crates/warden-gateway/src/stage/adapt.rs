@@ -1,12 +1,11 @@
 //! What changes when a reply crosses eras: a modern client needs `resultType` on every result
 //! and cache hints on lists and reads; a legacy "resource not found" becomes the modern error.
 
-use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use warden_mcp::era::Era;
 use warden_mcp::{Message, Method, codes};
 
-use crate::call::{Call, Frame, Refusal, ReplyStage, Verdict};
+use crate::call::{Call, Frame, Refusal, ReplyStage, Staged, Verdict};
 use crate::gateway::Gateway;
 
 /// The reply stage that fits a final message to the client's era.
@@ -22,7 +21,7 @@ impl ReplyStage for AdaptEra {
         _gw: &'a Gateway,
         call: &'a mut Call,
         frame: &'a mut Frame,
-    ) -> BoxFuture<'a, Verdict> {
+    ) -> Staged<'a, Verdict> {
         let verdict = match frame {
             Frame::Final(msg) => {
                 reply_for_client(call.method, call.ctx.era, call.upstream_era, msg)
@@ -30,7 +29,7 @@ impl ReplyStage for AdaptEra {
             }
             Frame::Interim(_) => Verdict::Pass,
         };
-        Box::pin(std::future::ready(verdict))
+        Staged::Now(verdict)
     }
 }
 

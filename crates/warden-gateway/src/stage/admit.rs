@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use warden_mcp::{Message, Method};
 
-use super::boxed;
-use crate::call::{Call, Next, Refusal, RequestStage};
+use crate::call::{Call, Next, Refusal, RequestStage, Staged};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 
@@ -20,8 +18,8 @@ impl RequestStage for Admit {
         "admit"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(match admit(gw, &call.ctx.principal, &call.msg) {
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        Staged::Now(match admit(gw, &call.ctx.principal, &call.msg) {
             Ok(()) => Next::Continue,
             Err(r) => Next::Refuse(r),
         })

@@ -8,11 +8,9 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-
-use super::boxed;
+use super::later;
 use crate::audit::records;
-use crate::call::{Call, End, Frame, Next, ReplyStage, RequestStage, Verdict};
+use crate::call::{Call, End, Frame, Next, ReplyStage, RequestStage, Staged, Verdict};
 use crate::gateway::Gateway;
 
 /// The request record, durable before forwarding.
@@ -23,15 +21,15 @@ impl RequestStage for AuditRequest {
         "audit-request"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(request(gw, call).await)
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        if !gw.audit.is_on() {
+            return Staged::Now(Next::Continue);
+        }
+        later!(request(gw, call).await)
     }
 }
 
 async fn request(gw: &Arc<Gateway>, call: &mut Call) -> Next {
-    if !gw.audit.is_on() {
-        return Next::Continue;
-    }
     let mut record = records::request(gw, call);
     // What an end without a final message records: the same call, its outcome and latency.
     let detail = std::mem::take(&mut record.detail);
@@ -64,15 +62,15 @@ impl ReplyStage for AuditResponse {
         gw: &'a Gateway,
         call: &'a mut Call,
         frame: &'a mut Frame,
-    ) -> BoxFuture<'a, Verdict> {
-        boxed!(match frame {
-            Frame::Final(m) if gw.audit.is_on() => {
+    ) -> Staged<'a, Verdict> {
+        match frame {
+            Frame::Final(m) if gw.audit.is_on() => later!({
                 match gw.audit.write(records::response(gw, call, m)).await {
                     Ok(()) => Verdict::Pass,
                     Err(r) => Verdict::Refuse(r),
                 }
-            }
-            _ => Verdict::Pass,
-        })
+            }),
+            _ => Staged::Now(Verdict::Pass),
+        }
     }
 }

@@ -13,16 +13,15 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use warden_mcp::era::Era;
 use warden_policy::ConsentRule;
 
-use super::boxed;
 use super::consent::{
     Bound, ask_for, bound, declined, hold_modern, open_state, restore_upstream_state,
 };
+use super::later;
 use super::local;
-use crate::call::{Call, Next, Refusal, RequestStage, TargetKind};
+use crate::call::{Call, Next, Refusal, RequestStage, Staged, TargetKind};
 use crate::consent::{Ask, AskError, Sealer, canonical};
 use crate::gateway::Gateway;
 
@@ -33,12 +32,12 @@ impl RequestStage for Connect {
         "connect"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
         match call.target.as_ref() {
             Some(t) if gw.connections.oauth(t.upstream).is_some() => {
-                boxed!(connect(gw, call).await)
+                later!(connect(gw, call).await)
             }
-            _ => Box::pin(std::future::ready(Next::Continue)),
+            _ => Staged::Now(Next::Continue),
         }
     }
 }

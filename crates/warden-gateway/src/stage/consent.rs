@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 use warden_mcp::era::Era;
 use warden_mcp::{Id, Message};
 
-use super::boxed;
+use super::later;
 use crate::call::refusal::consent_message;
-use crate::call::{Call, Held, Next, Refusal, RequestStage, TargetKind};
+use crate::call::{Call, Held, Next, Refusal, RequestStage, Staged, TargetKind};
 use crate::consent::{Ask, AskError, Sealer, State, Waited, canonical};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
@@ -37,11 +37,11 @@ impl RequestStage for AskConsent {
         "consent"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
         if call.consent.is_none() {
-            return Box::pin(std::future::ready(Next::Continue));
+            return Staged::Now(Next::Continue);
         }
-        boxed!(consent(gw, call).await)
+        later!(consent(gw, call).await)
     }
 }
 

@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde_json::Value;
 use warden_mcp::Method;
 use warden_policy::{Action, Outcome};
 
-use super::{boxed, local};
+use super::{later, local};
 use crate::audit::records::Decided;
-use crate::call::{Call, CallCtx, Consent, Next, Refusal, RequestStage, Target, TargetKind};
+use crate::call::{
+    Call, CallCtx, Consent, Next, Refusal, RequestStage, Staged, Target, TargetKind,
+};
 use crate::catalog::NameKind;
 use crate::gateway::Gateway;
 use crate::policy::Ask;
@@ -24,8 +25,8 @@ impl RequestStage for Decide {
         "decide"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(decide(gw, call).await)
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        later!(decide(gw, call).await)
     }
 }
 

@@ -10,13 +10,11 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use warden_dlp::{Action, Engine, Outcome};
 use warden_mcp::{Message, Method};
 
-use super::boxed;
-use crate::call::{Call, Frame, Next, Refusal, ReplyStage, RequestStage, Verdict};
+use crate::call::{Call, Frame, Next, Refusal, ReplyStage, RequestStage, Staged, Verdict};
 use crate::dlp::{Direction, Found};
 use crate::gateway::Gateway;
 
@@ -37,8 +35,8 @@ impl RequestStage for DlpArguments {
         "dlp-arguments"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(arguments(gw, call))
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        Staged::Now(arguments(gw, call))
     }
 }
 
@@ -142,8 +140,8 @@ impl ReplyStage for DlpReply {
         gw: &'a Gateway,
         call: &'a mut Call,
         frame: &'a mut Frame,
-    ) -> BoxFuture<'a, Verdict> {
-        Box::pin(std::future::ready(reply(gw, call, frame)))
+    ) -> Staged<'a, Verdict> {
+        Staged::Now(reply(gw, call, frame))
     }
 }
 

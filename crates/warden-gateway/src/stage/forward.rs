@@ -4,16 +4,15 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use futures::stream;
 use serde_json::{Value, json};
 use warden_mcp::Message;
 use warden_mcp::era::Era;
 use warden_mcp::member::Members;
 
-use super::boxed;
+use super::later;
 use super::relay::{Relay, Step};
-use crate::call::{Call, Next, Refusal, Reply, RequestStage, Target, TargetKind};
+use crate::call::{Call, Next, Refusal, Reply, RequestStage, Staged, Target, TargetKind};
 use crate::gateway::Gateway;
 
 pub struct Forward;
@@ -23,8 +22,8 @@ impl RequestStage for Forward {
         "forward"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(forward(gw, call).await)
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        later!(forward(gw, call).await)
     }
 }
 

@@ -14,11 +14,11 @@ pub mod params;
 mod relay;
 pub mod route;
 
-/// Boxes a stage's future: stages are called through `dyn`, and a boxed future also keeps the
-/// future of the whole pipeline small.
-macro_rules! boxed {
+/// A stage's decision that must be waited for, boxed: stages are called through `dyn`, and a
+/// boxed future also keeps the future of the whole pipeline small.
+macro_rules! later {
     ($body:expr) => {
-        Box::pin(async move { $body })
+        $crate::call::Staged::Later(Box::pin(async move { $body }))
     };
 }
-pub(crate) use boxed;
+pub(crate) use later;

@@ -4,12 +4,10 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use warden_mcp::Method;
 use warden_mcp::era::Era;
 
-use super::boxed;
-use crate::call::{Call, Next, Refusal, RequestStage};
+use crate::call::{Call, Next, Refusal, RequestStage, Staged};
 use crate::gateway::Gateway;
 
 pub struct RoutingParams;
@@ -19,8 +17,8 @@ impl RequestStage for RoutingParams {
         "routing-params"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(check(gw, call))
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        Staged::Now(check(gw, call))
     }
 }
 

@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde_json::Value;
 use warden_mcp::Method;
 
-use super::{boxed, local};
-use crate::call::{Call, Next, Refusal, Reply, RequestStage, Target, TargetKind};
+use super::{later, local};
+use crate::call::{Call, Next, Refusal, Reply, RequestStage, Staged, Target, TargetKind};
 use crate::catalog::NameKind;
 use crate::gateway::Gateway;
 
@@ -20,8 +19,8 @@ impl RequestStage for Route {
         "route"
     }
 
-    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> BoxFuture<'a, Next> {
-        boxed!(route(gw, call).await)
+    fn run<'a>(&'a self, gw: &'a Arc<Gateway>, call: &'a mut Call) -> Staged<'a, Next> {
+        later!(route(gw, call).await)
     }
 }
 

@@ -126,15 +126,24 @@ fn sse_response(messages: BoxStream<'static, Message>, keepalive: bool) -> Respo
     r
 }
 
+/// Whether the `Accept` headers name every one of `kinds` (media types compare without regard
+/// to case; parameters such as `q=` are ignored). Read in place: this runs on every POST.
 fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
-    let accept: Vec<&str> = h
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| v.split(';').next().unwrap_or("").trim())
-        .collect();
-    kinds.iter().all(|k| accept.contains(k))
+    debug_assert!(kinds.len() < 32);
+    // Bit `i` set once `kinds[i]` is named; the header is read once, as bytes.
+    let mut named = 0u32;
+    for value in h.get_all(ACCEPT) {
+        for range in value.as_bytes().split(|&b| b == b',') {
+            let media = range.split(|&b| b == b';').next().unwrap_or_default();
+            let media = media.trim_ascii();
+            for (i, kind) in kinds.iter().enumerate() {
+                if media.eq_ignore_ascii_case(kind.as_bytes()) {
+                    named |= 1 << i;
+                }
+            }
+        }
+    }
+    named == (1 << kinds.len()) - 1
 }
 
 /// The identity stage: a principal, or the answer that refuses the request.
@@ -217,5 +226,38 @@ async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<bytes::Byt
             Err(Refusal::TooLarge(max))
         }
         Err(_) => Err(Refusal::Unreadable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(ACCEPT, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn accept_names_every_kind_in_any_header_with_any_case_and_parameters() {
+        let both = ["application/json", "text/event-stream"];
+        assert!(accepts(
+            &accept(&["application/json, text/event-stream"]),
+            &both
+        ));
+        assert!(accepts(
+            &accept(&["Application/JSON;q=0.9", " text/event-stream ; q=1"]),
+            &both
+        ));
+        assert!(!accepts(&accept(&["application/json"]), &both));
+        assert!(!accepts(&accept(&["*/*"]), &both));
+        assert!(!accepts(&accept(&[]), &["text/event-stream"]));
+        assert!(!accepts(
+            &accept(&["application/jsonx, text/event-streams"]),
+            &both
+        ));
     }
 }

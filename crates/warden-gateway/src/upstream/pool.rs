@@ -1,7 +1,7 @@
 //! Live links to every upstream, opened on first use, one per user where isolation asks for it,
 //! re-opened with backoff after a crash and closed when idle.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
