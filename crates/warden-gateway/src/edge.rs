@@ -2,6 +2,7 @@
 //! `Origin` must be allowed (DNS-rebinding defence), before any body is read. Navigations to the
 //! consent page (`GET /consent/…`) are exempt from the `Origin` check only.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -14,16 +15,25 @@ use crate::gateway::Gateway;
 use warden_mcp::era::Era;
 
 pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
-    let server = &gw.config.server;
     let peer = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    match refusal(&gw, &request, peer) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+/// The edge's answer to a request it refuses, or `None` to let it through: the layer above, and
+/// the MCP endpoint's own way in (see `transport::Entry`), which passes no layer.
+pub fn refusal(gw: &Gateway, request: &Request, peer: Option<IpAddr>) -> Option<Response> {
+    let server = &gw.config.server;
     if let (Some(limit), Some(ip)) = (&gw.limiter.per_address, peer)
         && let Err(wait) = limit.take(&ip, std::time::Instant::now())
     {
         let who = "this address".to_string();
-        return Refusal::Limited { who, wait }.respond(&gw, Era::Legacy, None);
+        return Some(Refusal::Limited { who, wait }.respond(gw, Era::Legacy, None));
     }
     let host = request
         .headers()
@@ -36,7 +46,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
     {
-        return Refusal::HostNotAllowed.respond_to(&gw, Era::Legacy, None, peer);
+        return Some(Refusal::HostNotAllowed.respond_to(gw, Era::Legacy, None, peer));
     }
     // The consent page's links are followed from other sites' pages (the identity provider
     // redirects back, a chat client opens them), and browsers then send `Origin: null` or
@@ -54,10 +64,10 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
                 server.listen.ip().is_loopback(),
             )
         {
-            return Refusal::OriginNotAllowed.respond_to(&gw, Era::Legacy, None, peer);
+            return Some(Refusal::OriginNotAllowed.respond_to(gw, Era::Legacy, None, peer));
         }
     }
-    next.run(request).await
+    None
 }
 
 /// The host name of a `Host` header, without its port.

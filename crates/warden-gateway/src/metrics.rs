@@ -15,7 +15,7 @@ const METHODS: usize = warden_mcp::Method::Other as usize + 1;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: &'static str,
     pub server: String,
     pub tool: String,
     pub outcome: &'static str,

@@ -3,11 +3,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::transport::Entry;
 
 /// A running gateway.
 pub struct Running {
@@ -78,10 +80,14 @@ pub async fn start_with(
     let gateway = Gateway::with_stage(config, waiting)
         .await
         .map_err(std::io::Error::other)?;
-    let app = crate::transport::router(gateway.clone());
+    let router = crate::transport::router(gateway.clone());
     let stop = CancellationToken::new();
     let shutdown = stop.clone();
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let gw = gateway.clone();
+    let app = tower::service_fn(move |incoming: IncomingStream<'_, _>| {
+        let entry = Entry::new(gw.clone(), router.clone(), *incoming.remote_addr());
+        std::future::ready(Ok::<_, std::convert::Infallible>(entry))
+    });
     // Replies and SSE events are written whole, so nothing is gained by Nagle's algorithm,
     // and an event written while the previous one is unacknowledged would wait for the ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

@@ -9,6 +9,7 @@ use crate::member::Members;
 
 pub mod codes;
 mod parts;
+mod swar;
 mod write;
 
 use parts::{Fields, Frame, RawResult};
@@ -730,6 +731,20 @@ mod tests {
                         assert_eq!(ResultHead::read(&text), parsed_head(&text), "{text}");
                     }
                 }
+            }
+        }
+        // Brackets and quotes of a container at every place of the words it is read in.
+        for n in 0..=17 {
+            let pad = " ".repeat(n);
+            let digits = "1".repeat(n + 1);
+            for text in [
+                format!(
+                    r#"{{"a":[{pad}{{{pad}"b"{pad}:{pad}[{pad}]{pad}}}{pad}],"isError":true}}"#
+                ),
+                format!(r#"{{"a":{{"b":[{digits},[{digits}],{{}}]}},"resultType":"{pad}"}}"#),
+                format!(r#"{{"a":[{digits}],"isError":false}}"#),
+            ] {
+                assert_eq!(ResultHead::read(&text), parsed_head(&text), "{text}");
             }
         }
     }

@@ -142,7 +142,7 @@ impl Lifetime {
         metrics
             .requests
             .get_or_create(&RequestLabels {
-                method: self.method.as_str().to_string(),
+                method: self.method.as_str(),
                 server: std::mem::take(&mut self.server),
                 tool: std::mem::take(&mut self.tool),
                 outcome: end.outcome(),

@@ -10,6 +10,8 @@ use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::swar;
+
 /// A message's top-level members in the order they arrived. A message has a handful of them,
 /// so finding one by comparing names costs less than hashing the name (as a JSON map does);
 /// that hashing, on every read of `id`, `method` or `params`, was a tenth of a relayed call.
@@ -292,14 +294,12 @@ fn string_end(text: &[u8], i: usize) -> Option<usize> {
     // take, and byte by byte cost eight instructions a byte.
     let short = text.len().min(j + 32);
     while j + 8 <= short {
-        let word = u64::from_le_bytes(text[j..j + 8].try_into().ok()?);
-        let found = zero_bytes(word ^ splat(b'"')) | zero_bytes(word ^ splat(b'\\'));
-        if found == 0 {
+        let word = swar::load(text, j);
+        let Some(k) = swar::first(swar::equal(word, b'"') | swar::equal(word, b'\\')) else {
             j += 8;
             continue;
-        }
-        // The lowest marked byte is exact (a false mark only ever follows a true one).
-        j += found.trailing_zeros() as usize / 8;
+        };
+        j += k;
         if text[j] == b'"' {
             return Some(j + 1);
         }
@@ -326,16 +326,6 @@ fn string_end(text: &[u8], i: usize) -> Option<usize> {
         }
         j = quote + 1;
     }
-}
-
-/// `byte` in each of a word's eight bytes.
-const fn splat(byte: u8) -> u64 {
-    u64::from_ne_bytes([byte; 8])
-}
-
-/// The high bit of each zero byte of `word` set (and perhaps of bytes after the first zero).
-const fn zero_bytes(word: u64) -> u64 {
-    word.wrapping_sub(splat(1)) & !word & splat(0x80)
 }
 
 /// Where the value starting at `i` ends.

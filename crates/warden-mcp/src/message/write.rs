@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use super::swar;
+
 /// Appends `value` as compact JSON.
 pub(super) fn value(out: &mut Vec<u8>, value: &Value) {
     match value {
@@ -58,7 +60,9 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The offset of the first byte at or after `from` that must be escaped. Sixteen bytes are
-/// tested at a time, written so that the compiler makes one vector comparison of them.
+/// tested at a time, written so that the compiler makes one vector comparison of them; the last
+/// fifteen or fewer eight at a time in a word (most of a message's strings are names and short
+/// values, and byte by byte they cost five instructions a byte).
 fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     let rest = &bytes[from..];
     let mut chunks = rest.chunks_exact(16);
@@ -74,11 +78,50 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
         }
         at += 16;
     }
-    chunks
-        .remainder()
+    if at + 8 <= bytes.len() {
+        if let Some(k) = swar::first(escapes(swar::load(bytes, at))) {
+            return Some(at + k);
+        }
+        at += 8;
+    }
+    if at == bytes.len() {
+        return None;
+    }
+    if bytes.len() >= 8 {
+        // The last bytes as the word that ends the string, those already tested shifted out.
+        let seen = 8 - (bytes.len() - at);
+        let word = swar::load(bytes, bytes.len() - 8) >> (8 * seen);
+        // The bytes shifted in are zero, which would count as control characters.
+        let fresh = u64::MAX >> (8 * seen);
+        return swar::first(escapes(word) & fresh).map(|k| at + k);
+    }
+    let len = bytes.len();
+    if len >= 4 && at == 0 {
+        // Four to seven bytes, searched from the start: the first four and the last four (which
+        // overlap) as two words.
+        let four = |i: usize| {
+            u64::from(u32::from_le_bytes([
+                bytes[i],
+                bytes[i + 1],
+                bytes[i + 2],
+                bytes[i + 3],
+            ]))
+        };
+        // Only the low four bytes of each word are the string's.
+        const LOW: u64 = 0xffff_ffff;
+        let found = swar::first(escapes(four(0)) & LOW)
+            .or_else(|| swar::first(escapes(four(len - 4)) & LOW).map(|k| len - 4 + k));
+        return found;
+    }
+    bytes[at..]
         .iter()
         .position(|&b| needs_escape(b))
         .map(|k| at + k)
+}
+
+/// The bytes of a word that must be escaped (see [`needs_escape`]).
+fn escapes(word: u64) -> u64 {
+    swar::below(word, 0x20) | swar::equal(word, b'"') | swar::equal(word, b'\\')
 }
 
 /// Below `0x20`, `"` or `\\` (tested without branches, so that sixteen tests are one vector op).
@@ -120,12 +163,18 @@ mod tests {
     #[test]
     fn every_byte_that_must_be_escaped_is_found_at_every_place() {
         for b in 0..=255u8 {
-            for len in [1, 15, 16, 17, 33] {
+            for len in (1..=9).chain([15, 16, 17, 23, 24, 25, 31, 32, 33, 40]) {
                 for k in 0..len {
                     let mut text = vec![b'x'; len];
                     text[k] = b;
-                    let want = needs_escape(b).then_some(k);
-                    assert_eq!(next_escape(&text, 0), want, "byte {b:#x} at {k} of {len}");
+                    for from in [0, 1, 5, 8, 17].into_iter().filter(|&f| f <= len) {
+                        let want = (needs_escape(b) && k >= from).then_some(k);
+                        assert_eq!(
+                            next_escape(&text, from),
+                            want,
+                            "byte {b:#x} at {k} of {len}, from {from}"
+                        );
+                    }
                 }
             }
         }
