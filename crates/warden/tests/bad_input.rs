@@ -273,6 +273,27 @@ async fn foreign_origins_and_hosts_are_forbidden() {
         .await
         .unwrap();
     assert_eq!(rebound.status(), 403);
+    // The endpoint's POST skips the router; every other request passes the same checks in the
+    // router's layer.
+    let client = reqwest::Client::new();
+    let health = url.replace("/mcp", "/healthz");
+    for request in [client.get(&url), client.delete(&url), client.get(&health)] {
+        for (name, value) in [
+            ("host", "evil.example:80"),
+            ("origin", "http://evil.example"),
+        ] {
+            let r = request
+                .try_clone()
+                .unwrap()
+                .header(name, value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{name}: {value}");
+        }
+    }
+    let fine = client.get(&health).send().await.unwrap();
+    assert_eq!(fine.status(), 200);
 }
 
 #[tokio::test]
