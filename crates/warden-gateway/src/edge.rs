@@ -1,6 +1,7 @@
-//! The edge guard, a layer in front of every route: `Host` must be one of ours and a present
-//! `Origin` must be allowed (DNS-rebinding defence), before any body is read. Navigations to the
-//! consent page (`GET /consent/…`) are exempt from the `Origin` check only.
+//! The edge guard, in front of every route (a layer of the router; the MCP endpoint's POST, which
+//! skips the router, calls [`refusal`] itself): `Host` must be one of ours and a present `Origin`
+//! must be allowed (DNS-rebinding defence), before any body is read. Navigations to the consent
+//! page (`GET /consent/…`) are exempt from the `Origin` check only.
 
 use std::net::IpAddr;
 use std::sync::Arc;
