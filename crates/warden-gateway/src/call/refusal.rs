@@ -432,7 +432,7 @@ impl Rendered {
 /// A JSON-RPC message as an HTTP response.
 pub fn json_response(status: StatusCode, msg: &Message) -> Response {
     // Built directly: through `IntoResponse` the body's type first set a content type that
-    // the header then replaced, parsed from text (about 900 instructions a call). The body's
+    // the header then replaced, parsed from text (about 400 instructions a call). The body's
     // exact length becomes its `Content-Length`.
     let mut r = Response::new(axum::body::Body::from(msg.to_bytes()));
     *r.status_mut() = status;
