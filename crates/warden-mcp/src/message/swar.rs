@@ -38,6 +38,14 @@ pub(super) fn load(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(eight)
 }
 
+/// Four bytes of `bytes` from `at` in the low half of a word, the high half zero (the caller
+/// checks there are four, and masks the high half's marks away).
+pub(super) fn load_four(bytes: &[u8], at: usize) -> u64 {
+    let mut four = [0u8; 4];
+    four.copy_from_slice(&bytes[at..at + 4]);
+    u64::from(u32::from_le_bytes(four))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

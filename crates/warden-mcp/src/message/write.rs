@@ -98,20 +98,11 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     let len = bytes.len();
     if len >= 4 && at == 0 {
         // Four to seven bytes, searched from the start: the first four and the last four (which
-        // overlap) as two words.
-        let four = |i: usize| {
-            u64::from(u32::from_le_bytes([
-                bytes[i],
-                bytes[i + 1],
-                bytes[i + 2],
-                bytes[i + 3],
-            ]))
-        };
-        // Only the low four bytes of each word are the string's.
+        // overlap), each in the low half of a word.
         const LOW: u64 = 0xffff_ffff;
-        let found = swar::first(escapes(four(0)) & LOW)
-            .or_else(|| swar::first(escapes(four(len - 4)) & LOW).map(|k| len - 4 + k));
-        return found;
+        return swar::first(escapes(swar::load_four(bytes, 0)) & LOW).or_else(|| {
+            swar::first(escapes(swar::load_four(bytes, len - 4)) & LOW).map(|k| len - 4 + k)
+        });
     }
     bytes[at..]
         .iter()
