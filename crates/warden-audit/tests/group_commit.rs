@@ -196,18 +196,32 @@ fn checkpoints_follow_the_record_count() {
         ..quiet()
     };
     let log = Log::open(&dir, signer(), ORIGIN, opts).unwrap();
-    for i in 0..25 {
+    // `open` signs its opening record: one covered. Each append below waits for its record to
+    // be durable, and nothing is appended while a checkpoint is awaited, so the sizes signed
+    // are exactly 11 and 21 however the threads interleave.
+    assert_eq!(latest_size(&log), 1);
+    for i in 0..10 {
         log.append_blocking(record(i)).unwrap();
     }
-    // 26 records with the opening one. Which sizes get signed depends on how appends and
-    // signing interleave (records that land while a checkpoint is written count towards the
-    // next ten), but the rule guarantees that fewer than ten stay uncovered.
-    wait_for("fewer than ten uncovered records", || {
-        latest_size(&log) > 26 - 10
+    wait_for("the checkpoint of eleven records", || {
+        latest_size(&log) == 11
     });
+    for i in 10..19 {
+        log.append_blocking(record(i)).unwrap();
+    }
+    // Twenty records, nine uncovered: the count does not call for a checkpoint yet.
+    assert_eq!(latest_size(&log), 11);
+    log.append_blocking(record(19)).unwrap();
+    wait_for("the checkpoint of 21 records", || latest_size(&log) == 21);
+    for i in 20..25 {
+        log.append_blocking(record(i)).unwrap();
+    }
     log.close().unwrap();
     let report = verify_dir(&dir, &verifier(), None).unwrap();
-    assert!(report.checkpoints >= 3, "{report:?}");
+    assert_eq!(
+        report.checkpoints, 4,
+        "1, 11, 21 and the closing 26: {report:?}"
+    );
     assert_eq!(report.latest.map(|l| l.0), Some(26));
 }
 
