@@ -253,30 +253,15 @@ fn literal(json: &str, start: usize) -> Option<Literal<'_>> {
 
 /// The text of a literal's inside that holds escapes, and where they are (see
 /// [`Literal::escapes`]); `None` if it holds a byte below `0x20` or an escape that is not valid
-/// JSON. The bytes between escapes are copied sixteen at a time.
+/// JSON. The bytes between escapes are found sixteen at a time and copied in one piece.
 fn unescape(inner: &[u8]) -> Option<(String, Vec<(usize, usize)>)> {
-    let special = |c: u8| (c == b'\\') | (c < 0x20);
     let mut text = Vec::with_capacity(inner.len());
     // Room for a line break every 64 bytes (text with many escapes grows it); counting them
     // first would cost more than growing.
     let mut escapes = Vec::with_capacity(inner.len() / 64);
     let mut i = 0;
     loop {
-        let next = loop {
-            let Some(chunk) = inner.get(i..i + 16) else {
-                break inner[i..].iter().position(|&c| special(c)).map(|k| i + k);
-            };
-            let mut sixteen = [0u8; 16];
-            sixteen.copy_from_slice(chunk);
-            if sixteen.iter().fold(false, |any, &c| any | special(c)) {
-                // Located in `chunk`, not `sixteen`: with both uses of one array the compiler
-                // no longer makes the test above a vector one.
-                break Some(i + first_special(chunk));
-            }
-            text.extend_from_slice(&sixteen);
-            i += 16;
-        };
-        let Some(at) = next else {
+        let Some(at) = next_special(inner, i) else {
             text.extend_from_slice(&inner[i..]);
             // Whole characters were copied between escapes, and each escape is one character.
             return Some((String::from_utf8(text).ok()?, escapes));
@@ -290,6 +275,23 @@ fn unescape(inner: &[u8]) -> Option<(String, Vec<(usize, usize)>)> {
         i = at + len;
         escapes.push((text.len(), i - text.len()));
     }
+}
+
+/// The offset of the first backslash or byte below `0x20` in `b` from `from` on.
+fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    let special = |c: u8| (c == b'\\') | (c < 0x20);
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 16) {
+        let mut sixteen = [0u8; 16];
+        sixteen.copy_from_slice(chunk);
+        if sixteen.iter().fold(false, |any, &c| any | special(c)) {
+            // Located in `chunk`, not `sixteen`: with both uses of one array the compiler no
+            // longer makes the test above a vector one.
+            return Some(i + first_special(chunk));
+        }
+        i += 16;
+    }
+    b[i..].iter().position(|&c| special(c)).map(|k| i + k)
 }
 
 /// The offset of the first backslash or byte below `0x20` in `chunk`, sixteen bytes that hold
