@@ -109,8 +109,9 @@ async fn warden(
     } else {
         ""
     };
+    let workers = procs::workers_line();
     let config = format!(
-        "[server]\nlisten = \"{addr}\"\n\n[identity]\n{identity}\n\n{consent}\n\
+        "[server]\nlisten = \"{addr}\"\n{workers}\n[identity]\n{identity}\n\n{consent}\n\
          [policy]\ndir = \"policies\"\nreload_every = \"0s\"\n\n\
          [storage]\npath = \".\"\n\n[outbound]\nallow = [\"127.0.0.1\"]\n\n\
          [logging]\nlevel = \"warn\"\n\n[audit]\n{audit}\n\n[dlp]\n{dlp}\n\n\
@@ -175,6 +176,9 @@ struct Path {
     single: Outcome,
     open: Outcome,
     cpu: Duration,
+    /// The CPU time and the context switches of its processes during the one-client slices.
+    single_cpu: Duration,
+    single_switches: u64,
 }
 
 impl Path {
@@ -287,6 +291,8 @@ impl Path {
             single: Outcome::default(),
             open: Outcome::default(),
             cpu: Duration::ZERO,
+            single_cpu: Duration::ZERO,
+            single_switches: 0,
         }
     }
 }
@@ -329,7 +335,10 @@ async fn measure(
     for _ in 0..settings.rounds {
         for p in paths.iter_mut() {
             let one = p.callers.split_off(p.callers.len() - 1);
+            let (cpu_before, switches_before) = (cpu(&p.pids)?, switches(&p.pids)?);
             let (one, o) = load::closed(one, slice).await;
+            p.single_cpu += cpu(&p.pids)? - cpu_before;
+            p.single_switches += switches(&p.pids)? - switches_before;
             p.callers.extend(one);
             p.single.merge(o);
         }
@@ -369,30 +378,54 @@ fn cpu(pids: &[u32]) -> anyhow::Result<Duration> {
     Ok(total)
 }
 
+fn switches(pids: &[u32]) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for &pid in pids {
+        total += procs::context_switches(pid)?;
+    }
+    Ok(total)
+}
+
 fn report(kind: &str, era: Era, paths: &[Path]) {
     println!("\n{kind} {}:", era.as_str());
     println!(
-        "  {:<18} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9}",
-        "path", "calls/s", "p50 1 cl", "p50 load", "p99 open", "p50 open", "CPU/call"
+        "  {:<18} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8}",
+        "path",
+        "calls/s",
+        "p50 1 cl",
+        "p50 load",
+        "p99 open",
+        "p50 open",
+        "CPU/call",
+        "CPU 1 cl",
+        "cs 1 cl"
     );
     for p in paths {
-        let cpu = if p.pids.is_empty() {
-            "-".to_string()
+        // The proxy's own processes: none for direct.
+        let (cpu, single_cpu, single_switches) = if p.pids.is_empty() {
+            ("-".to_string(), "-".to_string(), "-".to_string())
         } else {
-            format!(
-                "{:.0} µs",
-                p.cpu.as_secs_f64() * 1e6 / p.saturated.ok.max(1) as f64
+            let single = p.single.ok.max(1) as f64;
+            (
+                format!(
+                    "{:.0} µs",
+                    p.cpu.as_secs_f64() * 1e6 / p.saturated.ok.max(1) as f64
+                ),
+                format!("{:.0} µs", p.single_cpu.as_secs_f64() * 1e6 / single),
+                format!("{:.1}", p.single_switches as f64 / single),
             )
         };
         println!(
-            "  {:<18} {:>9.0} {:>6.0} µs {:>7.0} µs {:>7.0} µs {:>7.0} µs {:>9}",
+            "  {:<18} {:>9.0} {:>6.0} µs {:>7.0} µs {:>7.0} µs {:>7.0} µs {:>9} {:>9} {:>8}",
             p.name,
             p.saturated.rps(),
             p.single.micros(50.0),
             p.saturated.micros(50.0),
             p.open.micros(99.0),
             p.open.micros(50.0),
-            cpu
+            cpu,
+            single_cpu,
+            single_switches
         );
     }
     let find = |n: &str| paths.iter().find(|p| p.name == n);

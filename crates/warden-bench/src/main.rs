@@ -81,6 +81,10 @@ struct Args {
     /// The `warden` binary (default: next to this one).
     #[arg(long)]
     warden: Option<PathBuf>,
+    /// Serve every Warden (and the relay) on this many worker threads (`[server] workers`;
+    /// default: one per core).
+    #[arg(long)]
+    warden_workers: Option<usize>,
     /// The tool name through Warden (`fx__echo`); another name lets `--warden` be a different
     /// proxy for calibration.
     #[arg(long, default_value = "fx__echo", hide = true)]
@@ -162,6 +166,9 @@ fn main() -> anyhow::Result<()> {
         && args.rounds > 0)
     {
         bail!("--rate, --duration, --clients and --rounds must be positive, --warmup not negative");
+    }
+    if let Some(n) = args.warden_workers {
+        procs::set_warden_workers(n);
     }
     let bins = binaries(&args)?;
     // One thread for the load generator: it leaves the other core to the processes under test.

@@ -125,6 +125,23 @@ pub async fn warden(
     start_warden(warden, dir, &file, addr).await
 }
 
+/// `[server] workers` of every Warden the bench starts (`--warden-workers`); unset, Warden's own
+/// default (one per core).
+static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Sets `[server] workers` for every Warden (and the relay) started from now on; once.
+pub fn set_warden_workers(n: usize) {
+    let _ = WORKERS.set(n);
+}
+
+/// The `workers = N` line of a `[server]` table, or nothing.
+pub fn workers_line() -> String {
+    WORKERS
+        .get()
+        .map(|n| format!("workers = {n}\n"))
+        .unwrap_or_default()
+}
+
 /// The directory, config file and free loopback address of a Warden as [`warden`] starts it.
 pub fn warden_config(
     upstream: &Upstream,
@@ -143,8 +160,9 @@ pub fn warden_config(
         Audit::Off => "enabled = false".to_string(),
         Audit::On => format!("enabled = true\ndir = \"{AUDIT_DIR}\""),
     };
+    let workers = workers_line();
     let config = format!(
-        "[server]\nlisten = \"{addr}\"\n\n[identity]\ntest_user = \"bench\"\n\n\
+        "[server]\nlisten = \"{addr}\"\n{workers}\n[identity]\ntest_user = \"bench\"\n\n\
          [policy]\ndir = \"policies\"\nreload_every = \"0s\"\n\n\
          [logging]\nlevel = \"warn\"\n\n[audit]\n{trail}\n\n[dlp]\n{dlp}\n\n\
          [upstreams.fx]\n{upstream}\n"
@@ -276,6 +294,38 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SEC))
 }
 
+/// Context switches (voluntary and not) of all a process's threads so far: each is a thread
+/// going to sleep or being put off the CPU, which a call's hand-offs between threads cost.
+pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    for task in tasks {
+        // A thread that ended since the directory was read has nothing more to count.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        total += parse_switches(&status).context("unexpected /proc/PID/task/TID/status")?;
+    }
+    Ok(total)
+}
+
+/// `voluntary_ctxt_switches` plus `nonvoluntary_ctxt_switches` of a `status` file.
+fn parse_switches(status: &str) -> Option<u64> {
+    let mut found = 0;
+    let mut total = 0;
+    for line in status.lines() {
+        if let Some(rest) = line
+            .strip_prefix("voluntary_ctxt_switches:")
+            .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+        {
+            total += rest.trim().parse::<u64>().ok()?;
+            found += 1;
+        }
+    }
+    (found == 2).then_some(total)
+}
+
 /// CPU time the whole machine spent busy so far (all cores; everything but idle and iowait),
 /// from the first line of `/proc/stat`.
 pub fn machine_busy() -> anyhow::Result<Duration> {
@@ -366,9 +416,20 @@ mod tests {
     }
 
     #[test]
+    fn context_switches_are_both_kinds_added() {
+        let status = "Name:\tw\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t7\n";
+        assert_eq!(parse_switches(status), Some(157));
+        assert_eq!(parse_switches("voluntary_ctxt_switches:\t1\n"), None);
+    }
+
+    #[test]
     fn this_process_can_be_measured() {
         let me = std::process::id();
         assert!(cpu_time(me).is_ok());
         assert!(memory(me, "VmRSS").unwrap() > 0);
+        // A thread that goes to sleep gives up the CPU: one voluntary switch at least.
+        let before = context_switches(me).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert!(context_switches(me).unwrap() > before);
     }
 }

@@ -100,7 +100,8 @@ pub async fn start_with(
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     });
-    tracing::info!(%addr, "warden listening");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(%addr, workers, "warden listening");
     Ok(Running {
         addr,
         gateway,

@@ -132,17 +132,38 @@ pub static MALLOC_CONF: &[u8] =
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` reads its config before the runtime starts: `[server] workers` sizes it.
+    let serving = match &cli.command {
+        Command::Serve { config } => match Config::load(config) {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let workers = serving.as_ref().and_then(|c| c.server.workers);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("warden: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli.command))
+    runtime.block_on(async move {
+        match serving {
+            Some(config) => {
+                init_logging(config.logging.format, &config.logging.level);
+                serve(config, None).await
+            }
+            None => run(cli.command).await,
+        }
+    })
 }
 
 async fn run(command: Command) -> ExitCode {
@@ -173,17 +194,8 @@ async fn run(command: Command) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { config } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return ExitCode::from(2);
-                }
-            };
-            init_logging(config.logging.format, &config.logging.level);
-            serve(config, None).await
-        }
+        // `main` loads the config and serves without calling `run` (invariant).
+        Command::Serve { .. } => unreachable!("main starts `serve` itself"),
         Command::Dev { data_dir, listen } => dev::run(data_dir, listen).await,
         Command::Keys { config, action } => admin::keys(&config, action).await,
         Command::Grants { config, action } => admin::grants(&config, action).await,

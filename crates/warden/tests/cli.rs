@@ -148,6 +148,77 @@ fn serve_refuses_a_bad_config_without_starting() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
 
+#[test]
+fn workers_must_be_a_sensible_number() {
+    let identity = "[identity]\ntest_user = \"me\"\n";
+    let (ok, out) = check(&format!("[server]\nworkers = 0\n{identity}"));
+    assert!(!ok);
+    assert!(
+        out.contains("warden.toml:2:11: workers = 0 is not between 1 and 1024"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: leave it out for one per CPU core"),
+        "{out}"
+    );
+    let (ok, out) = check(&format!("[server]\nworkers = 100000\n{identity}"));
+    assert!(
+        !ok && out.contains("workers = 100000 is not between"),
+        "{out}"
+    );
+    let (ok, out) = check(&format!("[server]\nworkers = -1\n{identity}"));
+    assert!(!ok && out.contains("workers = -1 is not between"), "{out}");
+    let (ok, out) = check(&format!("[server]\nworkers = \"two\"\n{identity}"));
+    assert!(!ok && out.contains("warden.toml:2:"), "{out}");
+    let (ok, out) = check(&format!("[server]\nworkers = 3\n{identity}"));
+    assert!(ok, "{out}");
+}
+
+/// `warden serve` starts as many worker threads as `[server] workers` asks (its start-up line
+/// says how many the runtime has) and serves on them.
+#[tokio::test]
+async fn serve_runs_on_the_configured_workers() {
+    for workers in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("warden.toml");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = {workers}\n[identity]\ntest_user = \"me\"\n[storage]\npath = \"data\"\n"
+        );
+        std::fs::write(&config, with_policies(&text)).unwrap();
+        let mut serve = Killed(
+            warden_cmd()
+                .args(["serve", "--config"])
+                .arg(&config)
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = serve.0.stderr.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+            let started = lines.find_map(|l| {
+                serde_json::from_str::<serde_json::Value>(&l)
+                    .ok()
+                    .filter(|v| v["message"] == "warden listening")
+            });
+            let _ = tx.send(started);
+            lines.for_each(drop);
+        });
+        let started = within(Duration::from_secs(20), rx)
+            .await
+            .unwrap()
+            .expect("the gateway logs its start");
+        assert_eq!(started["workers"], workers, "{started}");
+        let addr = started["addr"].as_str().unwrap();
+        let health = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+    }
+}
+
 /// Kills the child when the test ends, however it ends.
 struct Killed(std::process::Child);
 

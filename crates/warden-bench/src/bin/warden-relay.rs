@@ -1,9 +1,9 @@
 //! `warden-relay`: the least an HTTP/1.1 proxy on Warden's own stack (tokio and hyper) can do,
 //! for calibrating the bench. It takes Warden's command line (`serve --config FILE`), reads the
-//! listen address and the one upstream URL from that file, and relays each request's bytes
-//! unchanged over an upstream connection of its own per client connection, in the client
-//! connection's task. No parsing of the body, no checks, no policy: what it adds to a call is
-//! the floor for any proxy on this machine.
+//! listen address, the one upstream URL and `workers` (when given) from that file, and relays
+//! each request's bytes unchanged over an upstream connection of its own per client
+//! connection, in the client connection's task. No parsing of the body, no checks, no policy:
+//! what it adds to a call is the floor for any proxy on this machine.
 //!
 //! `target/release/warden-bench --only http --warden target/release/warden-relay --through-tool echo`
 
@@ -43,7 +43,18 @@ fn main() -> anyhow::Result<()> {
         .and_then(|rest| rest.split('/').next())
         .context("the upstream url must be http://HOST:PORT/...")?
         .to_string();
-    tokio::runtime::Builder::new_multi_thread()
+    // `workers = N` as Warden reads it, so that both run on as many threads.
+    let workers = text
+        .lines()
+        .find_map(|l| l.strip_prefix("workers = "))
+        .map(str::parse::<usize>)
+        .transpose()
+        .with_context(|| format!("{file}: workers is not a number"))?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder
         .enable_all()
         .build()?
         .block_on(serve(listen, upstream))

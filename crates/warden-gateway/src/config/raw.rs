@@ -9,6 +9,9 @@ use serde_spanned::Spanned;
 
 use super::*;
 
+/// The most `[server] workers` may ask for: a typo of 10000 would start that many threads.
+const MAX_WORKERS: usize = 1024;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -95,6 +98,7 @@ struct RawServer {
     session_idle_timeout: Option<Spanned<String>>,
     name_separator: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
+    workers: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -301,6 +305,19 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
         allowed_hosts.push(host.to_string());
     }
     allowed_hosts.push(listen.ip().to_string());
+    let workers =
+        raw.workers
+            .and_then(|w| match usize::try_from(*w.as_ref()) {
+                Ok(n @ 1..=MAX_WORKERS) => Some(n),
+                _ => {
+                    check.err(
+                w.span().start,
+                format!("workers = {} is not between 1 and {MAX_WORKERS}", w.as_ref()),
+                "leave it out for one per CPU core, or give the number of threads to serve on",
+            );
+                    None
+                }
+            });
     ServerConfig {
         listen,
         path,
@@ -310,6 +327,7 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
         session_idle_timeout: duration_or(check, raw.session_idle_timeout, 1800),
         name_separator,
         public_url,
+        workers,
     }
 }
 
