@@ -185,31 +185,7 @@ async fn serve_runs_on_the_configured_workers() {
             "[server]\nlisten = \"127.0.0.1:0\"\nworkers = {workers}\n[identity]\ntest_user = \"me\"\n[storage]\npath = \"data\"\n"
         );
         std::fs::write(&config, with_policies(&text)).unwrap();
-        let mut serve = Killed(
-            warden_cmd()
-                .args(["serve", "--config"])
-                .arg(&config)
-                .stderr(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let stderr = serve.0.stderr.take().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
-            let started = lines.find_map(|l| {
-                serde_json::from_str::<serde_json::Value>(&l)
-                    .ok()
-                    .filter(|v| v["message"] == "warden listening")
-            });
-            let _ = tx.send(started);
-            lines.for_each(drop);
-        });
-        let started = within(Duration::from_secs(20), rx)
-            .await
-            .unwrap()
-            .expect("the gateway logs its start");
+        let (_serve, started) = serve_until_listening(&config).await;
         assert_eq!(started["workers"], workers, "{started}");
         let addr = started["addr"].as_str().unwrap();
         let health = reqwest::get(format!("http://{addr}/healthz"))
@@ -217,6 +193,37 @@ async fn serve_runs_on_the_configured_workers() {
             .unwrap();
         assert_eq!(health.status(), 200);
     }
+}
+
+/// Starts `warden serve --config CONFIG` and waits for its `warden listening` line (its log is
+/// JSON lines on standard error); the process is killed when the returned guard drops.
+async fn serve_until_listening(config: &std::path::Path) -> (Killed, serde_json::Value) {
+    let mut serve = Killed(
+        warden_cmd()
+            .args(["serve", "--config"])
+            .arg(config)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = serve.0.stderr.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+        let started = lines.find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l)
+                .ok()
+                .filter(|v| v["message"] == "warden listening")
+        });
+        let _ = tx.send(started);
+        lines.for_each(drop);
+    });
+    let started = within(Duration::from_secs(20), rx)
+        .await
+        .unwrap()
+        .expect("the gateway logs its start");
+    (serve, started)
 }
 
 /// Kills the child when the test ends, however it ends.
@@ -389,31 +396,8 @@ async fn revocations_and_keys_from_the_cli_reach_a_running_gateway() {
         stdio_upstream("fx", "")
     );
     std::fs::write(&config, with_policies(&text)).unwrap();
-    let mut serve = Killed(
-        warden_cmd()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = serve.0.stderr.take().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
-        let addr = lines.find_map(|l| {
-            serde_json::from_str::<serde_json::Value>(&l)
-                .ok()
-                .and_then(|v| v["addr"].as_str().map(str::to_string))
-        });
-        let _ = tx.send(addr);
-        lines.for_each(drop);
-    });
-    let url = format!(
-        "http://{}/mcp",
-        rx.await.unwrap().expect("the gateway logs its address")
-    );
+    let (_serve, started) = serve_until_listening(&config).await;
+    let url = format!("http://{}/mcp", started["addr"].as_str().unwrap());
     let cli = |args: &[&str]| {
         let out = warden_cmd()
             .args(args)
