@@ -148,6 +148,65 @@ fn serve_refuses_a_bad_config_without_starting() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
 
+/// The endpoint's path is matched as written: one that a router would read as a pattern, that
+/// a URL would have to escape, or that takes one of Warden's own pages is refused by `check`
+/// (and so by `serve`, which once panicked on `/healthz` and `/mcp/*rest`).
+#[test]
+fn the_endpoint_path_is_plain_and_its_own() {
+    let identity = "[identity]\ntest_user = \"me\"\n";
+    for (path, why) in [
+        ("mcp", "is not a URL path"),
+        ("/mcp/{x}", "holds '{', which the endpoint's path may not"),
+        ("/mcp/*rest", "holds '*'"),
+        ("/m cp", "holds ' '"),
+        ("/mcp?x=1", "holds '?'"),
+        ("/api//mcp", "has an empty segment"),
+        ("/healthz", "is taken by Warden's own /healthz"),
+        ("/metrics", "is taken by Warden's own /metrics"),
+        ("/consent/abc", "is taken by Warden's own /consent"),
+        ("/admin", "is taken by Warden's own /admin"),
+        ("/.well-known/mcp", "is taken by Warden's own /.well-known"),
+    ] {
+        let (ok, out) = check(&format!("[server]\npath = {path:?}\n{identity}"));
+        assert!(!ok, "{path}: {out}");
+        assert!(
+            out.contains("warden.toml:2:8: ") && out.contains(why),
+            "{path}: {out}"
+        );
+        assert!(out.contains("fix: "), "{path}: {out}");
+    }
+    for path in [
+        "/",
+        "/mcp",
+        "/mcp/",
+        "/api/v1/mcp",
+        "/healthz2",
+        "/consent-mcp",
+        "/a.b_c~d",
+    ] {
+        let (ok, out) = check(&format!("[server]\npath = {path:?}\n{identity}"));
+        assert!(ok, "{path}: {out}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        with_policies(&format!("[server]\npath = \"/healthz\"\n{identity}")),
+    )
+    .unwrap();
+    let out = warden_cmd()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is taken by Warden's own /healthz") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 #[test]
 fn workers_must_be_a_sensible_number() {
     let identity = "[identity]\ntest_user = \"me\"\n";

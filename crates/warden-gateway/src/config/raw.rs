@@ -262,17 +262,17 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
     };
     let path = match raw.path {
         None => "/mcp".to_string(),
-        Some(p) if p.as_ref().starts_with('/') && !p.as_ref().contains(['?', '#']) => {
-            p.into_inner()
-        }
-        Some(p) => {
-            check.err(
-                p.span().start,
-                format!("path = {:?} is not a URL path", p.as_ref()),
-                "start it with '/', like \"/mcp\"",
-            );
-            "/mcp".to_string()
-        }
+        Some(p) => match path_problem(p.as_ref()) {
+            None => p.into_inner(),
+            Some((problem, fix)) => {
+                check.err(
+                    p.span().start,
+                    format!("path = {:?} {problem}", p.as_ref()),
+                    fix,
+                );
+                "/mcp".to_string()
+            }
+        },
     };
     let public_url = match raw.public_url {
         None => format!("http://{listen}{path}"),
@@ -329,6 +329,50 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
         public_url,
         workers,
     }
+}
+
+/// Paths of Warden's own pages, which the MCP endpoint may neither be nor sit under.
+const OWN_PATHS: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/admin",
+    "/consent",
+    "/.well-known",
+];
+
+/// What is wrong with `path` as the MCP endpoint's path, and its fix. The path is matched as
+/// it is written, so it may hold only plain characters (no `{}` or `*`, which a router reads as
+/// a pattern, nor anything a URL would have to escape), and it must not take one of Warden's
+/// own pages.
+fn path_problem(path: &str) -> Option<(String, &'static str)> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '.' | '_' | '~');
+    if !path.starts_with('/') {
+        return Some((
+            "is not a URL path".into(),
+            "start it with '/', like \"/mcp\"",
+        ));
+    }
+    if let Some(c) = path.chars().find(|&c| !plain(c)) {
+        return Some((
+            format!("holds {c:?}, which the endpoint's path may not"),
+            "use letters, digits and - . _ ~ between the slashes, like \"/mcp\"",
+        ));
+    }
+    if path.contains("//") {
+        return Some((
+            "has an empty segment".into(),
+            "write one '/' between segments, like \"/api/mcp\"",
+        ));
+    }
+    let own = OWN_PATHS.iter().find(|own| {
+        path.strip_prefix(**own)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })?;
+    Some((
+        format!("is taken by Warden's own {own}"),
+        "choose another path, like \"/mcp\"",
+    ))
 }
 
 pub(super) fn upstream(
