@@ -83,8 +83,8 @@ struct Args {
     warden: Option<PathBuf>,
     /// Serve every Warden (and the relay) on this many worker threads (`[server] workers`;
     /// default: one per core).
-    #[arg(long)]
-    warden_workers: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    warden_workers: Option<u16>,
     /// The tool name through Warden (`fx__echo`); another name lets `--warden` be a different
     /// proxy for calibration.
     #[arg(long, default_value = "fx__echo", hide = true)]
@@ -168,7 +168,7 @@ fn main() -> anyhow::Result<()> {
         bail!("--rate, --duration, --clients and --rounds must be positive, --warmup not negative");
     }
     if let Some(n) = args.warden_workers {
-        procs::set_warden_workers(n);
+        procs::set_warden_workers(usize::from(n));
     }
     let bins = binaries(&args)?;
     // One thread for the load generator: it leaves the other core to the processes under test.

@@ -296,6 +296,7 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
 
 /// Context switches (voluntary and not) of all a process's threads so far: each is a thread
 /// going to sleep or being put off the CPU, which a call's hand-offs between threads cost.
+/// Only the threads alive now are counted: one that ended takes its count with it.
 pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
     let mut total = 0;
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -427,9 +428,12 @@ mod tests {
         let me = std::process::id();
         assert!(cpu_time(me).is_ok());
         assert!(memory(me, "VmRSS").unwrap() > 0);
-        // A thread that goes to sleep gives up the CPU: one voluntary switch at least.
-        let before = context_switches(me).unwrap();
+        assert!(context_switches(me).unwrap() > 0);
+        // A thread that goes to sleep gives up the CPU: one voluntary switch at least. Read for
+        // this thread alone: the harness's other threads may end between the two readings.
+        let mine = || parse_switches(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
+        let before = mine().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1));
-        assert!(context_switches(me).unwrap() > before);
+        assert!(mine().unwrap() > before);
     }
 }

@@ -161,6 +161,8 @@ fn the_endpoint_path_is_plain_and_its_own() {
         ("/m cp", "holds ' '"),
         ("/mcp?x=1", "holds '?'"),
         ("/api//mcp", "has an empty segment"),
+        ("/./mcp", "has a '.' or '..' segment"),
+        ("/api/../mcp", "has a '.' or '..' segment"),
         ("/healthz", "is taken by Warden's own /healthz"),
         ("/metrics", "is taken by Warden's own /metrics"),
         ("/consent/abc", "is taken by Warden's own /consent"),
@@ -261,6 +263,8 @@ async fn serve_until_listening(config: &std::path::Path) -> (Killed, serde_json:
         warden_cmd()
             .args(["serve", "--config"])
             .arg(config)
+            // The configured level (info) logs the start-up line; RUST_LOG would override it.
+            .env_remove("RUST_LOG")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -11,6 +11,8 @@ use super::*;
 
 /// The most `[server] workers` may ask for: a typo of 10000 would start that many threads.
 const MAX_WORKERS: usize = 1024;
+const WORKERS_FIX: &str =
+    "leave it out for one per CPU core, or give the number of threads to serve on";
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -305,19 +307,23 @@ fn server(check: &mut Check, raw: RawServer) -> ServerConfig {
         allowed_hosts.push(host.to_string());
     }
     allowed_hosts.push(listen.ip().to_string());
-    let workers =
-        raw.workers
-            .and_then(|w| match usize::try_from(*w.as_ref()) {
-                Ok(n @ 1..=MAX_WORKERS) => Some(n),
-                _ => {
-                    check.err(
-                w.span().start,
-                format!("workers = {} is not between 1 and {MAX_WORKERS}", w.as_ref()),
-                "leave it out for one per CPU core, or give the number of threads to serve on",
-            );
-                    None
-                }
-            });
+    let workers = match raw.workers {
+        None => None,
+        Some(w) => match usize::try_from(*w.as_ref()) {
+            Ok(n @ 1..=MAX_WORKERS) => Some(n),
+            _ => {
+                check.err(
+                    w.span().start,
+                    format!(
+                        "workers = {} is not between 1 and {MAX_WORKERS}",
+                        w.as_ref()
+                    ),
+                    WORKERS_FIX,
+                );
+                None
+            }
+        },
+    };
     ServerConfig {
         listen,
         path,
@@ -363,6 +369,16 @@ fn path_problem(path: &str) -> Option<(String, &'static str)> {
         return Some((
             "has an empty segment".into(),
             "write one '/' between segments, like \"/api/mcp\"",
+        ));
+    }
+    // Clients resolve `.` and `..` before they send a URL: such a path is never asked for.
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Some((
+            "has a '.' or '..' segment, which clients resolve away".into(),
+            "write the path as clients send it, like \"/mcp\"",
         ));
     }
     let own = OWN_PATHS.iter().find(|own| {
