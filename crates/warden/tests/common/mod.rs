@@ -95,6 +95,42 @@ pub fn allow_all_policies() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/policies/allow-all").to_string()
 }
 
+/// The `warden` binary of this build, as a command to run.
+pub fn warden_cmd() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+}
+
+/// Runs `warden check` on `text` (with the allow-all policies when it names none): whether it
+/// passed, and what it printed with the file's path written `warden.toml`.
+pub fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, with_policies(text)).unwrap();
+    let out = warden_cmd()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success(),
+        all.replace(&path.display().to_string(), "warden.toml"),
+    )
+}
+
+/// The config with the allow-all policies when it names none.
+pub fn with_policies(text: &str) -> String {
+    if text.contains("[policy]") {
+        text.to_string()
+    } else {
+        format!("{text}\n[policy]\ndir = {:?}\n", allow_all_policies())
+    }
+}
+
 /// What one POST came back with.
 #[derive(Debug)]
 pub struct Answer {
