@@ -296,6 +296,33 @@ async fn foreign_origins_and_hosts_are_forbidden() {
     assert_eq!(fine.status(), 200);
 }
 
+/// A POST is the endpoint's exactly when its path is the endpoint's path, as written: the
+/// query does not count, a trailing slash or another case is another path (the router's 404),
+/// and Warden's own pages do not take calls (405).
+#[tokio::test]
+async fn only_the_endpoints_own_path_takes_calls() {
+    let (_w, url) = gateway().await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let with_query = post(&format!("{url}?from=test"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_query.status(), 200);
+    assert!(with_query.headers().contains_key("mcp-session-id"));
+    for (path, status) in [
+        (format!("{url}/"), 404),
+        (url.replace("/mcp", "/MCP"), 404),
+        (url.replace("/mcp", "/mcp2"), 404),
+        (url.replace("/mcp", "/healthz"), 405),
+        (url.replace("/mcp", "/metrics"), 405),
+    ] {
+        let r = post(&path).body(body).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        assert!(!r.headers().contains_key("mcp-session-id"), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn unknown_tools_and_methods_get_protocol_errors() {
     let (_w, url) = gateway().await;
