@@ -371,20 +371,14 @@ async fn measure(
     Ok(())
 }
 
+/// The CPU time of the processes `pids`, together.
 fn cpu(pids: &[u32]) -> anyhow::Result<Duration> {
-    let mut total = Duration::ZERO;
-    for &pid in pids {
-        total += procs::cpu_time(pid)?;
-    }
-    Ok(total)
+    pids.iter().map(|&pid| procs::cpu_time(pid)).sum()
 }
 
+/// The context switches of the processes `pids`, together.
 fn switches(pids: &[u32]) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for &pid in pids {
-        total += procs::context_switches(pid)?;
-    }
-    Ok(total)
+    pids.iter().map(|&pid| procs::context_switches(pid)).sum()
 }
 
 fn report(kind: &str, era: Era, paths: &[Path]) {
