@@ -10,6 +10,10 @@
 //! - `1x_closed_loop`: one appender waiting for each record (a gateway with one call in flight:
 //!   what one durable point costs in the log itself, hand-offs included).
 //!
+//! The closed loops run twice: appending with `Log::append` (every record handed to the
+//! writer thread) and with `Log::append_now` (`_now`: an appender that finds the log idle
+//! commits its record itself).
+//!
 //! `cargo bench -p warden-audit --bench append`; `WARDEN_BENCH_SECS` sets each run's length
 //! (default 5).
 
@@ -46,7 +50,7 @@ struct Run {
     latencies_us: Vec<u64>,
 }
 
-fn run(appenders: usize, window: usize, secs: u64) -> Run {
+fn run(appenders: usize, window: usize, now: bool, secs: u64) -> Run {
     let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let tmp = tempfile::tempdir_in(base).expect("a temp dir on disk");
     let signer = Signer::from_seed("bench.warden/audit", [5; 32]).expect("key");
@@ -63,7 +67,13 @@ fn run(appenders: usize, window: usize, secs: u64) -> Run {
                 let mut in_flight = VecDeque::with_capacity(window);
                 let mut i = (t as u64) << 40;
                 while !stop.load(Ordering::Relaxed) {
-                    in_flight.push_back((Instant::now(), log.append(record(i))));
+                    let at = Instant::now();
+                    let durable = if now {
+                        log.append_now(record(i))
+                    } else {
+                        log.append(record(i))
+                    };
+                    in_flight.push_back((at, durable));
                     i += 1;
                     if in_flight.len() >= window {
                         let (at, durable) = in_flight.pop_front().expect("non-empty");
@@ -110,12 +120,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     println!("record_bytes: {} bytes", record(1 << 50).to_bytes().len());
-    for (appenders, name, window) in [
-        (APPENDERS, "closed_loop", 1),
-        (APPENDERS, "window64", 64),
-        (1, "closed_loop", 1),
+    for (appenders, name, window, now) in [
+        (APPENDERS, "closed_loop", 1, false),
+        (APPENDERS, "closed_loop_now", 1, true),
+        (APPENDERS, "window64", 64, false),
+        (1, "closed_loop", 1, false),
+        (1, "closed_loop_now", 1, true),
     ] {
-        let r = run(appenders, window, secs);
+        let r = run(appenders, window, now, secs);
         let rate = r.records as f64 / r.elapsed.as_secs_f64();
         let name = format!("append_1k_{appenders}x_{name}");
         println!("{name}_durable: {rate:.0} records/s");

@@ -79,6 +79,67 @@ fn the_durable_future_works_with_any_executor() {
     assert_eq!(seq, 1);
 }
 
+#[test]
+fn an_idle_log_commits_an_append_now_on_the_callers_thread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = open(&tmp.path().join("audit"));
+    for i in 1..=20 {
+        let durable = log.append_now(record(i));
+        // Durable before append_now returned: counted, and resolved at the first poll.
+        assert_eq!(log.size(), i + 1);
+        let mut durable = std::pin::pin!(durable);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match durable.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(seq) => assert_eq!(seq.unwrap(), i),
+            std::task::Poll::Pending => panic!("append {i} was left to the writer thread"),
+        }
+    }
+}
+
+#[test]
+fn appends_committed_by_their_callers_and_by_the_writer_interleave_densely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let log = Arc::new(open(&dir));
+    let threads: Vec<_> = (0..12)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..100)
+                    .map(|i| {
+                        let mut r = record(i);
+                        r.call = Some(format!("t{t}-{i}"));
+                        let durable = if t % 2 == 0 {
+                            log.append_now(r)
+                        } else {
+                            log.append(r)
+                        };
+                        (durable.wait().unwrap(), format!("t{t}-{i}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let acked: Vec<(u64, String)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let seqs: BTreeSet<u64> = acked.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs.into_iter().collect::<Vec<_>>(),
+        (1..=1200).collect::<Vec<_>>()
+    );
+    Arc::try_unwrap(log).unwrap().close().unwrap();
+    verify_dir(&dir, &verifier(), None).unwrap();
+    let audited = AuditedLog::open(&dir, &verifier(), None, Default::default()).unwrap();
+    for (seq, call) in &acked {
+        assert_eq!(
+            audited.record(*seq).unwrap().call.as_deref(),
+            Some(call.as_str())
+        );
+    }
+}
+
 fn failing_log(dir: &std::path::Path) -> (Log, FaultInjector) {
     let faults = FaultInjector::new();
     let opts = Options {
@@ -119,6 +180,20 @@ fn a_failed_fdatasync_fails_pending_and_later_appends() {
     assert!(log.is_healthy() && log.size() >= 5);
     log.close().unwrap();
     verify_dir(&dir, &verifier(), None).unwrap();
+}
+
+#[test]
+fn a_failed_fdatasync_on_the_callers_thread_fails_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, faults) = failing_log(&tmp.path().join("audit"));
+    fill(&log, 2);
+    faults.fail_next_sync();
+    assert_failed(log.append_now(record(7)).wait(), "injected fdatasync fault");
+    assert!(!log.is_healthy());
+    assert_eq!(log.size(), 3, "the record whose sync failed is not durable");
+    assert_failed(log.append(record(8)).wait(), "fdatasync");
+    assert_failed(log.append_now(record(9)).wait(), "fdatasync");
+    assert!(log.close().is_err());
 }
 
 #[test]

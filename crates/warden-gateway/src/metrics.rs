@@ -39,6 +39,8 @@ pub struct Metrics {
     latency_of: [std::sync::OnceLock<Histogram>; METHODS],
     pub rejected: Family<MethodLabels, Counter>,
     sessions: Gauge,
+    /// Calls between the start of their lifetime and its end, held ones included.
+    pub calls_in_flight: Gauge,
     links: Family<ServerLabels, Gauge>,
     up: Family<ServerLabels, Gauge>,
     reloads: Family<OutcomeLabels, Counter>,
@@ -108,6 +110,12 @@ impl Metrics {
             rejected.clone(),
         );
         registry.register("sessions", "Live legacy-era sessions", sessions.clone());
+        let calls_in_flight = Gauge::default();
+        registry.register(
+            "calls_in_flight",
+            "Calls received and not yet ended (answered, cancelled or left by their client), calls held for consent included",
+            calls_in_flight.clone(),
+        );
         registry.register(
             "upstream_links",
             "Live links to each upstream (child processes or upstream sessions)",
@@ -151,6 +159,7 @@ impl Metrics {
             latency_of: Default::default(),
             rejected,
             sessions,
+            calls_in_flight,
             links,
             up,
             reloads,

@@ -74,6 +74,7 @@ async fn health_and_metrics_report_what_happened() {
     );
     assert!(value(r#"warden_request_duration_seconds_count{method="tools/call"}"#) >= 4.0);
     assert_eq!(value("warden_sessions "), 1.0);
+    assert_eq!(value("warden_calls_in_flight "), 0.0, "every call ended");
     assert_eq!(value(r#"warden_upstream_links{server="fx"}"#), 1.0);
     assert_eq!(value(r#"warden_upstream_up{server="fx"}"#), 1.0);
 }

@@ -178,6 +178,7 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
             .starts_with("text/event-stream")
     );
     until(&mut waits, |w| w.waiting == 1).await;
+    assert_eq!(count(&metrics(&w).await, "warden_calls_in_flight "), 1.0);
 
     // The session is idle far longer than its timeout while the call waits, and the reaper
     // runs several times meanwhile: the session stays.
@@ -214,6 +215,7 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
         1.0,
         "{text}"
     );
+    assert_eq!(count(&text, "warden_calls_in_flight "), 0.0, "{text}");
     // Without calls in flight the session is reaped like any idle one.
     within(Duration::from_secs(10), async {
         while !w.gateway.sessions.is_empty() {
@@ -252,6 +254,7 @@ async fn a_held_modern_call_ends_when_the_client_closes_its_stream() {
         1.0,
         "{text}"
     );
+    assert_eq!(count(&text, "warden_calls_in_flight "), 0.0, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,10 +19,12 @@ pub(crate) struct Pending {
     pub reply: Reply,
 }
 
-/// The appends waiting for the writer.
-#[derive(Default)]
+/// The appends waiting for the writer, and the segment whoever commits next writes to.
 pub(crate) struct Queue {
     pub pending: Vec<Pending>,
+    /// The segment being appended to; `None` while a commit holds it (the writer thread's, or
+    /// an appender's own: see [`super::Log::append_now`]). One commit at a time.
+    pub segment: Option<SegmentWriter>,
     /// Set by `close`: the writer drains the queue and stops; appends are refused.
     pub closing: bool,
 }
@@ -67,18 +69,22 @@ impl Shared {
         origin: &str,
         opts: Options,
         recovered: Recovered,
-    ) -> (Shared, SegmentWriter) {
+    ) -> Shared {
         let size = recovered.tree.leaves().len() as u64;
         let (covered, latest) = match recovered.latest {
             Some((checkpoint, note)) => (checkpoint.size, Some(note)),
             None => (0, None),
         };
-        let shared = Shared {
+        Shared {
             dir: dir.to_path_buf(),
             origin: origin.to_string(),
             signer,
             opts,
-            queue: Mutex::default(),
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                segment: Some(recovered.segment),
+                closing: false,
+            }),
             queued: Condvar::new(),
             tree: RwLock::new(recovered.tree),
             size: AtomicU64::new(size),
@@ -89,8 +95,7 @@ impl Shared {
                 ..Default::default()
             }),
             checkpoint_wanted: Condvar::new(),
-        };
-        (shared, recovered.segment)
+        }
     }
 
     /// The number of durable records.
@@ -118,7 +123,7 @@ impl Shared {
 
     /// Fails the log for good and answers every waiter: what a thread does if it panics, so
     /// that no append or checkpoint request waits forever.
-    fn fail_everything(&self, thread: &str) {
+    pub fn fail_everything(&self, thread: &str) {
         let cause = format!("the audit log's {thread} thread stopped unexpectedly");
         lock(&self.failure).get_or_insert(cause);
         let pending = {

@@ -2,8 +2,10 @@
 //!
 //! It takes everything queued (up to `max_batch`), assigns seqs, writes all the frames with
 //! one `write`, calls `fdatasync` once, and only then adds the leaves to the tree and wakes the
-//! waiters. A batch that does not fit the current segment first finishes and syncs that
-//! segment, then creates the next one and syncs the directory, so a record is never
+//! waiters. An appender that finds the log idle commits its own record the same way, on its own
+//! thread, and then what queued behind it ([`crate::Log::append_now`]); the segment is held by
+//! one commit at a time. A batch that does not fit the current segment first finishes and syncs
+//! that segment, then creates the next one and syncs the directory, so a record is never
 //! acknowledged in a file whose name is not yet durable.
 //!
 //! The segment being written is **preallocated**: zeros are written [`PREALLOCATE`] bytes
@@ -19,7 +21,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::shared::{PanicGuard, Pending, Shared, lock};
+use super::shared::{PanicGuard, Pending, Queue, Shared, lock};
 use crate::frame::{self, FRAME_OVERHEAD, MAX_RECORD_BYTES};
 use crate::merkle::{Hash, leaf_hash};
 use crate::record::{FORMAT_VERSION, MAX_NESTING, nesting};
@@ -92,17 +94,23 @@ impl SegmentWriter {
     }
 }
 
-pub(crate) fn run(shared: &Shared, mut segment: SegmentWriter) {
+pub(crate) fn run(shared: &Shared) {
     let _guard = PanicGuard {
         shared,
         thread: "writer",
     };
     loop {
-        let mut batch = {
+        let (mut batch, mut segment) = {
             let mut queue = lock(&shared.queue);
-            while queue.pending.is_empty() && !queue.closing {
+            // Waits for work, and for the segment while an appender commits on its own.
+            let mut segment = loop {
+                if (!queue.pending.is_empty() || queue.closing)
+                    && let Some(segment) = queue.segment.take()
+                {
+                    break segment;
+                }
                 queue = shared.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
-            }
+            };
             if queue.pending.is_empty() {
                 drop(queue);
                 // Closing, and drained: the segment keeps only its frames.
@@ -113,21 +121,75 @@ pub(crate) fn run(shared: &Shared, mut segment: SegmentWriter) {
                 }
                 return;
             }
-            let max = shared.opts.max_batch.max(1);
-            if queue.pending.len() <= max {
-                mem::take(&mut queue.pending)
-            } else {
-                let rest = queue.pending.split_off(max);
-                mem::replace(&mut queue.pending, rest)
-            }
+            (
+                take_batch(shared, &mut queue),
+                Held::new(shared, Some(segment), false),
+            )
         };
-        if let Some(failure) = shared.failure() {
-            refuse(batch, &failure);
-            continue;
+        commit_or_refuse(shared, &mut segment, &mut batch);
+    }
+}
+
+/// Takes the next batch off the queue: everything queued, up to `max_batch` records.
+pub(crate) fn take_batch(shared: &Shared, queue: &mut Queue) -> Vec<Pending> {
+    let max = shared.opts.max_batch.max(1);
+    if queue.pending.len() <= max {
+        mem::take(&mut queue.pending)
+    } else {
+        let rest = queue.pending.split_off(max);
+        mem::replace(&mut queue.pending, rest)
+    }
+}
+
+/// Commits `batch` with the segment `held`, or answers every waiter with the log's failure;
+/// the segment goes back to the queue either way.
+pub(crate) fn commit_or_refuse(shared: &Shared, held: &mut Held<'_>, batch: &mut Vec<Pending>) {
+    if let Some(failure) = shared.failure() {
+        refuse(mem::take(batch), &failure);
+        return;
+    }
+    if let Err(e) = commit(shared, held.segment(), batch) {
+        let failure = shared.fail(&e);
+        refuse(mem::take(batch), &failure);
+    }
+}
+
+/// The segment, taken out of the queue by the one commit under way. Dropping it puts it back;
+/// after an appender's own commit it also wakes the writer thread when appends queued meanwhile
+/// (or `close`) wait for the segment, and fails the log closed if that commit panicked (the
+/// writer thread's [`PanicGuard`] does so for its own).
+pub(crate) struct Held<'a> {
+    shared: &'a Shared,
+    segment: Option<SegmentWriter>,
+    /// Held by an appender's thread, not the writer thread.
+    appender: bool,
+}
+
+impl<'a> Held<'a> {
+    pub fn new(shared: &'a Shared, segment: Option<SegmentWriter>, appender: bool) -> Held<'a> {
+        Held {
+            shared,
+            segment,
+            appender,
         }
-        if let Err(e) = commit(shared, &mut segment, &mut batch) {
-            let failure = shared.fail(&e);
-            refuse(batch, &failure);
+    }
+
+    fn segment(&mut self) -> &mut SegmentWriter {
+        self.segment.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.appender && std::thread::panicking() {
+            self.shared.fail_everything("appending");
+        }
+        let mut queue = lock(&self.shared.queue);
+        queue.segment = self.segment.take();
+        let wake = self.appender && (!queue.pending.is_empty() || queue.closing);
+        drop(queue);
+        if wake {
+            self.shared.queued.notify_one();
         }
     }
 }

@@ -4,8 +4,8 @@
 //! It owns what every stage may rely on: the cancel token (a legacy session's
 //! `notifications/cancelled` names the call by its id from the start, so a call held in any
 //! stage can be cancelled), the deadline of the upstream part of the call, the registration that
-//! keeps a session alive while the call is in flight, the request metrics, and hooks that run at
-//! the end (the audit trail records the end there).
+//! keeps a session alive while the call is in flight, the request metrics (and the count of
+//! calls in flight), and hooks that run at the end (the audit trail records the end there).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +68,7 @@ impl Lifetime {
         id: &Id,
     ) -> Self {
         let started = Instant::now();
+        gw.metrics.calls_in_flight.inc();
         let (cancel, session) = match session {
             Some(s) => (s.begin_call(id.clone()), Some((s, id.clone()))),
             None => (CancellationToken::new(), None),
@@ -134,6 +135,7 @@ impl Lifetime {
             return;
         }
         let elapsed = self.started.elapsed();
+        self.gw.metrics.calls_in_flight.dec();
         if let Some((session, id)) = self.session.take() {
             session.end_call(&id);
             session.touch();

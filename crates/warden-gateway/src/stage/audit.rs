@@ -35,7 +35,7 @@ async fn request(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     let detail = std::mem::take(&mut record.detail);
     let base = record.clone();
     record.detail = detail;
-    if let Err(r) = gw.audit.write(record).await {
+    if let Err(r) = write(gw, record).await {
         return Next::Refuse(r);
     }
     call.audit_requested = true;
@@ -65,12 +65,23 @@ impl ReplyStage for AuditResponse {
     ) -> Staged<'a, Verdict> {
         match frame {
             Frame::Final(m) if gw.audit.is_on() => later!({
-                match gw.audit.write(records::response(gw, call, m)).await {
+                match write(gw, records::response(gw, call, m)).await {
                     Ok(()) => Verdict::Pass,
                     Err(r) => Verdict::Refuse(r),
                 }
             }),
             _ => Staged::Now(Verdict::Pass),
         }
+    }
+}
+
+/// Writes a call's record: on the call's own worker thread when it is the only call in flight
+/// and the log is idle (see [`crate::audit::Audit::write_alone`]), else with the writer's group
+/// commit, so that a worker other calls could use is never blocked on the disk.
+async fn write(gw: &Gateway, record: warden_audit::Record) -> Result<(), crate::call::Refusal> {
+    if gw.metrics.calls_in_flight.get() <= 1 {
+        gw.audit.write_alone(record).await
+    } else {
+        gw.audit.write(record).await
     }
 }
