@@ -8,46 +8,55 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use warden_audit::{AuditedLog, Checkpoint, Error, FaultInjector, Log, Options, verify_dir};
+use warden_audit::{
+    AuditedLog, Checkpoint, Durable, Error, FaultInjector, Log, Options, Record, verify_dir,
+};
 
-#[test]
-fn concurrent_appenders_get_unique_dense_seqs_and_their_own_records() {
+/// `threads` threads append `each` records at once, each record appended by `how` (given the
+/// thread's number) and waited for: every record is acknowledged with its own seq, the seqs are
+/// dense, and the closed log verifies and holds each record under its seq.
+fn appended_concurrently(threads: u64, each: u64, how: fn(&Log, u64, Record) -> Durable) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("audit");
     let log = Arc::new(open(&dir));
-    let threads: Vec<_> = (0..16)
+    let handles: Vec<_> = (0..threads)
         .map(|t| {
             let log = log.clone();
             std::thread::spawn(move || {
-                let mut mine = Vec::new();
-                for i in 0..150 {
-                    let mut r = record(i);
-                    r.call = Some(format!("t{t}-{i}"));
-                    mine.push((log.append_blocking(r).unwrap(), format!("t{t}-{i}")));
-                }
-                mine
+                (0..each)
+                    .map(|i| {
+                        let mut r = record(i);
+                        r.call = Some(format!("t{t}-{i}"));
+                        (how(&log, t, r).wait().unwrap(), format!("t{t}-{i}"))
+                    })
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    let acked: Vec<(u64, String)> = threads
+    let acked: Vec<(u64, String)> = handles
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
     let seqs: BTreeSet<u64> = acked.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs.len(), 16 * 150, "unique");
     assert_eq!(
-        seqs.iter().copied().collect::<Vec<_>>(),
-        (1..=2400).collect::<Vec<_>>(),
-        "dense"
+        seqs.into_iter().collect::<Vec<_>>(),
+        (1..=threads * each).collect::<Vec<_>>(),
+        "unique and dense"
     );
-    assert_eq!(log.size(), 2401);
+    assert_eq!(log.size(), threads * each + 1);
     Arc::try_unwrap(log).unwrap().close().unwrap();
+    verify_dir(&dir, &verifier(), None).unwrap();
 
     let audited = AuditedLog::open(&dir, &verifier(), None, Default::default()).unwrap();
     for (seq, call) in &acked {
         let r = audited.record(*seq).unwrap();
         assert_eq!((r.seq, r.call.as_deref()), (*seq, Some(call.as_str())));
     }
+}
+
+#[test]
+fn concurrent_appenders_get_unique_dense_seqs_and_their_own_records() {
+    appended_concurrently(16, 150, |log, _, r| log.append(r));
 }
 
 #[test]
@@ -98,46 +107,13 @@ fn an_idle_log_commits_an_append_now_on_the_callers_thread() {
 
 #[test]
 fn appends_committed_by_their_callers_and_by_the_writer_interleave_densely() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("audit");
-    let log = Arc::new(open(&dir));
-    let threads: Vec<_> = (0..12)
-        .map(|t| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                (0..100)
-                    .map(|i| {
-                        let mut r = record(i);
-                        r.call = Some(format!("t{t}-{i}"));
-                        let durable = if t % 2 == 0 {
-                            log.append_now(r)
-                        } else {
-                            log.append(r)
-                        };
-                        (durable.wait().unwrap(), format!("t{t}-{i}"))
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let acked: Vec<(u64, String)> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    let seqs: BTreeSet<u64> = acked.iter().map(|(s, _)| *s).collect();
-    assert_eq!(
-        seqs.into_iter().collect::<Vec<_>>(),
-        (1..=1200).collect::<Vec<_>>()
-    );
-    Arc::try_unwrap(log).unwrap().close().unwrap();
-    verify_dir(&dir, &verifier(), None).unwrap();
-    let audited = AuditedLog::open(&dir, &verifier(), None, Default::default()).unwrap();
-    for (seq, call) in &acked {
-        assert_eq!(
-            audited.record(*seq).unwrap().call.as_deref(),
-            Some(call.as_str())
-        );
-    }
+    appended_concurrently(12, 100, |log, t, r| {
+        if t % 2 == 0 {
+            log.append_now(r)
+        } else {
+            log.append(r)
+        }
+    });
 }
 
 fn failing_log(dir: &std::path::Path) -> (Log, FaultInjector) {
