@@ -146,31 +146,28 @@ impl Record {
 /// reader of the log meets. A deeper record could be written but never read back.
 pub const MAX_NESTING: usize = 128;
 
-/// The nesting depth of the JSON text `bytes` (objects and arrays), without parsing it.
-pub(crate) fn nesting(bytes: &[u8]) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+impl Record {
+    /// The nesting depth of the record's JSON text (objects and arrays): its own object and
+    /// its detail's, counted no further than `MAX_NESTING + 2`. Read from the values, not the
+    /// text: only objects and arrays are visited, never the bytes of a string.
+    pub(crate) fn nesting(&self) -> usize {
+        1 + depth(&self.detail, MAX_NESTING)
     }
-    deepest
+}
+
+/// How deep `value`'s objects and arrays go, or `left + 1` if deeper.
+fn depth(value: &Value, left: usize) -> usize {
+    let inner = |items: &mut dyn Iterator<Item = &Value>| {
+        if left == 0 {
+            return 1;
+        }
+        1 + items.map(|v| depth(v, left - 1)).max().unwrap_or(0)
+    };
+    match value {
+        Value::Array(a) => inner(&mut a.iter()),
+        Value::Object(o) => inner(&mut o.values()),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -195,18 +192,29 @@ mod tests {
     }
 
     #[test]
-    fn nesting_counts_brackets_outside_strings() {
-        assert_eq!(nesting(br#"{"a":[1,{"b":"[[[{"}]}"#), 3);
-        assert_eq!(nesting(br#"{"a":"\"[["}"#), 1);
+    fn nesting_counts_objects_and_arrays_not_brackets_in_strings() {
+        let with = |detail| {
+            let mut r = Record::new(Kind::Admin, "t".into());
+            r.detail = detail;
+            r.nesting()
+        };
+        assert_eq!(with(Value::Null), 1);
+        assert_eq!(with(json!({"a": [1, {"b": "[[[{"}]})), 4);
+        assert_eq!(with(json!({"a": "\"[[", "b": [[]], "c": {}})), 4);
         let mut deep = Record::new(Kind::Admin, "t".into());
         for _ in 0..MAX_NESTING {
             deep.detail = json!([deep.detail]);
         }
-        assert_eq!(nesting(&deep.to_bytes()), MAX_NESTING + 1);
+        assert_eq!(deep.nesting(), MAX_NESTING + 1);
         assert!(
             Record::from_bytes(&deep.to_bytes()).is_err(),
             "serde_json's limit is real"
         );
+        // Deeper than the limit: counted only as far as it matters.
+        for _ in 0..1000 {
+            deep.detail = json!({ "x": deep.detail });
+        }
+        assert_eq!(deep.nesting(), MAX_NESTING + 2);
     }
 
     #[test]

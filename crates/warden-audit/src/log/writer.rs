@@ -24,7 +24,7 @@ use std::time::Instant;
 use super::shared::{PanicGuard, Pending, Queue, Shared, lock};
 use crate::frame::{self, FRAME_OVERHEAD, MAX_RECORD_BYTES};
 use crate::merkle::{Hash, leaf_hash};
-use crate::record::{FORMAT_VERSION, MAX_NESTING, nesting};
+use crate::record::{FORMAT_VERSION, MAX_NESTING};
 use crate::{Error, layout};
 
 /// How far ahead of the frames the segment being written is filled with zeros.
@@ -226,7 +226,7 @@ fn commit(
                 max: MAX_RECORD_BYTES,
             })
         } else {
-            let depth = nesting(&bytes);
+            let depth = p.record.nesting();
             (depth > MAX_NESTING).then_some(Error::RecordTooDeep {
                 depth,
                 max: MAX_NESTING,

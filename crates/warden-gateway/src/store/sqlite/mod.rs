@@ -5,11 +5,19 @@
 //! transaction that read first could not take it later once another process wrote, and would
 //! fail half-way. Waiting for the lock is bounded by the busy timeout.
 //!
-//! [`Store::generation`] must be cheap, since the gateway asks on every request. The counter
-//! row is read only when the files changed: the database's and the WAL's size and time, and the
-//! header of the WAL index (`-shm`), whose change counter SQLite bumps on every commit
-//! (sqlite.org/walformat.html). A false alarm costs one read of the counter; a commit always
-//! changes the fingerprint.
+//! [`Store::generation`] must be cheap, since the gateway asks on every request (up to three
+//! times per call: identity, grants, vault). The counter row is read only when the header of
+//! the WAL index (`-shm`) changed: SQLite rewrites it on every commit, by any process
+//! (sqlite.org/walformat.html: its change counter, last frame, salts and checksum). A false
+//! alarm costs one read of the counter; a commit always changes the header.
+//!
+//! The index is read with one `pread` on a descriptor opened at start, not by path: looking
+//! the files up by name on every request cost two `stat`s, an `open` and a `read` each time
+//! (about 9 % of the full pipeline's CPU in `warden-bench --full`). That descriptor stays the
+//! file SQLite uses only while some connection keeps the database open — the last connection
+//! to close deletes the index, and the next one creates a new file — so the store keeps one
+//! connection of its own open for as long as it lives ([`Pinned`]). Where the index could not
+//! be opened, the store falls back to looking the files up by name on every request.
 
 pub(crate) mod schema;
 mod transaction;
@@ -17,13 +25,15 @@ mod transaction;
 #[cfg(test)]
 mod tests;
 
+use std::fs::File;
 use std::io::Read as _;
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{ConnectOptions as _, SqliteConnection, SqlitePool};
 
 use super::migrate::pending;
 use super::{Generation, Store, StoreError, StoreFuture, Transaction};
@@ -35,7 +45,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// The WAL index, opened once, and the connection that keeps it the live one.
+    index: Option<Pinned>,
     seen: Mutex<Option<(Fingerprint, Generation)>>,
+}
+
+/// The WAL index held open, with a connection of the store's own that has read the database
+/// (so SQLite has the index mapped for it) and reads only the change counter: while it is
+/// open, no other connection is the last to close, so the index is neither deleted nor
+/// replaced.
+struct Pinned {
+    index: File,
+    connection: tokio::sync::Mutex<SqliteConnection>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -46,13 +67,22 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// What the files look like: sizes and times of the database and WAL, the WAL index header.
+/// What the files look like: the WAL index header read from the held index, or (without one)
+/// the sizes and times of the database and WAL and the index header, looked up by name.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    db: (Option<SystemTime>, u64),
-    wal: (Option<SystemTime>, u64),
-    shm: [u8; 48],
+enum Fingerprint {
+    Index([u8; INDEX_HEADER]),
+    Files {
+        db: (Option<SystemTime>, u64),
+        wal: (Option<SystemTime>, u64),
+        shm: [u8; INDEX_HEADER],
+    },
+    /// The held index could not be read: never equal to what was seen, so the counter is read.
+    Unread,
 }
+
+/// The first copy of the WAL index header.
+const INDEX_HEADER: usize = 48;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -72,18 +102,42 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| failed(&e))?;
         migrate(&pool, &location).await?;
+        let index = pin(path, options).await;
         Ok(SqliteStore {
             pool,
             path: path.to_path_buf(),
+            index,
             seen: Mutex::new(None),
         })
     }
 
+    /// Closes every connection, the pinned one too, as a process that exits would.
+    #[cfg(test)]
+    async fn close(self) {
+        self.pool.close().await;
+        if let Some(pinned) = self.index {
+            use sqlx::Connection as _;
+            pinned.connection.into_inner().close().await.unwrap();
+        }
+    }
+
     fn fingerprint(&self) -> Fingerprint {
+        let Some(pinned) = &self.index else {
+            return self.files();
+        };
+        let mut header = [0u8; INDEX_HEADER];
+        match pinned.index.read_exact_at(&mut header, 0) {
+            Ok(()) => Fingerprint::Index(header),
+            Err(_) => Fingerprint::Unread,
+        }
+    }
+
+    /// The fingerprint looked up by name.
+    fn files(&self) -> Fingerprint {
         let stat = |p: &Path| {
             std::fs::metadata(p)
                 .map(|m| (m.modified().ok(), m.len()))
@@ -94,15 +148,55 @@ impl SqliteStore {
             p.push(suffix);
             PathBuf::from(p)
         };
-        let mut shm = [0u8; 48];
+        let mut shm = [0u8; INDEX_HEADER];
         // A missing or short index leaves zeros: the sizes and times still tell a change.
-        let _ = std::fs::File::open(sibling("-shm")).and_then(|mut f| f.read_exact(&mut shm));
-        Fingerprint {
+        let _ = File::open(sibling(path_suffix::INDEX)).and_then(|mut f| f.read_exact(&mut shm));
+        Fingerprint::Files {
             db: stat(&self.path),
-            wal: stat(&sibling("-wal")),
+            wal: stat(&sibling(path_suffix::WAL)),
             shm,
         }
     }
+}
+
+/// Reads the change counter.
+async fn counter(connection: &mut SqliteConnection) -> Result<Generation, sqlx::Error> {
+    sqlx::query_scalar("SELECT generation FROM store_changes WHERE id = 1")
+        .fetch_one(connection)
+        .await
+        .map(Generation)
+}
+
+/// The names SQLite gives the WAL and its index: the database's with a suffix.
+mod path_suffix {
+    pub const WAL: &str = "-wal";
+    pub const INDEX: &str = "-shm";
+}
+
+/// Opens the store's own connection, reads through it (SQLite maps the WAL index for it), then
+/// opens the index; `None` (and a warning) when either fails.
+async fn pin(path: &Path, options: SqliteConnectOptions) -> Option<Pinned> {
+    let pinned = async {
+        let mut connection = options.connect().await.map_err(|e| e.to_string())?;
+        counter(&mut connection).await.map_err(|e| e.to_string())?;
+        let mut name = path.as_os_str().to_owned();
+        name.push(path_suffix::INDEX);
+        let index = File::open(&name).map_err(|e| e.to_string())?;
+        Ok::<_, String>(Pinned {
+            index,
+            connection: tokio::sync::Mutex::new(connection),
+        })
+    }
+    .await;
+    pinned
+        .inspect_err(|e| {
+            tracing::warn!(
+                store = %path.display(),
+                error = %e,
+                "could not hold the store's WAL index open; its files are looked up on every request"
+            );
+        })
+        .ok()
 }
 
 /// Applies the migrations the database lacks, all in one transaction.
@@ -149,15 +243,17 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let print = self.fingerprint();
             let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, generation)) = seen.filter(|(before, _)| *before == print) {
+            let unchanged = |(before, _): &(Fingerprint, Generation)| {
+                *before == print && print != Fingerprint::Unread
+            };
+            if let Some((_, generation)) = seen.filter(unchanged) {
                 return Ok(generation);
             }
             // Read after the fingerprint: a commit in between shows in the next fingerprint.
-            let generation = Generation(
-                sqlx::query_scalar("SELECT generation FROM store_changes WHERE id = 1")
-                    .fetch_one(&self.pool)
-                    .await?,
-            );
+            let generation = match &self.index {
+                Some(pinned) => counter(&mut *pinned.connection.lock().await).await?,
+                None => counter(&mut *self.pool.acquire().await?).await?,
+            };
             *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some((print, generation));
             Ok(generation)
         })

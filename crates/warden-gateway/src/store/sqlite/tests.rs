@@ -147,3 +147,30 @@ async fn another_handle_sees_each_commit_in_the_generation() {
         seen = now;
     }
 }
+
+/// The gateway reads the WAL index through a descriptor it opened at start. Every connection
+/// but its own pinned one closes here — its pool, and each writer after its write, as a CLI
+/// process would — so a writer would be the last to close (deleting the index, the next one
+/// creating a new file) if the store did not keep a connection open: the held descriptor would
+/// then show no change again.
+#[tokio::test]
+async fn writers_that_close_after_each_write_are_seen_with_the_pool_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let gateway = SqliteStore::open(&path).await.unwrap();
+    assert!(gateway.index.is_some(), "the index is held");
+    gateway.pool.close().await;
+    let mut seen = gateway.generation().await.unwrap();
+    for i in 0..5 {
+        let cli = SqliteStore::open(&path).await.unwrap();
+        (&cli as &dyn Store)
+            .revoke("token", &format!("t{i}"), "", i)
+            .await
+            .unwrap();
+        cli.close().await;
+        let now = gateway.generation().await.unwrap();
+        assert_ne!(now, seen, "write {i} unseen");
+        assert_eq!(gateway.generation().await.unwrap(), now);
+        seen = now;
+    }
+}
