@@ -174,3 +174,53 @@ async fn writers_that_close_after_each_write_are_seen_with_the_pool_closed() {
         seen = now;
     }
 }
+
+/// The connection the store keeps open must not hold a read transaction after reading the
+/// counter: one would keep every later commit in the WAL (no checkpoint could reset it).
+#[tokio::test]
+async fn the_held_connection_keeps_no_snapshot_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let before = store.generation().await.unwrap();
+    // Told "busy" at once rather than after waiting for the reader.
+    let other = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .busy_timeout(std::time::Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    for i in 0..3 {
+        (&store as &dyn Store)
+            .revoke("token", &format!("t{i}"), "", i)
+            .await
+            .unwrap();
+        assert_ne!(store.generation().await.unwrap(), before);
+    }
+    let checkpoint = || async {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&other)
+            .await
+            .unwrap();
+        busy
+    };
+    // What a held snapshot does, to show the check can tell.
+    let reader = raw(&path).await;
+    let mut snapshot = reader.begin().await.unwrap();
+    sqlx::query("SELECT generation FROM store_changes")
+        .fetch_one(&mut *snapshot)
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint().await,
+        1,
+        "an open read transaction blocks the reset"
+    );
+    snapshot.rollback().await.unwrap();
+    assert_eq!(checkpoint().await, 0, "a reader held the WAL");
+    let wal = std::fs::metadata(path.with_file_name("warden.db-wal")).unwrap();
+    assert_eq!(wal.len(), 0, "the WAL was reset");
+}
