@@ -143,17 +143,13 @@ impl SqliteStore {
                 .map(|m| (m.modified().ok(), m.len()))
                 .unwrap_or((None, 0))
         };
-        let sibling = |suffix: &str| {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            PathBuf::from(p)
-        };
         let mut shm = [0u8; INDEX_HEADER];
         // A missing or short index leaves zeros: the sizes and times still tell a change.
-        let _ = File::open(sibling(path_suffix::INDEX)).and_then(|mut f| f.read_exact(&mut shm));
+        let _ = File::open(sibling(&self.path, path_suffix::INDEX))
+            .and_then(|mut f| f.read_exact(&mut shm));
         Fingerprint::Files {
             db: stat(&self.path),
-            wal: stat(&sibling(path_suffix::WAL)),
+            wal: stat(&sibling(&self.path, path_suffix::WAL)),
             shm,
         }
     }
@@ -173,15 +169,20 @@ mod path_suffix {
     pub const INDEX: &str = "-shm";
 }
 
+/// The file SQLite keeps beside the database at `path`, named with `suffix`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Opens the store's own connection, reads through it (SQLite maps the WAL index for it), then
 /// opens the index; `None` (and a warning) when either fails.
 async fn pin(path: &Path, options: SqliteConnectOptions) -> Option<Pinned> {
     let pinned = async {
         let mut connection = options.connect().await.map_err(|e| e.to_string())?;
         counter(&mut connection).await.map_err(|e| e.to_string())?;
-        let mut name = path.as_os_str().to_owned();
-        name.push(path_suffix::INDEX);
-        let index = File::open(&name).map_err(|e| e.to_string())?;
+        let index = File::open(sibling(path, path_suffix::INDEX)).map_err(|e| e.to_string())?;
         Ok::<_, String>(Pinned {
             index,
             connection: tokio::sync::Mutex::new(connection),
