@@ -172,6 +172,39 @@ fn a_failed_fdatasync_on_the_callers_thread_fails_the_log() {
     assert!(log.close().is_err());
 }
 
+/// A commit that panics fails the log before the segment goes back: the waiter of the panicked
+/// commit is answered only after that, so its next append, committed on its own thread if the
+/// segment were free, must already be refused.
+#[test]
+fn a_commit_that_panics_on_the_writer_thread_fails_the_log_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, faults) = failing_log(&tmp.path().join("audit"));
+    fill(&log, 2);
+    faults.panic_next_write();
+    assert!(log.append(record(7)).wait().is_err());
+    assert_failed(log.append_now(record(8)).wait(), "writer thread stopped");
+    assert_failed(log.append(record(9)).wait(), "writer thread stopped");
+    assert!(!log.is_healthy());
+    assert_eq!(log.size(), 3, "nothing after the panic counts as durable");
+}
+
+#[test]
+fn a_commit_that_panics_on_the_callers_thread_fails_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, faults) = failing_log(&tmp.path().join("audit"));
+    // Committed on this thread, as the log is idle (each returns the segment before it returns).
+    for i in 1..=2 {
+        log.append_now(record(i)).wait().unwrap();
+    }
+    faults.panic_next_write();
+    let appended =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| log.append_now(record(7))));
+    assert!(appended.is_err(), "the panic reaches the caller");
+    assert_failed(log.append_now(record(8)).wait(), "appending thread stopped");
+    assert_failed(log.append(record(9)).wait(), "appending thread stopped");
+    assert_eq!(log.size(), 3);
+}
+
 #[test]
 fn a_failed_write_fails_pending_and_later_appends() {
     let tmp = tempfile::tempdir().unwrap();

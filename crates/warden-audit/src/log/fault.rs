@@ -17,6 +17,7 @@ pub struct FaultInjector {
 struct Faults {
     write: AtomicBool,
     sync: AtomicBool,
+    panic: AtomicBool,
 }
 
 impl FaultInjector {
@@ -35,7 +36,16 @@ impl FaultInjector {
         self.inner.sync.store(true, Ordering::SeqCst);
     }
 
+    /// The next write to a segment panics (once), as a bug in the commit would: on the
+    /// writer thread, or on the caller's for [`Log::append_now`](crate::Log::append_now).
+    pub fn panic_next_write(&self) {
+        self.inner.panic.store(true, Ordering::SeqCst);
+    }
+
     pub(crate) fn write(&self) -> io::Result<()> {
+        if self.inner.panic.swap(false, Ordering::SeqCst) {
+            panic!("injected panic in a commit");
+        }
         fire(&self.inner.write, "injected write fault")
     }
 
@@ -57,6 +67,7 @@ impl fmt::Debug for FaultInjector {
         f.debug_struct("FaultInjector")
             .field("write", &self.inner.write.load(Ordering::Relaxed))
             .field("sync", &self.inner.sync.load(Ordering::Relaxed))
+            .field("panic", &self.inner.panic.load(Ordering::Relaxed))
             .finish()
     }
 }

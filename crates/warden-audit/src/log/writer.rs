@@ -156,8 +156,9 @@ pub(crate) fn commit_or_refuse(shared: &Shared, held: &mut Held<'_>, batch: &mut
 
 /// The segment, taken out of the queue by the one commit under way. Dropping it puts it back;
 /// after an appender's own commit it also wakes the writer thread when appends queued meanwhile
-/// (or `close`) wait for the segment, and fails the log closed if that commit panicked (the
-/// writer thread's [`PanicGuard`] does so for its own).
+/// (or `close`) wait for the segment. If the commit panicked, on an appender's thread or the
+/// writer's, it fails the log closed first (the writer thread's [`PanicGuard`] would do so only
+/// after the segment was back, for another commit to take).
 pub(crate) struct Held<'a> {
     shared: &'a Shared,
     segment: Option<SegmentWriter>,
@@ -181,8 +182,10 @@ impl<'a> Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        if self.appender && std::thread::panicking() {
-            self.shared.fail_everything("appending");
+        // Before the segment goes back: no other commit may use it once this one panicked.
+        if std::thread::panicking() {
+            let thread = if self.appender { "appending" } else { "writer" };
+            self.shared.fail_everything(thread);
         }
         let mut queue = lock(&self.shared.queue);
         queue.segment = self.segment.take();
