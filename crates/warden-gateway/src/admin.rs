@@ -200,7 +200,7 @@ async fn add_revocation(
         .await
     {
         Ok(()) => {
-            gw.identity.sync().await;
+            let _ = gw.identity.sync().await;
             let detail = json!({ "kind": body.kind, "value": body.value, "reason": body.reason });
             recorded(&gw, &by, "revocation.add", detail).await;
             StatusCode::CREATED.into_response()

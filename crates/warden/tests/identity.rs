@@ -507,6 +507,33 @@ async fn revocation_cuts_off_tokens_users_agents_and_keys_on_the_next_request() 
     assert_eq!(s.call(&new.key).await.0, 401, "a revoked key");
 }
 
+/// A store file renamed over while the gateway runs (a backup restored in place) would leave
+/// the gateway reading the old file, blind to revocations in the new one: every request is
+/// refused with 503 instead, naming no file of the host, until Warden restarts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_replaced_under_the_gateway_refuses_every_request() {
+    let s = setup().await;
+    let token = s.token("alice", json!({}));
+    assert_eq!(s.call(&token).await.0, 200);
+    let backup = s._data.path().join("backup.db");
+    drop(
+        warden_gateway::store::sqlite::SqliteStore::open(&backup)
+            .await
+            .unwrap(),
+    );
+    std::fs::rename(&backup, s._data.path().join("warden.db")).unwrap();
+    for _ in 0..2 {
+        let (status, _, reply) = s.call(&token).await;
+        assert_eq!(status, 503, "{reply}");
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("cannot read its keys and revocations"),
+            "{reply}"
+        );
+        assert!(!reply.to_string().contains(".db"), "{reply}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rotated_out_keys_stop_working_at_the_next_refresh() {
     let s = setup().await;

@@ -49,7 +49,9 @@ impl Challenge {
                 parts.push(format!("scope=\"{}\"", needed.join(" ")));
                 StatusCode::FORBIDDEN
             }
-            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Unavailable(_) | AuthError::StoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             other => {
                 if !self.scopes.is_empty() {
                     parts.push(format!("scope=\"{}\"", self.scopes.join(" ")));

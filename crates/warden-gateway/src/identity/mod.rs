@@ -71,6 +71,9 @@ pub enum AuthError {
     Unavailable(String),
     #[error("insufficient scope: needs {}", .0.join(" "))]
     InsufficientScope(Vec<String>),
+    /// The detail stays in the gateway's log: it names files of the gateway's host.
+    #[error("the gateway cannot read its keys and revocations; try again later")]
+    StoreUnavailable,
 }
 
 /// Resolves callers and answers for the identity stage.
@@ -138,7 +141,8 @@ impl Identity {
             seen: Mutex::new(None),
             challenge: Challenge::new(&config.server.public_url, &identity.scopes_supported),
         };
-        this.sync().await;
+        // A store that cannot be read now refuses requests until it can; the gateway still starts.
+        let _ = this.sync().await;
         Ok(this)
     }
 
@@ -202,7 +206,7 @@ impl Identity {
         if token.is_empty() {
             return Err(AuthError::InvalidRequest("empty bearer token"));
         }
-        self.sync().await;
+        self.sync().await?;
         let principal = self.verify(token).await?;
         self.revocations.check(&principal)?;
         Ok(principal)
@@ -270,34 +274,34 @@ impl Identity {
     }
 
     /// Reloads API keys and revocations when the store changed (another process may write it).
-    pub async fn sync(&self) {
-        let Some(store) = &self.store else { return };
-        let now = match store.generation().await {
-            Ok(g) => g,
-            Err(e) => return self.unreadable(&e),
+    /// While the store cannot be read, every request is refused: a revocation written there
+    /// could not be seen.
+    pub async fn sync(&self) -> Result<(), AuthError> {
+        let Some(store) = &self.store else {
+            return Ok(());
         };
+        let now = store.generation().await.map_err(|e| self.unreadable(&e))?;
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if seen.as_ref() == Some(&now) {
-                return;
+                return Ok(());
             }
             *seen = Some(now);
         }
-        match read_cached_state(&**store).await {
-            Ok((keys, revocations)) => {
-                self.keys.replace(keys);
-                if self.revocations.replace(revocations) {
-                    self.cache.purge_all();
-                }
-            }
-            Err(e) => self.unreadable(&e),
+        let (keys, revocations) = read_cached_state(&**store)
+            .await
+            .map_err(|e| self.unreadable(&e))?;
+        self.keys.replace(keys);
+        if self.revocations.replace(revocations) {
+            self.cache.purge_all();
         }
+        Ok(())
     }
 
-    fn unreadable(&self, e: &StoreError) {
-        tracing::error!(error = %e, "cannot read keys and revocations; refusing API keys until the store works");
-        self.keys.replace(Vec::new());
+    fn unreadable(&self, e: &StoreError) -> AuthError {
+        tracing::error!(error = %e, "cannot read keys and revocations; refusing requests until the store works");
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        AuthError::StoreUnavailable
     }
 
     pub fn store(&self) -> Option<&Arc<dyn Store>> {

@@ -27,6 +27,10 @@ pub enum StoreError {
     },
     #[error("the store holds a {what} it cannot read: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    #[error(
+        "the store's file at {location} was removed or replaced while Warden was using it; restart Warden (replace the file only while Warden is stopped)"
+    )]
+    Replaced { location: String },
     #[error("the store failed: {0}")]
     Query(#[from] sqlx::Error),
 }

@@ -16,8 +16,19 @@
 //! (about 9 % of the full pipeline's CPU in `warden-bench --full`). That descriptor stays the
 //! file SQLite uses only while some connection keeps the database open — the last connection
 //! to close deletes the index, and the next one creates a new file — so the store keeps one
-//! connection of its own open for as long as it lives ([`Pinned`]). Where the index could not
-//! be opened, the store falls back to looking the files up by name on every request.
+//! connection of its own open for as long as it lives ([`Pinned`]); if that connection fails,
+//! a new one is opened before the old one goes. Where the index could not be opened, the
+//! counter is read on every request.
+//!
+//! The store never closes a descriptor of its own on the database or its index ([`Unclosed`]):
+//! POSIX record locks belong to the process and the file, so closing any descriptor of a file
+//! releases every lock the process holds on it, SQLite's included, and another process could
+//! then take the index for unused and rebuild it under the gateway's connections.
+//!
+//! A database file removed or replaced (renamed over) while Warden runs would leave every
+//! connection on the old file, and revocations written into the new one unseen. Each request
+//! checks that the database file is still linked (one `fstat` of a held descriptor); once it is
+//! not, the store refuses every request with [`StoreError::Replaced`] until Warden restarts.
 
 pub(crate) mod schema;
 mod transaction;
@@ -26,11 +37,11 @@ mod transaction;
 mod tests;
 
 use std::fs::File;
-use std::io::Read as _;
-use std::os::unix::fs::FileExt as _;
+use std::mem::ManuallyDrop;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, SqliteConnection, SqlitePool};
@@ -44,19 +55,38 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     pool: SqlitePool,
+    options: SqliteConnectOptions,
     path: PathBuf,
+    /// The database file as opened: unlinked once it is removed or replaced.
+    database: Unclosed,
     /// The WAL index, opened once, and the connection that keeps it the live one.
     index: Option<Pinned>,
-    seen: Mutex<Option<(Fingerprint, Generation)>>,
+    /// The index header and the counter read after it.
+    seen: Mutex<Option<([u8; INDEX_HEADER], Generation)>>,
 }
 
-/// The WAL index held open, with a connection of the store's own that has read the database
-/// (so SQLite has the index mapped for it) and reads only the change counter: while it is
-/// open, no other connection is the last to close, so the index is neither deleted nor
-/// replaced.
+/// A connection of the store's own that has read the database (so SQLite has the index mapped
+/// for it) and reads only the change counter, with the WAL index held open: while the
+/// connection is open, no other connection is the last to close, so the index is neither
+/// deleted nor replaced.
 struct Pinned {
-    index: File,
     connection: tokio::sync::Mutex<SqliteConnection>,
+    index: Mutex<Unclosed>,
+}
+
+/// A descriptor the store reads through and never closes (see the module's notes): dropping
+/// it leaves the descriptor to the process's exit.
+struct Unclosed(ManuallyDrop<File>);
+
+impl Unclosed {
+    fn open(path: &Path) -> std::io::Result<Unclosed> {
+        File::open(path).map(|f| Unclosed(ManuallyDrop::new(f)))
+    }
+
+    /// Whether the file still has a name: false once it was deleted or renamed over.
+    fn linked(&self) -> std::io::Result<bool> {
+        self.0.metadata().map(|m| m.nlink() > 0)
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -65,20 +95,6 @@ impl std::fmt::Debug for SqliteStore {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
-}
-
-/// What the files look like: the WAL index header read from the held index, or (without one)
-/// the sizes and times of the database and WAL and the index header, looked up by name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Fingerprint {
-    Index([u8; INDEX_HEADER]),
-    Files {
-        db: (Option<SystemTime>, u64),
-        wal: (Option<SystemTime>, u64),
-        shm: [u8; INDEX_HEADER],
-    },
-    /// The held index could not be read: never equal to what was seen, so the counter is read.
-    Unread,
 }
 
 /// The first copy of the WAL index header.
@@ -106,10 +122,13 @@ impl SqliteStore {
             .await
             .map_err(|e| failed(&e))?;
         migrate(&pool, &location).await?;
-        let index = pin(path, options).await;
+        let database = Unclosed::open(path).map_err(|e| failed(&e))?;
+        let index = pin(path, &options).await;
         Ok(SqliteStore {
             pool,
+            options,
             path: path.to_path_buf(),
+            database,
             index,
             seen: Mutex::new(None),
         })
@@ -125,33 +144,53 @@ impl SqliteStore {
         }
     }
 
-    fn fingerprint(&self) -> Fingerprint {
-        let Some(pinned) = &self.index else {
-            return self.files();
-        };
-        let mut header = [0u8; INDEX_HEADER];
-        match pinned.index.read_exact_at(&mut header, 0) {
-            Ok(()) => Fingerprint::Index(header),
-            Err(_) => Fingerprint::Unread,
+    /// Puts a connection that cannot read the counter in place of the pinned one, as a failed
+    /// connection would be.
+    #[cfg(test)]
+    async fn break_pinned(&self) {
+        let broken = SqliteConnectOptions::new()
+            .filename(":memory:")
+            .connect()
+            .await
+            .unwrap();
+        let pinned = self.index.as_ref().expect("pinned");
+        *pinned.connection.lock().await = broken;
+    }
+
+    /// Refuses once the database file was removed or replaced while open.
+    fn check_linked(&self) -> Result<(), StoreError> {
+        match self.database.linked() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::Replaced {
+                location: self.path.display().to_string(),
+            }),
+            Err(e) => Err(StoreError::Open {
+                location: self.path.display().to_string(),
+                reason: e.to_string(),
+            }),
         }
     }
 
-    /// The fingerprint looked up by name.
-    fn files(&self) -> Fingerprint {
-        let stat = |p: &Path| {
-            std::fs::metadata(p)
-                .map(|m| (m.modified().ok(), m.len()))
-                .unwrap_or((None, 0))
+    /// Reads the counter through the pinned connection; if that fails, through a new one,
+    /// opened before the failed one is closed (so the index stays), which then stays pinned.
+    async fn pinned_counter(&self, pinned: &Pinned) -> Result<Generation, StoreError> {
+        let mut connection = pinned.connection.lock().await;
+        let failure = match counter(&mut connection).await {
+            Ok(generation) => return Ok(generation),
+            Err(e) => e,
         };
-        let mut shm = [0u8; INDEX_HEADER];
-        // A missing or short index leaves zeros: the sizes and times still tell a change.
-        let _ = File::open(sibling(&self.path, path_suffix::INDEX))
-            .and_then(|mut f| f.read_exact(&mut shm));
-        Fingerprint::Files {
-            db: stat(&self.path),
-            wal: stat(&sibling(&self.path, path_suffix::WAL)),
-            shm,
+        tracing::warn!(store = %self.path.display(), error = %failure, "the store's own connection failed; opening a new one");
+        let mut fresh = self.options.connect().await?;
+        let generation = counter(&mut fresh).await?;
+        *connection = fresh;
+        drop(connection);
+        // Had every connection closed meanwhile, the index was deleted and a new one made.
+        let mut index = pinned.index.lock().unwrap_or_else(|e| e.into_inner());
+        if !index.linked().unwrap_or(false) {
+            *index = Unclosed::open(&index_path(&self.path))
+                .map_err(|e| StoreError::Query(sqlx::Error::Io(e)))?;
         }
+        Ok(generation)
     }
 }
 
@@ -163,29 +202,23 @@ async fn counter(connection: &mut SqliteConnection) -> Result<Generation, sqlx::
         .map(Generation)
 }
 
-/// The names SQLite gives the WAL and its index: the database's with a suffix.
-mod path_suffix {
-    pub const WAL: &str = "-wal";
-    pub const INDEX: &str = "-shm";
-}
-
-/// The file SQLite keeps beside the database at `path`, named with `suffix`.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// The WAL index SQLite keeps beside the database at `path`: its name with `-shm` appended.
+fn index_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
+    name.push("-shm");
     PathBuf::from(name)
 }
 
 /// Opens the store's own connection, reads through it (SQLite maps the WAL index for it), then
 /// opens the index; `None` (and a warning) when either fails.
-async fn pin(path: &Path, options: SqliteConnectOptions) -> Option<Pinned> {
+async fn pin(path: &Path, options: &SqliteConnectOptions) -> Option<Pinned> {
     let pinned = async {
         let mut connection = options.connect().await.map_err(|e| e.to_string())?;
         counter(&mut connection).await.map_err(|e| e.to_string())?;
-        let index = File::open(sibling(path, path_suffix::INDEX)).map_err(|e| e.to_string())?;
+        let index = Unclosed::open(&index_path(path)).map_err(|e| e.to_string())?;
         Ok::<_, String>(Pinned {
-            index,
             connection: tokio::sync::Mutex::new(connection),
+            index: Mutex::new(index),
         })
     }
     .await;
@@ -194,7 +227,7 @@ async fn pin(path: &Path, options: SqliteConnectOptions) -> Option<Pinned> {
             tracing::warn!(
                 store = %path.display(),
                 error = %e,
-                "could not hold the store's WAL index open; its files are looked up on every request"
+                "could not hold the store's WAL index open; the change counter is read on every request"
             );
         })
         .ok()
@@ -235,6 +268,7 @@ async fn migrate(pool: &SqlitePool, location: &str) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     fn begin(&self) -> StoreFuture<'_, Box<dyn Transaction>> {
         Box::pin(async move {
+            self.check_linked()?;
             let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             Ok(Box::new(SqliteTransaction::new(tx)) as Box<dyn Transaction>)
         })
@@ -242,20 +276,24 @@ impl Store for SqliteStore {
 
     fn generation(&self) -> StoreFuture<'_, Generation> {
         Box::pin(async move {
-            let print = self.fingerprint();
-            let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            let unchanged = |(before, _): &(Fingerprint, Generation)| {
-                *before == print && print != Fingerprint::Unread
+            self.check_linked()?;
+            let Some(pinned) = &self.index else {
+                return Ok(counter(&mut *self.pool.acquire().await?).await?);
             };
-            if let Some((_, generation)) = seen.filter(unchanged) {
+            let mut header = [0u8; INDEX_HEADER];
+            let read = {
+                let index = pinned.index.lock().unwrap_or_else(|e| e.into_inner());
+                index.0.read_exact_at(&mut header, 0).is_ok()
+            };
+            let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, generation)) = seen.filter(|(before, _)| read && *before == header) {
                 return Ok(generation);
             }
-            // Read after the fingerprint: a commit in between shows in the next fingerprint.
-            let generation = match &self.index {
-                Some(pinned) => counter(&mut *pinned.connection.lock().await).await?,
-                None => counter(&mut *self.pool.acquire().await?).await?,
-            };
-            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some((print, generation));
+            // Read after the header: a commit in between shows in the next header.
+            let generation = self.pinned_counter(pinned).await?;
+            if read {
+                *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some((header, generation));
+            }
             Ok(generation)
         })
     }

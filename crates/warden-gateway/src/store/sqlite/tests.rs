@@ -224,3 +224,57 @@ async fn the_held_connection_keeps_no_snapshot_open() {
     let wal = std::fs::metadata(path.with_file_name("warden.db-wal")).unwrap();
     assert_eq!(wal.len(), 0, "the WAL was reset");
 }
+
+/// A database file renamed over (a backup restored with `mv`) or removed while the store is
+/// open: its connections stay on the old file, so the store refuses rather than miss what is
+/// written into the new one.
+#[tokio::test]
+async fn a_database_replaced_or_removed_while_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let replaced = SqliteStore::open(&path).await.unwrap();
+    replaced.generation().await.unwrap();
+    let backup = dir.path().join("backup.db");
+    SqliteStore::open(&backup).await.unwrap().close().await;
+    std::fs::rename(&backup, &path).unwrap();
+    for refused in [
+        replaced.generation().await.err(),
+        replaced.begin().await.err(),
+    ] {
+        match refused {
+            Some(StoreError::Replaced { location }) => {
+                assert_eq!(location, path.display().to_string())
+            }
+            other => panic!("expected Replaced, got {other:?}"),
+        }
+    }
+
+    let removed = SqliteStore::open(&path).await.unwrap();
+    removed.generation().await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        removed.generation().await,
+        Err(StoreError::Replaced { .. })
+    ));
+}
+
+/// The store's own connection failing (here: one that cannot read the counter) is replaced by
+/// a new one, which goes on seeing every write.
+#[tokio::test]
+async fn a_failed_pinned_connection_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let gateway = SqliteStore::open(&path).await.unwrap();
+    let cli: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let mut seen = gateway.generation().await.unwrap();
+    for i in 0..3 {
+        gateway.break_pinned().await;
+        cli.revoke("token", &format!("t{i}"), "", i).await.unwrap();
+        let now = gateway.generation().await.unwrap();
+        assert_ne!(now, seen, "write {i} unseen");
+        cli.revoke("token", &format!("u{i}"), "", i).await.unwrap();
+        let next = gateway.generation().await.unwrap();
+        assert_ne!(next, now, "the write after the new connection {i} unseen");
+        seen = next;
+    }
+}
