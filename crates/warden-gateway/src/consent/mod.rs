@@ -269,21 +269,54 @@ impl Consents {
         tool: &str,
         digest: &str,
     ) -> Result<Option<String>, StoreError> {
+        match self.standing(p, tool).await? {
+            Some(grant) => Ok(Some(grant)),
+            None => self.one_call(p, tool, digest).await,
+        }
+    }
+
+    /// The caller's standing grant for the tool, if one is live: it covers any arguments, so
+    /// it can be looked up before they are put in canonical form.
+    pub async fn standing(&self, p: &Principal, tool: &str) -> Result<Option<String>, StoreError> {
         let store = self.store()?;
         self.refresh(store).await?;
         let now = self.clock.now();
-        let (user, agent) = (p.user.to_string(), p.agent.as_deref().map(str::to_string));
+        let cache = self.grants.read().unwrap_or_else(|e| e.into_inner());
+        let key = (
+            p.user.to_string(),
+            p.agent.as_deref().map(str::to_string),
+            tool.to_string(),
+        );
+        // A standing grant's use is in the call's own request record (its decision names the
+        // grant): no record of its own on every call.
+        Ok(cache
+            .standing
+            .get(&key)
+            .filter(|(until, _)| *until > now)
+            .map(|(_, id)| id.clone()))
+    }
+
+    /// A live one-call grant of the caller for exactly these arguments, used up by this call
+    /// (of two concurrent calls, only one can).
+    pub async fn one_call(
+        &self,
+        p: &Principal,
+        tool: &str,
+        digest: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let store = self.store()?;
+        self.refresh(store).await?;
+        let now = self.clock.now();
         let candidates = {
             let cache = self.grants.read().unwrap_or_else(|e| e.into_inner());
-            let key = (user, agent, tool.to_string());
-            // A standing grant's use is in the call's own request record (its decision names
-            // the grant): no record of its own on every call.
-            if let Some((_, id)) = cache.standing.get(&key).filter(|(until, _)| *until > now) {
-                return Ok(Some(id.clone()));
-            }
+            let caller = (
+                p.user.to_string(),
+                p.agent.as_deref().map(str::to_string),
+                tool.to_string(),
+            );
             cache
                 .one_call
-                .get(&(key, digest.to_string()))
+                .get(&(caller, digest.to_string()))
                 .cloned()
                 .unwrap_or_default()
         };

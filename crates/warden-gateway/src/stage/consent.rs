@@ -82,6 +82,22 @@ pub fn connect_message(name: &str, server: &str) -> String {
     )
 }
 
+/// The key of a tool's grants: `server.tool`.
+fn grant_key(server: &str, own: &str) -> String {
+    format!("{server}.{own}")
+}
+
+/// The call goes on under `grant`, which its request record names.
+fn covered_by(call: &mut Call, grant: String) -> Next {
+    if let Some(target) = &call.target {
+        tracing::debug!(grant, target = %target.exposed, "covered by a grant");
+    }
+    if let Some(d) = &mut call.decided {
+        d.grant = Some(grant);
+    }
+    Next::Continue
+}
+
 pub(super) fn bound(gw: &Gateway, call: &Call) -> Option<Bound> {
     let target = call.target.as_ref()?;
     let server = gw.pool.config(target.upstream).name.clone();
@@ -97,7 +113,7 @@ pub(super) fn bound(gw: &Gateway, call: &Call) -> Option<Bound> {
     let canonical = canonical::canonical(arguments);
     Some(Bound {
         name: target.exposed.clone(),
-        tool: format!("{server}.{}", target.own),
+        tool: grant_key(&server, &target.own),
         server,
         digest: canonical::digest(&canonical),
         canonical,
@@ -114,7 +130,7 @@ pub(super) fn url_elicitation(capabilities: &Value) -> bool {
 }
 
 async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
-    let (Some(rule), Some(b)) = (call.consent.as_ref().map(|c| c.rule), bound(gw, call)) else {
+    let (Some(rule), Some(target)) = (call.consent.as_ref().map(|c| c.rule), &call.target) else {
         return Next::Continue;
     };
     let consents = &gw.consents;
@@ -124,19 +140,36 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
             .as_ref()
             .map(|c| c.policies.clone())
             .unwrap_or_default();
-        tracing::info!(target = %b.name, why, "consent needed but not configured");
+        tracing::info!(target = %target.exposed, why, "consent needed but not configured");
         return Next::Refuse(Refusal::ConsentRequired {
-            name: b.name,
+            name: target.exposed.clone(),
             rule,
             policies,
         });
     }
     let principal = call.ctx.principal.clone();
+    let retry = call.ctx.era == Era::Modern
+        && call
+            .msg
+            .param_str("requestState")
+            .is_some_and(Sealer::is_ours);
+    // A standing grant covers any arguments: looked up before they are put in canonical form.
+    if !retry {
+        let server = &gw.pool.config(target.upstream).name;
+        match consents
+            .standing(&principal, &grant_key(server, &target.own))
+            .await
+        {
+            Ok(Some(grant)) => return covered_by(call, grant),
+            Ok(None) => {}
+            Err(e) => return Next::Refuse(store_failed(&target.exposed, &e)),
+        }
+    }
+    let Some(b) = bound(gw, call) else {
+        return Next::Continue;
+    };
     // A 2026-07-28 retry that carries Warden's sealed state: wait for that request's decision.
-    if call.ctx.era == Era::Modern
-        && let Some(text) = call.msg.param_str("requestState")
-        && Sealer::is_ours(text)
-    {
+    if retry && let Some(text) = call.msg.param_str("requestState") {
         let state = match open_state(gw, call, &b, text) {
             // A connect stage's state, left only when the upstream stopped needing accounts.
             Ok(state) if state.connect => {
@@ -155,14 +188,8 @@ async fn consent(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         restore_upstream_state(call, &state);
         return hold_modern(gw, call, b, state);
     }
-    match consents.covered(&principal, &b.tool, &b.digest).await {
-        Ok(Some(grant)) => {
-            tracing::debug!(grant, target = %b.name, "covered by a grant");
-            if let Some(d) = &mut call.decided {
-                d.grant = Some(grant);
-            }
-            return Next::Continue;
-        }
+    match consents.one_call(&principal, &b.tool, &b.digest).await {
+        Ok(Some(grant)) => return covered_by(call, grant),
         Ok(None) => {}
         Err(e) => return unavailable(&b, e),
     }

@@ -26,9 +26,13 @@
 //! then take the index for unused and rebuild it under the gateway's connections.
 //!
 //! A database file removed or replaced (renamed over) while Warden runs would leave every
-//! connection on the old file, and revocations written into the new one unseen. Each request
-//! checks that the database file is still linked (one `fstat` of a held descriptor); once it is
-//! not, the store refuses every request with [`StoreError::Replaced`] until Warden restarts.
+//! connection on the old file, and revocations written into the new one unseen. The store
+//! checks that the file it opened still has a name (one `fstat` of a held descriptor) whenever
+//! the index header changed, at every transaction, and at least every [`NAME_CHECK_EVERY`];
+//! once it has none, the store refuses every request with [`StoreError::Replaced`] until
+//! Warden restarts. A write into the new file while the old one's index is still there (a
+//! backup moved over `warden.db` alone) changes the header that is read, so it is refused at
+//! once; a new file with a new index of its own within the second.
 
 pub(crate) mod schema;
 mod transaction;
@@ -41,7 +45,8 @@ use std::mem::ManuallyDrop;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, SqliteConnection, SqlitePool};
@@ -63,7 +68,19 @@ pub struct SqliteStore {
     index: Option<Pinned>,
     /// The index header and the counter read after it.
     seen: Mutex<Option<([u8; INDEX_HEADER], Generation)>>,
+    /// When the database file's name was last checked, in milliseconds from `opened`.
+    name_checked: AtomicU64,
+    /// Set once the database file had no name: for good.
+    replaced: AtomicBool,
+    opened: Instant,
+    /// How long an unchanged index header goes without that check ([`NAME_CHECK_EVERY`]).
+    name_check_every: Duration,
 }
+
+/// How often the database file's name is checked while nothing is written (a changed index
+/// header, a transaction, and a store without a held index check it every time): each check
+/// is an `fstat`, and the gateway asks for the counter up to three times per call.
+const NAME_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A connection of the store's own that has read the database (so SQLite has the index mapped
 /// for it) and reads only the change counter, with the WAL index held open: while the
@@ -131,6 +148,10 @@ impl SqliteStore {
             database,
             index,
             seen: Mutex::new(None),
+            name_checked: AtomicU64::new(0),
+            replaced: AtomicBool::new(false),
+            opened: Instant::now(),
+            name_check_every: NAME_CHECK_EVERY,
         })
     }
 
@@ -157,13 +178,33 @@ impl SqliteStore {
         *pinned.connection.lock().await = broken;
     }
 
+    /// [`SqliteStore::check_linked`] when the last check is [`NAME_CHECK_EVERY`] old.
+    fn check_linked_now_and_then(&self) -> Result<(), StoreError> {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.name_checked.load(Ordering::Relaxed);
+        let every = u64::try_from(self.name_check_every.as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_sub(last) < every && !self.replaced.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.name_checked.store(now, Ordering::Relaxed);
+        self.check_linked()
+    }
+
     /// Refuses once the database file was removed or replaced while open.
     fn check_linked(&self) -> Result<(), StoreError> {
+        let replaced = || StoreError::Replaced {
+            location: self.path.display().to_string(),
+        };
+        if self.replaced.load(Ordering::Relaxed) {
+            return Err(replaced());
+        }
         match self.database.linked() {
             Ok(true) => Ok(()),
-            Ok(false) => Err(StoreError::Replaced {
-                location: self.path.display().to_string(),
-            }),
+            Ok(false) => {
+                self.replaced.store(true, Ordering::Relaxed);
+                tracing::error!(store = %self.path.display(), "the store's file was removed or replaced while in use; every request that needs it is refused until Warden restarts");
+                Err(replaced())
+            }
             Err(e) => Err(StoreError::Open {
                 location: self.path.display().to_string(),
                 reason: e.to_string(),
@@ -275,20 +316,26 @@ impl Store for SqliteStore {
     }
 
     fn generation(&self) -> StoreFuture<'_, Generation> {
+        let Some(pinned) = &self.index else {
+            return Box::pin(async move {
+                self.check_linked()?;
+                Ok(counter(&mut *self.pool.acquire().await?).await?)
+            });
+        };
+        let mut header = [0u8; INDEX_HEADER];
+        let read = {
+            let index = pinned.index.lock().unwrap_or_else(|e| e.into_inner());
+            index.0.read_exact_at(&mut header, 0).is_ok()
+        };
+        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        // Unchanged (the common case): answered without the larger future of a query.
+        if let Some((_, generation)) = seen.filter(|(before, _)| read && *before == header) {
+            return Box::pin(std::future::ready(
+                self.check_linked_now_and_then().map(|()| generation),
+            ));
+        }
         Box::pin(async move {
             self.check_linked()?;
-            let Some(pinned) = &self.index else {
-                return Ok(counter(&mut *self.pool.acquire().await?).await?);
-            };
-            let mut header = [0u8; INDEX_HEADER];
-            let read = {
-                let index = pinned.index.lock().unwrap_or_else(|e| e.into_inner());
-                index.0.read_exact_at(&mut header, 0).is_ok()
-            };
-            let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, generation)) = seen.filter(|(before, _)| read && *before == header) {
-                return Ok(generation);
-            }
             // Read after the header: a commit in between shows in the next header.
             let generation = self.pinned_counter(pinned).await?;
             if read {

@@ -226,36 +226,51 @@ async fn the_held_connection_keeps_no_snapshot_open() {
 }
 
 /// A database file renamed over (a backup restored with `mv`) or removed while the store is
-/// open: its connections stay on the old file, so the store refuses rather than miss what is
-/// written into the new one.
+/// open: its connections stay on the old file, so the store refuses, for good, rather than miss
+/// what is written into the new one.
 #[tokio::test]
 async fn a_database_replaced_or_removed_while_open_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warden.db");
-    let replaced = SqliteStore::open(&path).await.unwrap();
-    replaced.generation().await.unwrap();
+    let is_replaced = |e: Option<StoreError>| match e {
+        Some(StoreError::Replaced { location }) => location == path.display().to_string(),
+        _ => false,
+    };
     let backup = dir.path().join("backup.db");
-    SqliteStore::open(&backup).await.unwrap().close().await;
-    std::fs::rename(&backup, &path).unwrap();
-    for refused in [
-        replaced.generation().await.err(),
-        replaced.begin().await.err(),
-    ] {
-        match refused {
-            Some(StoreError::Replaced { location }) => {
-                assert_eq!(location, path.display().to_string())
-            }
-            other => panic!("expected Replaced, got {other:?}"),
-        }
-    }
+    let restore = || async {
+        SqliteStore::open(&backup).await.unwrap().close().await;
+        std::fs::rename(&backup, &path).unwrap();
+    };
 
-    let removed = SqliteStore::open(&path).await.unwrap();
+    // Nothing written: noticed by the check that runs now and then (here on every request),
+    // and by every transaction.
+    let mut quiet = SqliteStore::open(&path).await.unwrap();
+    quiet.name_check_every = std::time::Duration::ZERO;
+    quiet.generation().await.unwrap();
+    restore().await;
+    assert!(is_replaced(quiet.begin().await.err()));
+    assert!(is_replaced(quiet.generation().await.err()));
+    quiet.name_check_every = super::NAME_CHECK_EVERY;
+    assert!(is_replaced(quiet.generation().await.err()), "for good");
+    drop(quiet);
+
+    // A write into the new file changes the index the store holds: noticed at once.
+    let written = SqliteStore::open(&path).await.unwrap();
+    let before = written.generation().await.unwrap();
+    assert_eq!(written.generation().await.unwrap(), before);
+    restore().await;
+    let cli = SqliteStore::open(&path).await.unwrap();
+    (&cli as &dyn Store)
+        .revoke("user", "mallory", "", 1)
+        .await
+        .unwrap();
+    assert!(is_replaced(written.generation().await.err()));
+
+    let mut removed = SqliteStore::open(&path).await.unwrap();
+    removed.name_check_every = std::time::Duration::ZERO;
     removed.generation().await.unwrap();
     std::fs::remove_file(&path).unwrap();
-    assert!(matches!(
-        removed.generation().await,
-        Err(StoreError::Replaced { .. })
-    ));
+    assert!(is_replaced(removed.generation().await.err()));
 }
 
 /// The store's own connection failing (here: one that cannot read the counter) is replaced by
