@@ -293,3 +293,21 @@ async fn a_failed_pinned_connection_is_replaced() {
         seen = next;
     }
 }
+
+/// Without a held index (it could not be opened), the counter is read on every request, so
+/// every write is seen.
+#[tokio::test]
+async fn without_a_held_index_every_write_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let mut gateway = SqliteStore::open(&path).await.unwrap();
+    gateway.index = None;
+    let cli: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let mut seen = gateway.generation().await.unwrap();
+    for i in 0..5 {
+        cli.revoke("token", &format!("t{i}"), "", i).await.unwrap();
+        let now = gateway.generation().await.unwrap();
+        assert_ne!(now, seen, "write {i} unseen");
+        seen = now;
+    }
+}
