@@ -86,7 +86,10 @@ pub struct Identity {
     revocations: revocation::Revocations,
     cache: cache::TokenCache,
     store: Option<Arc<dyn Store>>,
+    /// The generation the keys and revocations held were read at.
     seen: Mutex<Option<Generation>>,
+    /// Held while they are read again, so that calls meanwhile wait for the new ones.
+    reloading: tokio::sync::Mutex<()>,
     pub challenge: Challenge,
 }
 
@@ -139,6 +142,7 @@ impl Identity {
             cache: cache::TokenCache::new(identity.token_cache_size),
             store,
             seen: Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
             challenge: Challenge::new(&config.server.public_url, &identity.scopes_supported),
         };
         // A store that cannot be read now refuses requests until it can; the gateway still starts.
@@ -281,12 +285,15 @@ impl Identity {
             return Ok(());
         };
         let now = store.generation().await.map_err(|e| self.unreadable(&e))?;
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.as_ref() == Some(&now) {
-                return Ok(());
-            }
-            *seen = Some(now);
+        let current = || *self.seen.lock().unwrap_or_else(|e| e.into_inner()) == Some(now);
+        if current() {
+            return Ok(());
+        }
+        // Not answered before the new state is in place: a call that arrives while it is read
+        // waits for it rather than going on with the revocations read before.
+        let _reloading = self.reloading.lock().await;
+        if current() {
+            return Ok(());
         }
         let (keys, revocations) = read_cached_state(&**store)
             .await
@@ -295,6 +302,7 @@ impl Identity {
         if self.revocations.replace(revocations) {
             self.cache.purge_all();
         }
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
         Ok(())
     }
 
@@ -313,7 +321,7 @@ impl Identity {
 async fn read_cached_state(
     store: &dyn Store,
 ) -> Result<(Vec<crate::store::StoredKey>, Vec<crate::store::Revocation>), StoreError> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     let keys = tx.keys().await?;
     let revocations = tx.revocations().await?;
     tx.commit().await?;

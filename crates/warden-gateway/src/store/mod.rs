@@ -64,6 +64,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Starts a transaction. Dropping it without [`Transaction::commit`] rolls it back.
     fn begin(&self) -> StoreFuture<'_, Box<dyn Transaction>>;
 
+    /// Starts a transaction that only reads: one consistent snapshot, which need not wait for
+    /// writers where the store can avoid it.
+    fn begin_read(&self) -> StoreFuture<'_, Box<dyn Transaction>> {
+        self.begin()
+    }
+
     /// The change counter of cached state: it differs from the last value whenever any process
     /// committed a change to keys, revocations or grants since. Cheap enough to ask on every request.
     fn generation(&self) -> StoreFuture<'_, Generation>;

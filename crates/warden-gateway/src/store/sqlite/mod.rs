@@ -17,8 +17,8 @@
 //! file SQLite uses only while some connection keeps the database open — the last connection
 //! to close deletes the index, and the next one creates a new file — so the store keeps one
 //! connection of its own open for as long as it lives ([`Pinned`]); if that connection fails,
-//! a new one is opened before the old one goes. Where the index could not be opened, the
-//! counter is read on every request.
+//! a new one is opened before the old one goes, and the index is opened again if it was gone.
+//! Where the index could not be opened, the counter is read on every request.
 //!
 //! The store never closes a descriptor of its own on the database or its index ([`Unclosed`]):
 //! POSIX record locks belong to the process and the file, so closing any descriptor of a file
@@ -77,7 +77,8 @@ pub struct SqliteStore {
     name_check_every: Duration,
 }
 
-/// How often the database file's name is checked while nothing is written (a changed index
+/// How often the database file's name (and that the index held is still SQLite's) is checked
+/// while nothing is written (a changed index
 /// header, a transaction, and a store without a held index check it every time): each check
 /// is an `fstat`, and the gateway asks for the counter up to three times per call.
 const NAME_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -166,7 +167,7 @@ impl SqliteStore {
     }
 
     /// Puts a connection that cannot read the counter in place of the pinned one, as a failed
-    /// connection would be.
+    /// connection would be, and closes the pinned one.
     #[cfg(test)]
     async fn break_pinned(&self) {
         let broken = SqliteConnectOptions::new()
@@ -175,19 +176,22 @@ impl SqliteStore {
             .await
             .unwrap();
         let pinned = self.index.as_ref().expect("pinned");
-        *pinned.connection.lock().await = broken;
+        let old = std::mem::replace(&mut *pinned.connection.lock().await, broken);
+        use sqlx::Connection as _;
+        old.close().await.unwrap();
     }
 
-    /// [`SqliteStore::check_linked`] when the last check is [`NAME_CHECK_EVERY`] old.
-    fn check_linked_now_and_then(&self) -> Result<(), StoreError> {
+    /// Whether the last check of the files' names is [`NAME_CHECK_EVERY`] old (or the
+    /// database was found replaced); if so, it counts as done now.
+    fn name_check_due(&self) -> bool {
         let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         let last = self.name_checked.load(Ordering::Relaxed);
         let every = u64::try_from(self.name_check_every.as_millis()).unwrap_or(u64::MAX);
         if now.saturating_sub(last) < every && !self.replaced.load(Ordering::Relaxed) {
-            return Ok(());
+            return false;
         }
         self.name_checked.store(now, Ordering::Relaxed);
-        self.check_linked()
+        true
     }
 
     /// Refuses once the database file was removed or replaced while open.
@@ -212,20 +216,26 @@ impl SqliteStore {
         }
     }
 
-    /// Reads the counter through the pinned connection; if that fails, through a new one,
-    /// opened before the failed one is closed (so the index stays), which then stays pinned.
+    /// Reads the counter through the pinned connection; if that fails, or the index it held
+    /// open is gone (every connection closed once, say after the pinned one died), through a
+    /// new one, opened before the old one is closed, which then stays pinned with the index
+    /// opened again.
     async fn pinned_counter(&self, pinned: &Pinned) -> Result<Generation, StoreError> {
         let mut connection = pinned.connection.lock().await;
-        let failure = match counter(&mut connection).await {
-            Ok(generation) => return Ok(generation),
-            Err(e) => e,
-        };
-        tracing::warn!(store = %self.path.display(), error = %failure, "the store's own connection failed; opening a new one");
+        if index_linked(pinned) {
+            match counter(&mut connection).await {
+                Ok(generation) => return Ok(generation),
+                Err(e) => {
+                    tracing::warn!(store = %self.path.display(), error = %e, "the store's own connection failed; opening a new one");
+                }
+            }
+        } else {
+            tracing::warn!(store = %self.path.display(), "the WAL index the store held is gone; opening a new connection");
+        }
         let mut fresh = self.options.connect().await?;
         let generation = counter(&mut fresh).await?;
         *connection = fresh;
         drop(connection);
-        // Had every connection closed meanwhile, the index was deleted and a new one made.
         let mut index = pinned.index.lock().unwrap_or_else(|e| e.into_inner());
         if !index.linked().unwrap_or(false) {
             *index = Unclosed::open(&index_path(&self.path))
@@ -233,6 +243,12 @@ impl SqliteStore {
         }
         Ok(generation)
     }
+}
+
+/// Whether the index held open still has its name (is still the one SQLite uses).
+fn index_linked(pinned: &Pinned) -> bool {
+    let index = pinned.index.lock().unwrap_or_else(|e| e.into_inner());
+    index.linked().unwrap_or(false)
 }
 
 /// Reads the change counter.
@@ -315,6 +331,16 @@ impl Store for SqliteStore {
         })
     }
 
+    /// A deferred transaction: in WAL mode a reader never waits for the write lock (a
+    /// transaction from [`Store::begin`] takes it up front).
+    fn begin_read(&self) -> StoreFuture<'_, Box<dyn Transaction>> {
+        Box::pin(async move {
+            self.check_linked()?;
+            let tx = self.pool.begin_with("BEGIN").await?;
+            Ok(Box::new(SqliteTransaction::new(tx)) as Box<dyn Transaction>)
+        })
+    }
+
     fn generation(&self) -> StoreFuture<'_, Generation> {
         let Some(pinned) = &self.index else {
             return Box::pin(async move {
@@ -330,9 +356,16 @@ impl Store for SqliteStore {
         let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
         // Unchanged (the common case): answered without the larger future of a query.
         if let Some((_, generation)) = seen.filter(|(before, _)| read && *before == header) {
-            return Box::pin(std::future::ready(
-                self.check_linked_now_and_then().map(|()| generation),
-            ));
+            if !self.name_check_due() {
+                return Box::pin(std::future::ready(Ok(generation)));
+            }
+            if let Err(e) = self.check_linked() {
+                return Box::pin(std::future::ready(Err(e)));
+            }
+            if index_linked(pinned) {
+                return Box::pin(std::future::ready(Ok(generation)));
+            }
+            // The index is gone: its header no longer tells anything; pinned again below.
         }
         Box::pin(async move {
             self.check_linked()?;

@@ -311,3 +311,61 @@ async fn without_a_held_index_every_write_is_seen() {
         seen = now;
     }
 }
+
+/// The pinned connection died and every other connection of the process closed, so SQLite
+/// deleted the index the store holds and the next connection made a new one: the header read
+/// from the old one never changes again. The periodic check finds the index gone and pins a
+/// new connection and index, which see the writes.
+#[tokio::test]
+async fn an_index_deleted_after_every_connection_closed_is_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let mut gateway = SqliteStore::open(&path).await.unwrap();
+    gateway.name_check_every = std::time::Duration::ZERO;
+    let before = gateway.generation().await.unwrap();
+    gateway.pool.close().await;
+    gateway.break_pinned().await;
+    assert!(
+        !super::index_path(&path).exists(),
+        "the last connection to close deleted the index"
+    );
+    let cli = SqliteStore::open(&path).await.unwrap();
+    (&cli as &dyn Store)
+        .revoke("user", "mallory", "", 1)
+        .await
+        .unwrap();
+    let after = gateway.generation().await.unwrap();
+    assert_ne!(after, before, "the write is seen");
+    (&cli as &dyn Store)
+        .revoke("user", "eve", "", 2)
+        .await
+        .unwrap();
+    assert_ne!(
+        gateway.generation().await.unwrap(),
+        after,
+        "and the next one"
+    );
+}
+
+/// Keys and revocations are read in a transaction that does not take the write lock: a writer
+/// holding it (the CLI, say) does not make authentication wait, or fail after the busy timeout.
+#[tokio::test]
+async fn a_read_does_not_wait_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let writer = raw(&path).await;
+    let held = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let read = async {
+        let mut tx = store.begin_read().await?;
+        tx.keys().await?;
+        tx.revocations().await?;
+        tx.commit().await
+    };
+    let within = std::time::Duration::from_secs(2);
+    tokio::time::timeout(within, read)
+        .await
+        .expect("the read waited for the writer")
+        .unwrap();
+    held.rollback().await.unwrap();
+}
