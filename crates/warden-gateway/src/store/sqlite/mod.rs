@@ -25,12 +25,13 @@
 //! releases every lock the process holds on it, SQLite's included, and another process could
 //! then take the index for unused and rebuild it under the gateway's connections.
 //!
-//! A database file removed or replaced (renamed over) while Warden runs would leave every
-//! connection on the old file, and revocations written into the new one unseen. The store
-//! checks that the file it opened still has a name (one `fstat` of a held descriptor) whenever
-//! the index header changed, at every transaction, and at least every [`NAME_CHECK_EVERY`];
-//! once it has none, the store refuses every request with [`StoreError::Replaced`] until
-//! Warden restarts. A write into the new file while the old one's index is still there (a
+//! A database file removed or replaced (renamed over, or moved away and another put in its
+//! place) while Warden runs would leave every connection on the old file, and revocations
+//! written into the new one unseen. The store checks that its path still names the file it
+//! opened (an `fstat` of a held descriptor and a `stat` of the path) whenever the index header
+//! changed, at every transaction, and at least every [`NAME_CHECK_EVERY`]; once it does not,
+//! the store refuses every request with [`StoreError::Replaced`] until Warden restarts (a copy
+//! written over the same file in place is not told apart). A write into the new file while the old one's index is still there (a
 //! backup moved over `warden.db` alone) changes the header that is read, so it is refused at
 //! once; a new file with a new index of its own within the second.
 
@@ -62,7 +63,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     options: SqliteConnectOptions,
     path: PathBuf,
-    /// The database file as opened: unlinked once it is removed or replaced.
+    /// The database file as opened, to compare with what its path names.
     database: Unclosed,
     /// The WAL index, opened once, and the connection that keeps it the live one.
     index: Option<Pinned>,
@@ -104,6 +105,17 @@ impl Unclosed {
     /// Whether the file still has a name: false once it was deleted or renamed over.
     fn linked(&self) -> std::io::Result<bool> {
         self.0.metadata().map(|m| m.nlink() > 0)
+    }
+
+    /// Whether the file still has the name `path`: false once `path` is gone or names another
+    /// file (moved away and another put there, renamed over, deleted).
+    fn named(&self, path: &Path) -> std::io::Result<bool> {
+        let held = self.0.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(now) => Ok(held.nlink() > 0 && (now.dev(), now.ino()) == (held.dev(), held.ino())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -194,7 +206,8 @@ impl SqliteStore {
         true
     }
 
-    /// Refuses once the database file was removed or replaced while open.
+    /// Refuses once the database file was removed or replaced while open: its path gone or
+    /// naming another file (one `fstat` and one `stat`).
     fn check_linked(&self) -> Result<(), StoreError> {
         let replaced = || StoreError::Replaced {
             location: self.path.display().to_string(),
@@ -202,7 +215,7 @@ impl SqliteStore {
         if self.replaced.load(Ordering::Relaxed) {
             return Err(replaced());
         }
-        match self.database.linked() {
+        match self.database.named(&self.path) {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.replaced.store(true, Ordering::Relaxed);

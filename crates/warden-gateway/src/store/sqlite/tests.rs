@@ -266,6 +266,14 @@ async fn a_database_replaced_or_removed_while_open_is_refused() {
         .unwrap();
     assert!(is_replaced(written.generation().await.err()));
 
+    // Moved away, and the backup moved to its name: the old file keeps a name of its own.
+    let mut moved = SqliteStore::open(&path).await.unwrap();
+    moved.name_check_every = std::time::Duration::ZERO;
+    moved.generation().await.unwrap();
+    std::fs::rename(&path, dir.path().join("warden.db.old")).unwrap();
+    restore().await;
+    assert!(is_replaced(moved.generation().await.err()));
+
     let mut removed = SqliteStore::open(&path).await.unwrap();
     removed.name_check_every = std::time::Duration::ZERO;
     removed.generation().await.unwrap();
