@@ -101,6 +101,15 @@ pub enum Waited {
 /// Whose grant for what: (user, agent, tool).
 type Caller = (String, Option<String>, String);
 
+/// The key of `p`'s grants for `tool`.
+fn caller(p: &Principal, tool: &str) -> Caller {
+    (
+        p.user.to_string(),
+        p.agent.as_deref().map(str::to_string),
+        tool.to_string(),
+    )
+}
+
 /// Standing grants by caller (the longest: expiry and id), and one-call grants by caller and
 /// argument digest (ids and expiries), as of one store generation.
 #[derive(Default)]
@@ -282,16 +291,11 @@ impl Consents {
         self.refresh(store).await?;
         let now = self.clock.now();
         let cache = self.grants.read().unwrap_or_else(|e| e.into_inner());
-        let key = (
-            p.user.to_string(),
-            p.agent.as_deref().map(str::to_string),
-            tool.to_string(),
-        );
         // A standing grant's use is in the call's own request record (its decision names the
         // grant): no record of its own on every call.
         Ok(cache
             .standing
-            .get(&key)
+            .get(&caller(p, tool))
             .filter(|(until, _)| *until > now)
             .map(|(_, id)| id.clone()))
     }
@@ -309,14 +313,9 @@ impl Consents {
         let now = self.clock.now();
         let candidates = {
             let cache = self.grants.read().unwrap_or_else(|e| e.into_inner());
-            let caller = (
-                p.user.to_string(),
-                p.agent.as_deref().map(str::to_string),
-                tool.to_string(),
-            );
             cache
                 .one_call
-                .get(&(caller, digest.to_string()))
+                .get(&(caller(p, tool), digest.to_string()))
                 .cloned()
                 .unwrap_or_default()
         };

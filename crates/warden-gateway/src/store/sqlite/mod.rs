@@ -71,17 +71,17 @@ pub struct SqliteStore {
     seen: Mutex<Option<([u8; INDEX_HEADER], Generation)>>,
     /// When the database file's name was last checked, in milliseconds from `opened`.
     name_checked: AtomicU64,
-    /// Set once the database file had no name: for good.
+    /// Set once the path no longer named the database file opened: for good.
     replaced: AtomicBool,
     opened: Instant,
     /// How long an unchanged index header goes without that check ([`NAME_CHECK_EVERY`]).
     name_check_every: Duration,
 }
 
-/// How often the database file's name (and that the index held is still SQLite's) is checked
-/// while nothing is written (a changed index
-/// header, a transaction, and a store without a held index check it every time): each check
-/// is an `fstat`, and the gateway asks for the counter up to three times per call.
+/// How often, while nothing is written, the store checks that its path still names the database
+/// file it opened and that the index it holds is still SQLite's (a changed index header, a
+/// transaction, and a store without a held index check the path every time): each check is two
+/// `fstat`s and a `stat`, and the gateway asks for the counter up to three times per call.
 const NAME_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A connection of the store's own that has read the database (so SQLite has the index mapped
@@ -208,7 +208,7 @@ impl SqliteStore {
 
     /// Refuses once the database file was removed or replaced while open: its path gone or
     /// naming another file (one `fstat` and one `stat`).
-    fn check_linked(&self) -> Result<(), StoreError> {
+    fn check_named(&self) -> Result<(), StoreError> {
         let replaced = || StoreError::Replaced {
             location: self.path.display().to_string(),
         };
@@ -338,7 +338,7 @@ async fn migrate(pool: &SqlitePool, location: &str) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     fn begin(&self) -> StoreFuture<'_, Box<dyn Transaction>> {
         Box::pin(async move {
-            self.check_linked()?;
+            self.check_named()?;
             let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             Ok(Box::new(SqliteTransaction::new(tx)) as Box<dyn Transaction>)
         })
@@ -348,7 +348,7 @@ impl Store for SqliteStore {
     /// transaction from [`Store::begin`] takes it up front).
     fn begin_read(&self) -> StoreFuture<'_, Box<dyn Transaction>> {
         Box::pin(async move {
-            self.check_linked()?;
+            self.check_named()?;
             let tx = self.pool.begin_with("BEGIN").await?;
             Ok(Box::new(SqliteTransaction::new(tx)) as Box<dyn Transaction>)
         })
@@ -357,7 +357,7 @@ impl Store for SqliteStore {
     fn generation(&self) -> StoreFuture<'_, Generation> {
         let Some(pinned) = &self.index else {
             return Box::pin(async move {
-                self.check_linked()?;
+                self.check_named()?;
                 Ok(counter(&mut *self.pool.acquire().await?).await?)
             });
         };
@@ -372,7 +372,7 @@ impl Store for SqliteStore {
             if !self.name_check_due() {
                 return Box::pin(std::future::ready(Ok(generation)));
             }
-            if let Err(e) = self.check_linked() {
+            if let Err(e) = self.check_named() {
                 return Box::pin(std::future::ready(Err(e)));
             }
             if index_linked(pinned) {
@@ -381,7 +381,7 @@ impl Store for SqliteStore {
             // The index is gone: its header no longer tells anything; pinned again below.
         }
         Box::pin(async move {
-            self.check_linked()?;
+            self.check_named()?;
             // Read after the header: a commit in between shows in the next header.
             let generation = self.pinned_counter(pinned).await?;
             if read {
