@@ -122,12 +122,7 @@ async fn personal_data_is_masked_in_both_eras_in_json_and_sse_replies() {
         assert!(m.text().contains("[card ••••1111]"), "{}", m.text());
 
         // Findings are counted by type, and the audit trail holds types and paths only.
-        let metrics = reqwest::get(format!("http://{}/metrics", s.warden.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics(&s.warden).await;
         assert!(
             metrics.contains("warden_dlp_findings_total{direction=\"results\",detector=\"card\",action=\"mask\"} 4"),
             "{metrics}"

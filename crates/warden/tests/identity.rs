@@ -28,15 +28,37 @@ impl Write for Logs {
     }
 }
 
+/// The log lines of every test of this binary (one subscriber per process): a test looks for
+/// its own lines in them.
 fn capture_logs() -> Logs {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_env_filter("warden_gateway=info")
-        .try_init();
-    logs
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .with_env_filter("warden_gateway=info")
+            .init();
+        logs
+    })
+    .clone()
+}
+
+impl Logs {
+    /// Everything logged so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The JSON lines logged so far whose message is `message`.
+    fn lines(&self, message: &str) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["fields"]["message"] == message)
+            .collect()
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -406,12 +428,8 @@ async fn forged_stale_and_misdirected_tokens_are_refused_and_logged_without_the_
     );
 
     // Every refusal is logged with its reason; no token, nor its signature, appears in the logs.
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let refusals: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["fields"]["message"] == "authentication refused")
-        .collect();
+    let text = logs.text();
+    let refusals = logs.lines("authentication refused");
     assert!(
         refusals.len() >= cases.len(),
         "{} refusals logged for {} attacks",
@@ -511,9 +529,11 @@ async fn revocation_cuts_off_tokens_users_agents_and_keys_on_the_next_request() 
 /// the gateway reading the old file, blind to revocations in the new one: requests are refused
 /// with 503 instead, naming no file of the host, until Warden restarts. With nothing written
 /// into the new file, the gateway notices within a second (its periodic check of the file's
-/// name), so the calls are repeated until then.
+/// name), so the calls are repeated until then. The 503 asks the client to come back later, is
+/// counted apart from refused credentials, and the outage is logged once, not once per request.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_replaced_under_the_gateway_refuses_every_request() {
+    let logs = capture_logs();
     let s = setup().await;
     let token = s.token("alice", json!({}));
     assert_eq!(s.call(&token).await.0, 200);
@@ -545,6 +565,36 @@ async fn a_store_replaced_under_the_gateway_refuses_every_request() {
         );
         assert!(!reply.to_string().contains(".db"), "{reply}");
     }
+
+    let http = reqwest::Client::new();
+    let body = modern_body(1, "tools/list", json!({}));
+    for _ in 0..20 {
+        let r = modern_request(&http, &s.url, &body)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+    }
+    let metrics = metrics(&s.warden).await;
+    let counted = |reason: &str| {
+        count(
+            &metrics,
+            &format!("warden_rejected_total{{method=\"{reason}\"}} "),
+        )
+    };
+    assert!(counted("unavailable") >= 22.0, "{metrics}");
+    assert_eq!(counted("auth"), 0.0, "{metrics}");
+    // 22 refusals or more, logged when the outage began (and again only after 10 s).
+    let logged =
+        logs.lines("cannot read keys and revocations; refusing requests until the store works");
+    assert!(
+        (1..=2).contains(&logged.len()),
+        "{} lines for the outage: {logged:?}",
+        logged.len()
+    );
+    assert_eq!(logged[0]["fields"]["refused"], 1, "{logged:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -73,12 +73,7 @@ impl Setup {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.warden.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        metrics(&self.warden).await
     }
 }
 

@@ -13,23 +13,6 @@ use serde_json::{Value, json};
 use warden_gateway::testing::{Waiting, Waits};
 use warden_gateway::{Config, Running};
 
-async fn metrics(w: &Running) -> String {
-    reqwest::get(format!("http://{}/metrics", w.addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn count(text: &str, needle: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Warden with a waiting stage holding calls to `fx__echo` of the fixture over HTTP.
 async fn warden_waiting(stage: Arc<Waiting>, server: &str) -> Running {
     let upstream = fixture_http(None).await;

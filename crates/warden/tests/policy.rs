@@ -83,16 +83,7 @@ impl Setup {
     }
 
     async fn metric(&self, needle: &str) -> f64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.warden.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find(|l| l.starts_with(needle))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0.0)
+        count(&metrics(&self.warden).await, needle)
     }
 }
 

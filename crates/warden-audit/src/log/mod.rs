@@ -30,11 +30,13 @@ use crate::{Error, tile};
 /// How a [`Log`] batches, checkpoints and rolls over.
 #[derive(Clone)]
 pub struct Options {
-    /// Sign a checkpoint after this many new records (default 1000)…
-    pub checkpoint_every: u64,
-    /// …or this long after the first record a checkpoint does not cover (default 1 s),
-    /// whichever comes first.
+    /// Sign a checkpoint this long after the first record a checkpoint does not cover
+    /// (default 1 s)…
     pub checkpoint_interval: Duration,
+    /// …or once this many records are uncovered, if that comes first (default `u64::MAX`:
+    /// the interval alone decides, so a busy log signs about once per interval, not once per
+    /// so many records).
+    pub checkpoint_every: u64,
     /// Start a new segment file when the current one would grow past this (default 64 MiB).
     pub segment_bytes: u64,
     /// The most records one write + fdatasync carries (default 4096).
@@ -48,8 +50,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(1),
+            checkpoint_every: u64::MAX,
             segment_bytes: 64 * 1024 * 1024,
             max_batch: 4096,
             clock: system_clock(),

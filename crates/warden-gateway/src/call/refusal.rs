@@ -19,6 +19,11 @@ use crate::identity::AuthError;
 use crate::session::SessionProblem;
 use crate::upstream::UpstreamError;
 
+/// `Retry-After` (seconds) of a 503 from authentication, when the identity provider or the
+/// store cannot be read. The next request tries them again whenever it comes; this only tells a
+/// client that retries at once to leave a few seconds.
+const AUTH_RETRY_AFTER: &str = "5";
+
 /// Why the gateway did not carry a request through.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Refusal {
@@ -219,7 +224,13 @@ impl Refusal {
             Refusal::Auth(e) => {
                 let (status, challenge) = gw.identity.challenge.answer(e);
                 headers.push((WWW_AUTHENTICATE, challenge));
-                (status, codes::INVALID_REQUEST, None, "unauthenticated")
+                if status == S::SERVICE_UNAVAILABLE {
+                    // The caller's credentials were not judged: the gateway could not.
+                    headers.push((RETRY_AFTER, HeaderValue::from_static(AUTH_RETRY_AFTER)));
+                    (status, codes::INVALID_REQUEST, None, "unavailable")
+                } else {
+                    (status, codes::INVALID_REQUEST, None, "unauthenticated")
+                }
             }
             Refusal::ContentType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -378,6 +389,7 @@ impl Refusal {
             Refusal::HostNotAllowed => "host",
             Refusal::OriginNotAllowed => "origin",
             Refusal::Limited { .. } => "rate-address",
+            Refusal::Auth(AuthError::Unavailable(_) | AuthError::StoreUnavailable) => "unavailable",
             Refusal::Auth(_) => "auth",
             Refusal::ContentType => "content-type",
             Refusal::NotAcceptable(_) => "accept",

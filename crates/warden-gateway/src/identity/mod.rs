@@ -14,6 +14,7 @@ pub mod keys;
 pub mod revocation;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -90,7 +91,21 @@ pub struct Identity {
     seen: Mutex<Option<Generation>>,
     /// Held while they are read again, so that calls meanwhile wait for the new ones.
     reloading: tokio::sync::Mutex<()>,
+    /// The store's failures, logged once per [`OUTAGE_LOG_EVERY`] rather than once per refusal.
+    outage: Mutex<Outage>,
     pub challenge: Challenge,
+}
+
+/// How often a store that stays unreadable is logged again, with the refusals counted since.
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Requests refused while the store cannot be read, for the log.
+#[derive(Default)]
+struct Outage {
+    /// When the last message about it was logged; `None` while the store works.
+    logged: Option<Instant>,
+    /// Refusals since then.
+    refused: u64,
 }
 
 impl Identity {
@@ -143,6 +158,7 @@ impl Identity {
             store,
             seen: Mutex::new(None),
             reloading: tokio::sync::Mutex::new(()),
+            outage: Mutex::default(),
             challenge: Challenge::new(&config.server.public_url, &identity.scopes_supported),
         };
         // A store that cannot be read now refuses requests until it can; the gateway still starts.
@@ -303,12 +319,34 @@ impl Identity {
             self.cache.purge_all();
         }
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        if outage.logged.take().is_some() {
+            tracing::warn!(
+                refused = std::mem::take(&mut outage.refused),
+                "keys and revocations can be read again; serving requests"
+            );
+        }
         Ok(())
     }
 
+    /// Refuses while the store cannot be read. Logged when it starts and then once per
+    /// [`OUTAGE_LOG_EVERY`], so that a long outage under load does not flood the log.
     fn unreadable(&self, e: &StoreError) -> AuthError {
-        tracing::error!(error = %e, "cannot read keys and revocations; refusing requests until the store works");
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        outage.refused += 1;
+        let now = Instant::now();
+        if outage
+            .logged
+            .is_none_or(|t| now.duration_since(t) >= OUTAGE_LOG_EVERY)
+        {
+            tracing::error!(
+                error = %e,
+                refused = std::mem::take(&mut outage.refused),
+                "cannot read keys and revocations; refusing requests until the store works"
+            );
+            outage.logged = Some(now);
+        }
         AuthError::StoreUnavailable
     }
 

@@ -13,6 +13,26 @@ use warden_gateway::{Config, Running};
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 pub const MODERN: &str = "2026-07-28";
 
+/// The Prometheus text of Warden's `/metrics`.
+pub async fn metrics(w: &Running) -> String {
+    reqwest::get(format!("http://{}/metrics", w.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the first series in `text` that starts with `needle` (a metric's name and
+/// labels), or 0 when there is none.
+pub fn count(text: &str, needle: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// The fixture's counters, from the answer to a `resources/read` of `fixture://stats`.
 pub fn fixture_stats(answer: &Answer) -> Value {
     let text = answer.reply()["result"]["contents"][0]["text"]
