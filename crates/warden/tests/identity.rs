@@ -811,3 +811,53 @@ async fn the_admin_api_is_for_admins_and_revokes_at_once() {
     assert_eq!(again.status(), 404);
     assert_eq!(grants("").await.as_array().unwrap().len(), 1);
 }
+
+/// A provider that cannot be reached, with no signing key known yet, leaves the gateway unable
+/// to judge any token: it fails closed with 503 and `Retry-After`, not with a 401 that would
+/// send the client to sign in again, and counts it apart from refused credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_provider_is_a_503_to_retry_later() {
+    let minter = DevIdp::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    // A port nothing listens on: every fetch of the discovery document is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let upstream = fixture_http(None).await;
+    let warden = warden_with(
+        "",
+        &format!("issuer = {dead:?}\njwks_min_refresh = \"0s\"\n"),
+        &http_upstream("fx", &upstream, ""),
+    )
+    .await;
+    let url = warden.mcp_url();
+    let token = minter.mint(claims("alice", "agent-1", &url, 300, json!({})));
+    let http = reqwest::Client::new();
+    let body = modern_body(1, "tools/list", json!({}));
+    for _ in 0..2 {
+        let r = modern_request(&http, &url, &body)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+        let reply: Value = r.json().await.unwrap();
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("identity provider cannot be reached"),
+            "{reply}"
+        );
+        assert!(!reply.to_string().contains(&token), "{reply}");
+    }
+    let text = metrics(&warden).await;
+    let counted = |reason: &str| {
+        count(
+            &text,
+            &format!("warden_rejected_total{{method=\"{reason}\"}} "),
+        )
+    };
+    assert_eq!(counted("unavailable"), 2.0, "{text}");
+    assert_eq!(counted("auth"), 0.0, "{text}");
+}
