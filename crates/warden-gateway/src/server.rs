@@ -1,22 +1,44 @@
 //! Starting and stopping the gateway.
+//!
+//! Requests are served by `[server] workers` threads (one per CPU core by default), each an
+//! event loop of its own (a single-threaded runtime) that accepts from the one listening socket.
+//! A connection stays on the thread that accepted it, and so do the upstream connections its
+//! calls use (each thread keeps its own idle ones, see `upstream::client`): a call is never
+//! handed between threads, as it was between the workers of one shared runtime, where each
+//! hand-off woke a sleeping thread (see `docs/benchmarks.md`, "One thread per connection").
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::transport::Entry;
 
+/// Threads that keep idle upstream connections of their own; more serving threads share them
+/// round. Index 0 is every thread that is not a serving one.
+pub const MAX_SHARDS: usize = 16;
+
+thread_local! {
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The serving thread this is (1 and up), or 0 on any other thread.
+pub fn shard() -> usize {
+    SHARD.with(std::cell::Cell::get)
+}
+
 /// A running gateway.
 pub struct Running {
     pub addr: SocketAddr,
     pub gateway: Arc<Gateway>,
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    threads: Threads,
 }
 
 impl Running {
@@ -25,18 +47,58 @@ impl Running {
     }
 
     /// Stops accepting, lets in-flight requests finish, ends upstream links.
-    pub async fn stop(self) -> std::io::Result<()> {
+    pub async fn stop(mut self) -> std::io::Result<()> {
         self.stop.cancel();
-        let result = self.task.await.unwrap_or(Ok(()));
+        let result = self.threads.served().await;
+        // The serving threads still run what was started on them (upstream links among it)
+        // until the links are closed.
         self.gateway.pool.shutdown().await;
         // Everything answered is on the record; a last checkpoint signs it.
         self.gateway.audit.close();
+        self.threads.end().await;
         result
     }
 
     /// Waits until the server ends (it ends only when stopped or on an accept error).
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.task.await.unwrap_or(Ok(()))
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = self.threads.served().await;
+        self.threads.end().await;
+        result
+    }
+}
+
+/// The serving threads.
+struct Threads {
+    /// Each thread's serving result: sent when its listener closed and its connections ended.
+    served: Vec<oneshot::Receiver<std::io::Result<()>>>,
+    /// Lets the threads end their runtimes.
+    end: CancellationToken,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Threads {
+    /// Waits until every thread has stopped serving; the first error, if any.
+    async fn served(&mut self) -> std::io::Result<()> {
+        let mut result = Ok(());
+        for rx in self.served.drain(..) {
+            if let Ok(Err(e)) = rx.await
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    async fn end(self) {
+        self.end.cancel();
+        let handles = self.handles;
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        })
+        .await;
     }
 }
 
@@ -82,30 +144,80 @@ pub async fn start_with(
         .map_err(std::io::Error::other)?;
     let router = crate::transport::router(gateway.clone());
     let stop = CancellationToken::new();
-    let shutdown = stop.clone();
-    let gw = gateway.clone();
-    let app = tower::service_fn(move |incoming: IncomingStream<'_, _>| {
-        let entry = Entry::new(gw.clone(), router.clone(), *incoming.remote_addr());
-        std::future::ready(Ok::<_, std::convert::Infallible>(entry))
+    let count = gateway.config.server.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    // Replies and SSE events are written whole, so nothing is gained by Nagle's algorithm,
-    // and an event written while the previous one is unacknowledged would wait for the ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-    });
-    let workers = tokio::runtime::Handle::current().metrics().num_workers();
-    tracing::info!(%addr, workers, "warden listening");
+    // Every thread accepts from the same socket (a copy of its descriptor in each event loop).
+    let listener = listener.into_std()?;
+    let end = CancellationToken::new();
+    let mut threads = Threads {
+        served: Vec::with_capacity(count),
+        end: end.clone(),
+        handles: Vec::with_capacity(count),
+    };
+    for i in 0..count {
+        let own = listener.try_clone()?;
+        let (gw, router, stop, end) = (gateway.clone(), router.clone(), stop.clone(), end.clone());
+        let (tx, rx) = oneshot::channel();
+        let handle = std::thread::Builder::new()
+            .name(format!("warden-serve-{i}"))
+            .spawn(move || serve_thread(i, own, gw, router, stop, end, tx))?;
+        threads.served.push(rx);
+        threads.handles.push(handle);
+    }
+    tracing::info!(%addr, workers = count, "warden listening");
     Ok(Running {
         addr,
         gateway,
         stop,
-        task,
+        threads,
     })
+}
+
+/// One serving thread: its own event loop, accepting from `listener` until `stop`, then
+/// running on until `end` (what was started on it may still be needed to close upstream links).
+fn serve_thread(
+    i: usize,
+    listener: std::net::TcpListener,
+    gw: Arc<Gateway>,
+    router: axum::Router,
+    stop: CancellationToken,
+    end: CancellationToken,
+    served: oneshot::Sender<std::io::Result<()>>,
+) {
+    SHARD.with(|s| s.set(1 + i % (MAX_SHARDS - 1)));
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = served.send(Err(e));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let result = async {
+            let listener = TcpListener::from_std(listener)?;
+            let app = tower::service_fn(move |incoming: IncomingStream<'_, _>| {
+                let entry = Entry::new(gw.clone(), router.clone(), *incoming.remote_addr());
+                std::future::ready(Ok::<_, std::convert::Infallible>(entry))
+            });
+            // Replies and SSE events are written whole, so nothing is gained by Nagle's
+            // algorithm, and an event written while the previous one is unacknowledged would
+            // wait for the ACK.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        }
+        .await;
+        let _ = served.send(result);
+        end.cancelled().await;
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
 }

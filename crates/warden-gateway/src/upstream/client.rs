@@ -113,8 +113,14 @@ impl Target {
 /// Kept-alive connections to one target.
 pub struct Client {
     target: Target,
-    idle: Mutex<Vec<(Box<Conn>, Instant)>>,
+    /// Idle connections per serving thread ([`crate::server::shard`]): a connection is reused
+    /// only by the thread whose event loop registered its socket, so that its readiness never
+    /// has to wake another thread.
+    idle: [Idle; crate::server::MAX_SHARDS],
 }
+
+/// Idle connections, each with the time it became idle.
+type Idle = Mutex<Vec<(Box<Conn>, Instant)>>;
 
 /// One connection. It is boxed once, when opened: a call moves it out of the pool, into its
 /// reply and back, and with hyper's connection state it is about 700 bytes.
@@ -225,7 +231,7 @@ impl Client {
     pub fn new(target: Target) -> Arc<Client> {
         Arc::new(Client {
             target,
-            idle: Mutex::new(Vec::new()),
+            idle: std::array::from_fn(|_| Mutex::new(Vec::new())),
         })
     }
 
@@ -285,7 +291,10 @@ impl Client {
     /// An idle connection that is still open and ready for a request.
     async fn checkout(&self) -> Option<Box<Conn>> {
         loop {
-            let (mut conn, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            let (mut conn, since) = self.idle[crate::server::shard()]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()?;
             if since.elapsed() > IDLE_FOR {
                 continue;
             }
@@ -305,7 +314,9 @@ impl Client {
     }
 
     fn checkin(&self, conn: Box<Conn>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle[crate::server::shard()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push((conn, Instant::now()));
         }
