@@ -132,7 +132,9 @@ pub static MALLOC_CONF: &[u8] =
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `serve` reads its config before the runtime starts: `[server] workers` sizes it.
+    // `serve` reads its config before the runtime starts: `[server] workers` sizes it. Requests
+    // are served on threads of their own, one event loop each (`warden_gateway::server`); this
+    // runtime runs what the gateway does besides (reloads, upstream start-up, the CLI).
     let serving = match &cli.command {
         Command::Serve { config } => match Config::load(config) {
             Ok(c) => Some(c),

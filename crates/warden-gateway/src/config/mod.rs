@@ -144,8 +144,9 @@ pub struct ServerConfig {
     pub name_separator: String,
     /// The exact URL clients connect to: the OAuth resource identifier of this gateway.
     pub public_url: String,
-    /// Threads that serve requests (the async runtime's workers); `None`: one per CPU core.
-    /// Read by `warden serve` before it starts its runtime.
+    /// Threads that serve requests, each an event loop of its own ([`crate::server`]); `None`:
+    /// one per CPU core.
+    /// Read by `warden serve` before it starts its runtime, and when it starts serving.
     pub workers: Option<usize>,
 }
 
