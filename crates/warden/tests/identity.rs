@@ -566,24 +566,11 @@ async fn a_store_replaced_under_the_gateway_refuses_every_request() {
         assert!(!reply.to_string().contains(".db"), "{reply}");
     }
 
-    let http = reqwest::Client::new();
-    let body = modern_body(1, "tools/list", json!({}));
     for _ in 0..20 {
-        let r = modern_request(&http, &s.url, &body)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 503);
-        assert_eq!(r.headers()["retry-after"], "5");
+        unavailable(&s.url, &token).await;
     }
     let metrics = metrics(&s.warden).await;
-    let counted = |reason: &str| {
-        count(
-            &metrics,
-            &format!("warden_rejected_total{{method=\"{reason}\"}} "),
-        )
-    };
+    let counted = |reason: &str| rejected(&metrics, reason);
     assert!(counted("unavailable") >= 22.0, "{metrics}");
     assert_eq!(counted("auth"), 0.0, "{metrics}");
     // 22 refusals or more, logged when the outage began (and again only after 10 s).
@@ -833,17 +820,8 @@ async fn an_unreachable_provider_is_a_503_to_retry_later() {
     .await;
     let url = warden.mcp_url();
     let token = minter.mint(claims("alice", "agent-1", &url, 300, json!({})));
-    let http = reqwest::Client::new();
-    let body = modern_body(1, "tools/list", json!({}));
     for _ in 0..2 {
-        let r = modern_request(&http, &url, &body)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 503);
-        assert_eq!(r.headers()["retry-after"], "5");
-        let reply: Value = r.json().await.unwrap();
+        let reply = unavailable(&url, &token).await;
         let message = reply["error"]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains("identity provider cannot be reached"),
@@ -852,12 +830,28 @@ async fn an_unreachable_provider_is_a_503_to_retry_later() {
         assert!(!reply.to_string().contains(&token), "{reply}");
     }
     let text = metrics(&warden).await;
-    let counted = |reason: &str| {
-        count(
-            &text,
-            &format!("warden_rejected_total{{method=\"{reason}\"}} "),
-        )
-    };
+    let counted = |reason: &str| rejected(&text, reason);
     assert_eq!(counted("unavailable"), 2.0, "{text}");
     assert_eq!(counted("auth"), 0.0, "{text}");
+}
+
+/// A `tools/list` with `token` that must be refused with 503 and `Retry-After: 5`; its reply.
+async fn unavailable(url: &str, token: &str) -> Value {
+    let body = modern_body(1, "tools/list", json!({}));
+    let r = modern_request(&reqwest::Client::new(), url, &body)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    r.json().await.unwrap()
+}
+
+/// How many requests `/metrics` text counts as rejected for `reason`.
+fn rejected(metrics: &str, reason: &str) -> f64 {
+    count(
+        metrics,
+        &format!("warden_rejected_total{{method=\"{reason}\"}} "),
+    )
 }
