@@ -67,10 +67,12 @@ impl Running {
     }
 }
 
-/// The serving threads.
+/// The serving threads. Dropped without [`Running::stop`], they stop serving and end at once.
 struct Threads {
     /// Each thread's serving result: sent when its listener closed and its connections ended.
     served: Vec<oneshot::Receiver<std::io::Result<()>>>,
+    /// Stops their serving (a copy of [`Running`]'s).
+    stop: CancellationToken,
     /// Lets the threads end their runtimes.
     end: CancellationToken,
     handles: Vec<std::thread::JoinHandle<()>>,
@@ -90,15 +92,22 @@ impl Threads {
         result
     }
 
-    async fn end(self) {
+    async fn end(&mut self) {
         self.end.cancel();
-        let handles = self.handles;
+        let handles = std::mem::take(&mut self.handles);
         let _ = tokio::task::spawn_blocking(move || {
             for h in handles {
                 let _ = h.join();
             }
         })
         .await;
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.end.cancel();
     }
 }
 
@@ -152,6 +161,7 @@ pub async fn start_with(
     let end = CancellationToken::new();
     let mut threads = Threads {
         served: Vec::with_capacity(count),
+        stop: stop.clone(),
         end: end.clone(),
         handles: Vec::with_capacity(count),
     };
@@ -197,7 +207,7 @@ fn serve_thread(
         }
     };
     rt.block_on(async move {
-        let result = async {
+        let serving = async {
             let listener = TcpListener::from_std(listener)?;
             let app = tower::service_fn(move |incoming: IncomingStream<'_, _>| {
                 let entry = Entry::new(gw.clone(), router.clone(), *incoming.remote_addr());
@@ -214,10 +224,15 @@ fn serve_thread(
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
+        };
+        tokio::select! {
+            result = serving => {
+                let _ = served.send(result);
+                end.cancelled().await;
+            }
+            // Dropped without being stopped: connections still open are dropped too.
+            () = end.cancelled() => {}
         }
-        .await;
-        let _ = served.send(result);
-        end.cancelled().await;
     });
     rt.shutdown_timeout(Duration::from_secs(1));
 }
