@@ -291,10 +291,7 @@ impl Client {
     /// An idle connection that is still open and ready for a request.
     async fn checkout(&self) -> Option<Box<Conn>> {
         loop {
-            let (mut conn, since) = self.idle[crate::server::shard()]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop()?;
+            let (mut conn, since) = self.idle_here().pop()?;
             if since.elapsed() > IDLE_FOR {
                 continue;
             }
@@ -313,10 +310,15 @@ impl Client {
         }
     }
 
-    fn checkin(&self, conn: Box<Conn>) {
-        let mut idle = self.idle[crate::server::shard()]
+    /// This thread's idle connections.
+    fn idle_here(&self) -> std::sync::MutexGuard<'_, Vec<(Box<Conn>, Instant)>> {
+        self.idle[crate::server::shard()]
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn checkin(&self, conn: Box<Conn>) {
+        let mut idle = self.idle_here();
         if idle.len() < MAX_IDLE {
             idle.push((conn, Instant::now()));
         }
