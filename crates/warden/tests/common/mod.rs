@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod logs;
+pub mod signed_in;
+
 use std::time::Duration;
 
 use futures::StreamExt;
