@@ -18,6 +18,34 @@ const TOKEN_TTL: i64 = 12 * 3600;
 /// header. 2.12.0 (the version `interop/` tests on Node 22) runs its CLI on Node 20 as well.
 const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
+/// How the banner's commands start this program, the way the user did: `cargo run -p warden --`
+/// when cargo ran it (in the source tree, as the README says), otherwise its own path, so that a
+/// built or installed `warden` prints commands that work where cargo has no workspace.
+fn warden_command(exe: &Path, by_cargo: bool) -> String {
+    if by_cargo {
+        "cargo run -p warden --".to_string()
+    } else {
+        shell_word(&exe.display().to_string())
+    }
+}
+
+/// `text` as one word of a POSIX shell command: as it is when nothing in it is special to the
+/// shell, otherwise in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// Whether `cargo run` started this process: cargo sets `CARGO` and the package's name for it.
+fn started_by_cargo() -> bool {
+    std::env::var_os("CARGO").is_some()
+        && std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == env!("CARGO_PKG_NAME"))
+}
+
 /// The development identity provider, on a free loopback port.
 async fn bind_idp() -> std::io::Result<DevIdp> {
     DevIdp::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await
@@ -162,6 +190,12 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
         .with_extension("vkey")
         .display()
         .to_string();
+    let warden = warden_command(&exe, started_by_cargo());
+    let (config_word, audit_word, vkey_word) = (
+        shell_word(&config_path),
+        shell_word(&audit_dir),
+        shell_word(&vkey),
+    );
     let idp = std::sync::Arc::new(idp);
     let keep_alive = idp.clone();
     let banner = Box::new(move |url: &str| {
@@ -191,8 +225,8 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
              The customer lookup returns personal data and fake secrets: what reaches you is masked ([card ••••1111],\n\
              [email] …). To block or pseudonymise instead, edit [dlp] in {config_path} and restart.\n\n\
              Every call is on the tamper-evident audit record; read it and verify it as an auditor would:\n\
-             \x20 cargo run -p warden -- audit tail --config {config_path}\n\
-             \x20 cargo run -p warden -- audit verify {audit_dir} --key {vkey}\n\n\
+             \x20 {warden} audit tail --config {config_word}\n\
+             \x20 {warden} audit verify {audit_word} --key {vkey_word}\n\n\
              Demo tools: demo__echo (free to use), demo__transfer_funds (needs consent for each call),\n\
              \x20           demo__delete_records (hidden from the demo user), demo__lookup_customer (personal data, masked by DLP).\n\
              Press Ctrl-C to stop.\n"
@@ -204,4 +238,42 @@ pub async fn run(data_dir: PathBuf, listen: SocketAddr) -> ExitCode {
     // The identity provider serves until the gateway stops.
     drop(keep_alive);
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_start_warden_as_the_user_did() {
+        let exe = Path::new("/opt/warden/bin/warden");
+        assert_eq!(warden_command(exe, true), "cargo run -p warden --");
+        assert_eq!(warden_command(exe, false), "/opt/warden/bin/warden");
+        let odd = Path::new("/home/a b/it's/warden");
+        assert_eq!(warden_command(odd, false), r"'/home/a b/it'\''s/warden'");
+    }
+
+    #[test]
+    fn shell_words_quote_what_a_shell_would_split_or_expand() {
+        assert_eq!(shell_word("warden-data/audit"), "warden-data/audit");
+        assert_eq!(shell_word("a$b"), "'a$b'");
+        assert_eq!(shell_word("*"), "'*'");
+        assert_eq!(shell_word(""), "''");
+        // What sh reads back is the text itself.
+        for text in [
+            "plain/path",
+            "with space",
+            "it's",
+            "$HOME",
+            "a\"b",
+            "semi;colon",
+            "",
+        ] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {}", shell_word(text))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{text:?}");
+        }
+    }
 }
