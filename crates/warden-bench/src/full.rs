@@ -266,9 +266,21 @@ pub async fn run(
                 paths.push(Path::new(&name, addr, token, vec![service.pid]));
                 keep.push(service);
             }
-            let _keep = (keep, nginx);
             measure(settings, &mut paths, era, &text).await?;
             report(kind, era, &paths);
+            // After measuring, beside the full pipeline's audit log (the first audited Warden).
+            let full_dir = keep.get(1).and_then(|s| s.dir.as_ref());
+            if let Some(dir) = full_dir {
+                match crate::disk::durable_write(dir.path()) {
+                    Ok(disk) => println!(
+                        "  this disk, idle: {disk}; a call waits for two in series: at least {:.0} µs at p50 and about {:.0} µs at p99 from the disk alone",
+                        2.0 * disk.p50,
+                        disk.p50 + disk.p99
+                    ),
+                    Err(e) => eprintln!("warden-bench: no durable-write probe: {e}"),
+                }
+            }
+            drop((keep, nginx));
         }
     }
     Ok(())

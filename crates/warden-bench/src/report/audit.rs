@@ -21,8 +21,8 @@ pub struct AuditRun {
     /// Bytes and files in the log's directory at the end (warm-up and probe calls included).
     pub log_bytes: u64,
     pub log_files: u64,
-    /// One durable record on the log's disk, idle: (p50, p90) in µs ([`crate::disk::durable_write`]).
-    pub durable_write: Option<(f64, f64)>,
+    /// One durable record on the log's disk, idle ([`crate::disk::durable_write`]).
+    pub durable_write: Option<crate::disk::DurableWrite>,
 }
 
 impl Phase {
@@ -116,13 +116,12 @@ impl Scenario {
                 warden.closed.disk_per_call(),
             );
         }
-        if let Some((p50, p90)) = a.durable_write {
+        if let Some(disk) = a.durable_write {
             let _ = writeln!(
                 s,
-                "this disk, idle: one durable record (800-byte write + fdatasync, preallocated \
-                 file) p50 {p50:.0} µs, p90 {p90:.0} µs; a call waits for two in series, so \
-                 audit adds at least {:.0} µs at p50 here, before any queueing",
-                2.0 * p50
+                "this disk, idle: {disk}; a call waits for two in series, so audit adds at \
+                 least {:.0} µs at p50 here, before any queueing",
+                2.0 * disk.p50
             );
         }
         let _ = writeln!(
@@ -242,7 +241,12 @@ mod tests {
                 device: None,
                 log_bytes: 5 << 20,
                 log_files: 3,
-                durable_write: Some((150.0, 210.0)),
+                durable_write: Some(crate::disk::DurableWrite {
+                    p50: 150.0,
+                    p90: 210.0,
+                    p99: 400.0,
+                    max: 900.0,
+                }),
             },
             cores: 2,
         }
@@ -259,7 +263,7 @@ mod tests {
         assert!(table.contains("closed 1: p50 450 vs 200 µs"), "{table}");
         assert!(table.contains("on ext4"), "{table}");
         assert!(
-            table.contains("p50 150 µs, p90 210 µs; a call waits for two in series, so audit adds at least 300 µs"),
+            table.contains("p50 150 µs, p90 210 µs, p99 400 µs, max 900 µs; a call waits for two in series, so audit adds at least 300 µs"),
             "{table}"
         );
         let missed = scenario(16, 600, 1000);
