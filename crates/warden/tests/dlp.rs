@@ -331,8 +331,10 @@ async fn data_rules_from_policy_are_checked_applied_and_recorded() {
         format!("{allow}\n@id(\"cards-in-full\")\n@dlp_results(\"creditcard=report\")\npermit (principal, action, resource);\n"),
     )
     .unwrap();
+    // A free port and a store of its own: the start below must fail on the rule alone, and
+    // leave nothing behind (the defaults are port 8080 and ./warden-data).
     let config = format!(
-        "[identity]\ntest_user = \"tester\"\n[policy]\ndir = {:?}\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[identity]\ntest_user = \"tester\"\n[policy]\ndir = {0:?}\n[storage]\npath = {0:?}\n[upstreams.fx]\nurl = \"http://127.0.0.1:9/mcp\"\n",
         policies.path().display().to_string()
     );
     let file = policies.path().join("warden.toml");
