@@ -1,15 +1,17 @@
 //! Starting and stopping the gateway.
 //!
 //! Requests are served by `[server] workers` threads (one per CPU core by default), each an
-//! event loop of its own (a single-threaded runtime) that accepts from the one listening socket.
-//! A connection stays on the thread that accepted it, and so do the upstream connections its
-//! calls use (each thread keeps its own idle ones, see `upstream::client`): a call is never
+//! event loop of its own (a single-threaded runtime) that accepts from the one listening socket
+//! and shares the connections out evenly (see `share`). A connection stays on the thread that
+//! serves it, and so do the upstream connections its calls use (each thread keeps its own idle ones, see `upstream::client`): a call is never
 //! handed between threads, as it was between the workers of one shared runtime, where each
 //! hand-off woke a sleeping thread (see `docs/benchmarks.md`, "One thread per connection").
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod share;
 
 use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
@@ -39,9 +41,15 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     stop: CancellationToken,
     threads: Threads,
+    shares: Arc<share::Shares>,
 }
 
 impl Running {
+    /// How many client connections each serving thread serves now.
+    pub fn connections_per_thread(&self) -> Vec<usize> {
+        self.shares.serving()
+    }
+
     pub fn mcp_url(&self) -> String {
         self.gateway.config.server.public_url.clone()
     }
@@ -158,6 +166,7 @@ pub async fn start_with(
     });
     // Every thread accepts from the same socket (a copy of its descriptor in each event loop).
     let listener = listener.into_std()?;
+    let (shares, inboxes) = share::Shares::new(count);
     let end = CancellationToken::new();
     let mut threads = Threads {
         served: Vec::with_capacity(count),
@@ -165,13 +174,17 @@ pub async fn start_with(
         end: end.clone(),
         handles: Vec::with_capacity(count),
     };
-    for i in 0..count {
+    for (i, inbox) in inboxes.into_iter().enumerate() {
         let own = listener.try_clone()?;
         let (gw, router, stop, end) = (gateway.clone(), router.clone(), stop.clone(), end.clone());
+        let shares = shares.clone();
         let (tx, rx) = oneshot::channel();
         let handle = std::thread::Builder::new()
             .name(format!("warden-serve-{i}"))
-            .spawn(move || serve_thread(i, own, gw, router, stop, end, tx))?;
+            .spawn(move || {
+                let own = (own, inbox, shares);
+                serve_thread(i, own, gw, router, stop, end, tx);
+            })?;
         threads.served.push(rx);
         threads.handles.push(handle);
     }
@@ -181,14 +194,22 @@ pub async fn start_with(
         gateway,
         stop,
         threads,
+        shares,
     })
 }
+
+/// The listening socket's copy for one thread, its inbox and the threads' shares.
+type Own = (
+    std::net::TcpListener,
+    tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    Arc<share::Shares>,
+);
 
 /// One serving thread: its own event loop, accepting from `listener` until `stop`, then
 /// running on until `end` (what was started on it may still be needed to close upstream links).
 fn serve_thread(
     i: usize,
-    listener: std::net::TcpListener,
+    (listener, inbox, shares): Own,
     gw: Arc<Gateway>,
     router: axum::Router,
     stop: CancellationToken,
@@ -213,14 +234,7 @@ fn serve_thread(
                 let entry = Entry::new(gw.clone(), router.clone(), *incoming.remote_addr());
                 std::future::ready(Ok::<_, std::convert::Infallible>(entry))
             });
-            // Replies and SSE events are written whole, so nothing is gained by Nagle's
-            // algorithm, and an event written while the previous one is unacknowledged would
-            // wait for the ACK.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-            });
+            let listener = share::Shared::new(i, listener, inbox, shares);
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
