@@ -3,9 +3,10 @@
 //! Requests are served by `[server] workers` threads (one per CPU core by default), each an
 //! event loop of its own (a single-threaded runtime) that accepts from the one listening socket
 //! and shares the connections out evenly (see `share`). A connection stays on the thread that
-//! serves it, and so do the upstream connections its calls use (each thread keeps its own idle ones, see `upstream::client`): a call is never
-//! handed between threads, as it was between the workers of one shared runtime, where each
-//! hand-off woke a sleeping thread (see `docs/benchmarks.md`, "One thread per connection").
+//! serves it, and so do the upstream connections its calls use (each thread keeps its own idle
+//! ones, see `upstream::client`): a call is never handed between threads, as it was between the
+//! workers of one shared runtime, where each hand-off woke a sleeping thread (see
+//! `docs/benchmarks.md`, "One thread per connection").
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -3,11 +3,10 @@
 //! Every serving thread accepts from the one listening socket, and the kernel wakes them all
 //! for each new connection: whichever runs first takes it. That is not an even share. Clients
 //! that connect one after another, while the threads are idle, were all taken by the same
-//! thread (measured: the full pipeline's 16 bench connections all on one thread, which then
-//! served alone at one core's throughput). So a thread that accepts a connection keeps it only
-//! if no other thread serves fewer; otherwise it hands it to the one that serves fewest,
-//! through that thread's inbox. Connections stay where they land, so a call is still never
-//! handed between threads.
+//! thread (measured: the full pipeline bench's 16 connections all on one thread, the other
+//! idle). So a thread that accepts a connection keeps it only if no other thread serves fewer;
+//! otherwise it hands it to the one that serves fewest, through that thread's inbox.
+//! Connections stay where they land, so a call is still never handed between threads.
 
 use std::io;
 use std::net::SocketAddr;
