@@ -60,6 +60,11 @@ impl Shares {
         self.serving[fewest].fetch_add(1, Ordering::Relaxed);
         fewest
     }
+
+    /// A connection counted for `thread` is no longer served there.
+    fn release(&self, thread: usize) {
+        self.serving[thread].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One serving thread's listener (for `axum::serve`): its copy of the listening socket, and its
@@ -94,7 +99,7 @@ impl Shared {
                     // Counted by the thread that handed it over.
                     Ok(tcp) => return (tcp, peer),
                     Err(e) => {
-                        self.shares.serving[self.me].fetch_sub(1, Ordering::Relaxed);
+                        self.shares.release(self.me);
                         tracing::warn!(error = %e, "cannot take over a connection accepted by another thread");
                         continue;
                     }
@@ -118,7 +123,7 @@ impl Shared {
             });
             if let Err(e) = handed {
                 // Dropped: the client sees the connection close and may connect again.
-                self.shares.serving[to].fetch_sub(1, Ordering::Relaxed);
+                self.shares.release(to);
                 tracing::warn!(error = %e, "cannot hand a connection to another serving thread");
             }
         }
@@ -173,7 +178,7 @@ pub struct Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.shares.serving[self.thread].fetch_sub(1, Ordering::Relaxed);
+        self.shares.release(self.thread);
     }
 }
 
