@@ -7,14 +7,19 @@
 //! omitted, `detail` objects in the order they were built (`serde_json`'s `preserve_order`).
 //! Those bytes are what a segment frame holds and what the leaf hash covers; readers hash the
 //! stored bytes, never a re-serialisation, so an auditor needs no JSON canonicaliser to check
-//! a proof.
+//! a proof. A member of `detail` given as text ([`Record::set_text_member`]: a tool result
+//! that passed through the gateway as text) is written first in `detail` exactly as it came,
+//! which is compact but may spell a string or a number otherwise than `serde_json` would
+//! (`\u00e9` for `é`, `1e3` for `1000.0`); read back, it is the same value.
 //!
 //! ```json
 //! {"v":1,"seq":7,"time":"2025-06-01T12:00:00.123Z","kind":"request","call":"c1","name":"bank.transfer"}
 //! ```
 
-use serde::{Deserialize, Serialize};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::Error;
 
@@ -22,7 +27,7 @@ use crate::Error;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// One entry of the audit log.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// The format version, [`FORMAT_VERSION`].
@@ -34,35 +39,55 @@ pub struct Record {
     /// What happened.
     pub kind: Kind,
     /// The id linking one call's records.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub call: Option<String>,
     /// The user (`sub`) the call runs for.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub principal: Option<String>,
     /// The MCP client (agent).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub agent: Option<String>,
     /// The MCP session.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub session: Option<String>,
     /// The upstream server.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub upstream: Option<String>,
     /// The JSON-RPC method.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub method: Option<String>,
     /// The tool, prompt or resource URI.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub name: Option<String>,
     /// How long the step took, in microseconds.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub latency_us: Option<u64>,
     /// The step's outcome in a word ("allow", "deny", "ok", "upstream_error" …).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub outcome: Option<String>,
     /// Kind-specific detail.
-    #[serde(skip_serializing_if = "Value::is_null", default)]
+    #[serde(default)]
     pub detail: Value,
+    /// A member of `detail` kept as the JSON text it arrived as (a payload that passed through
+    /// as text): written first in `detail`, verbatim. Set with [`Record::set_text_member`];
+    /// a record read back has it in `detail` like any other member.
+    #[serde(skip)]
+    text_member: Option<TextMember>,
+}
+
+/// A member of `detail` given as compact JSON text.
+#[derive(Clone, Debug)]
+struct TextMember {
+    key: &'static str,
+    text: Box<RawValue>,
+    /// How deeply its objects and arrays nest (0 for a string, a number…).
+    depth: usize,
+}
+
+impl PartialEq for TextMember {
+    fn eq(&self, other: &TextMember) -> bool {
+        self.key == other.key && self.text.get() == other.text.get()
+    }
 }
 
 /// What a record is about.
@@ -113,7 +138,45 @@ impl Record {
             latency_us: None,
             outcome: None,
             detail: Value::Null,
+            text_member: None,
         }
+    }
+
+    /// Puts `text`, one JSON value, into `detail` as its first member `key`, kept as text: a
+    /// payload that arrived as text is written out as it came, without being built into a tree
+    /// of values, copied and escaped again (for a tool result, most of what its response record
+    /// cost). `detail` must be an object or null (null becomes an object).
+    ///
+    /// The record's bytes stay canonical: text with whitespace between its tokens is not
+    /// compact, and is built into a value and inserted like any other member instead. A record
+    /// has one text member; setting another replaces it. Fails, changing nothing, if `text` is
+    /// not one JSON value.
+    pub fn set_text_member(&mut self, key: &'static str, text: &str) -> Result<(), Error> {
+        let malformed = |e: serde_json::Error| Error::MalformedRecord(e.to_string());
+        if !matches!(self.detail, Value::Object(_) | Value::Null) {
+            return Err(Error::MalformedRecord("detail is not an object".into()));
+        }
+        let member = match compact_depth(text) {
+            Some(depth) => Some(TextMember {
+                key,
+                text: RawValue::from_string(text.to_string()).map_err(malformed)?,
+                depth,
+            }),
+            None => None,
+        };
+        if self.detail.is_null() {
+            self.detail = Value::Object(serde_json::Map::new());
+        }
+        match member {
+            Some(member) => self.text_member = Some(member),
+            None => {
+                let value: Value = serde_json::from_str(text).map_err(malformed)?;
+                if let Value::Object(map) = &mut self.detail {
+                    map.shift_insert(0, key.to_string(), value);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The canonical bytes: what the log stores and the leaf hash covers.
@@ -142,6 +205,89 @@ impl Record {
     }
 }
 
+/// Written field by field in declaration order, `None` fields and a null `detail` left out, as
+/// a derived `Serialize` with those skips would, and the text member first in `detail`.
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut r = s.serialize_struct("Record", 14)?;
+        r.serialize_field("v", &self.v)?;
+        r.serialize_field("seq", &self.seq)?;
+        r.serialize_field("time", &self.time)?;
+        r.serialize_field("kind", &self.kind)?;
+        let optional = [
+            ("call", &self.call),
+            ("principal", &self.principal),
+            ("agent", &self.agent),
+            ("session", &self.session),
+            ("upstream", &self.upstream),
+            ("method", &self.method),
+            ("name", &self.name),
+        ];
+        for (key, value) in optional {
+            match value {
+                Some(v) => r.serialize_field(key, v)?,
+                None => r.skip_field(key)?,
+            }
+        }
+        match self.latency_us {
+            Some(us) => r.serialize_field("latency_us", &us)?,
+            None => r.skip_field("latency_us")?,
+        }
+        match &self.outcome {
+            Some(o) => r.serialize_field("outcome", o)?,
+            None => r.skip_field("outcome")?,
+        }
+        match &self.text_member {
+            Some(member) => r.serialize_field("detail", &WithText(member, &self.detail))?,
+            None if self.detail.is_null() => r.skip_field("detail")?,
+            None => r.serialize_field("detail", &self.detail)?,
+        }
+        r.end()
+    }
+}
+
+/// `detail` with its text member first.
+struct WithText<'a>(&'a TextMember, &'a Value);
+
+impl Serialize for WithText<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let WithText(member, detail) = self;
+        let rest = detail.as_object();
+        let mut m = s.serialize_map(Some(1 + rest.map_or(0, |o| o.len())))?;
+        m.serialize_entry(member.key, &member.text)?;
+        for (k, v) in rest.into_iter().flatten() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// How deeply `text` nests, or `None` when it is not compact (whitespace between tokens).
+/// Brackets and whitespace inside strings do not count; the text is checked as JSON apart.
+fn compact_depth(text: &str) -> Option<usize> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'"' => loop {
+                match bytes.next()? {
+                    b'"' => break,
+                    b'\\' => _ = bytes.next()?,
+                    _ => {}
+                }
+            },
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b' ' | b'\t' | b'\n' | b'\r' => return None,
+            _ => {}
+        }
+    }
+    Some(deepest)
+}
+
 /// The deepest JSON nesting a record may have: `serde_json`'s recursion limit, which every
 /// reader of the log meets. A deeper record could be written but never read back.
 pub const MAX_NESTING: usize = 128;
@@ -151,7 +297,12 @@ impl Record {
     /// its detail's, counted no further than `MAX_NESTING + 2`. Read from the values, not the
     /// text: only objects and arrays are visited, never the bytes of a string.
     pub(crate) fn nesting(&self) -> usize {
-        1 + depth(&self.detail, MAX_NESTING)
+        let detail = depth(&self.detail, MAX_NESTING);
+        match &self.text_member {
+            // `detail` is an object that holds the member too.
+            Some(m) => 1 + detail.max(1 + m.depth.min(MAX_NESTING + 1)),
+            None => 1 + detail,
+        }
     }
 }
 
@@ -215,6 +366,99 @@ mod tests {
             deep.detail = json!({ "x": deep.detail });
         }
         assert_eq!(deep.nesting(), MAX_NESTING + 2);
+    }
+
+    /// A record with `text` as the first member `result` of `detail` beside `rest`, built both
+    /// ways: as text, and as a value.
+    fn both_ways(text: &str, rest: Value) -> (Record, Record) {
+        let mut as_text = Record::new(Kind::Response, "t".into());
+        as_text.call = Some("c1".into());
+        as_text.detail = rest.clone();
+        as_text.set_text_member("result", text).unwrap();
+        let mut as_value = as_text.clone();
+        as_value.text_member = None;
+        let mut detail = serde_json::Map::new();
+        detail.insert("result".into(), serde_json::from_str(text).unwrap());
+        if let Value::Object(rest) = rest {
+            detail.extend(rest);
+        }
+        as_value.detail = Value::Object(detail);
+        (as_text, as_value)
+    }
+
+    #[test]
+    fn a_text_member_is_written_as_it_came_and_reads_back_as_its_value() {
+        // Spelled as serde_json writes: the same bytes either way.
+        let plain = [
+            r#"{"content":[{"type":"text","text":"a b\n[{ \"q\" \\ }]"}],"isError":false}"#,
+            r#""just a string with { and [""#,
+            "42",
+            "{\"content\":[{\"type\":\"text\",\"text\":\"caf\u{e9} \u{1f600}\"}]}",
+        ];
+        // Spelled otherwise (escapes, exponents): kept as spelled, the same values.
+        let spelled = r#"{"k":"\u00e9\ud83d\ude00","n":[1,2.5,-3e7,true,null,{}],"e":[]}"#;
+        let rests = [
+            Value::Null,
+            json!({}),
+            json!({"dlp": [{"type": "email"}], "era": "2025-11-25"}),
+        ];
+        for text in plain.into_iter().chain([spelled]) {
+            for rest in &rests {
+                let (as_text, as_value) = both_ways(text, rest.clone());
+                assert!(as_text.text_member.is_some(), "{text} is compact");
+                let bytes = String::from_utf8(as_text.to_bytes()).unwrap();
+                if text == spelled {
+                    assert!(
+                        bytes.contains(&format!(r#""detail":{{"result":{text}"#)),
+                        "{bytes}"
+                    );
+                } else {
+                    let by_value = String::from_utf8(as_value.to_bytes()).unwrap();
+                    assert_eq!(bytes, by_value, "{text} beside {rest}");
+                }
+                assert_eq!(as_text.nesting(), as_value.nesting(), "{text}");
+                // Read back, the member is in `detail` like any other.
+                assert_eq!(Record::from_bytes(bytes.as_bytes()).unwrap(), as_value);
+            }
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_compact_is_kept_as_a_value_and_bad_text_changes_nothing() {
+        let spaced = "{ \"content\": [ {\"type\":\"text\", \"text\":\"x y\"} ]\n}";
+        let (as_text, as_value) = both_ways(spaced, json!({"era": "x"}));
+        assert!(as_text.text_member.is_none(), "whitespace between tokens");
+        assert_eq!(as_text.to_bytes(), as_value.to_bytes());
+        assert_eq!(
+            String::from_utf8(as_text.to_bytes()).unwrap(),
+            r#"{"v":1,"seq":0,"time":"t","kind":"response","call":"c1","detail":{"result":{"content":[{"type":"text","text":"x y"}]},"era":"x"}}"#
+        );
+
+        let mut r = Record::new(Kind::Response, "t".into());
+        r.detail = json!({"era": "x"});
+        let before = r.clone();
+        for bad in [r#"{"a":"#, r#"{"a":1}{"b":2}"#, "", "nope"] {
+            assert!(r.set_text_member("result", bad).is_err(), "{bad:?}");
+            assert_eq!(r, before);
+        }
+        r.detail = json!([1]);
+        assert!(
+            r.set_text_member("result", "1").is_err(),
+            "detail not an object"
+        );
+    }
+
+    #[test]
+    fn a_text_member_counts_toward_the_nesting_limit() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let (as_text, as_value) = both_ways(&nested(100), Value::Null);
+        assert!(as_text.text_member.is_some());
+        assert_eq!(as_text.nesting(), 102);
+        assert_eq!(as_text.nesting(), as_value.nesting());
+        // Deeper than any reader accepts: the log refuses the record, as it would as a value.
+        let mut r = Record::new(Kind::Response, "t".into());
+        r.set_text_member("result", &nested(MAX_NESTING)).unwrap();
+        assert_eq!(r.nesting(), MAX_NESTING + 2);
     }
 
     #[test]

@@ -149,17 +149,21 @@ async fn every_call_has_its_request_decision_and_response_on_the_record_in_both_
     for sse in [false, true] {
         let s = setup(sse, "").await;
         let alice = s.token("alice", &[]);
-        let a = s
+        let modern = s
             .modern_call(&alice, "fx__echo", json!({ "text": "modern hello" }))
             .await;
-        assert_eq!(a.error_code(), None, "{:?}", a.reply());
+        assert_eq!(modern.error_code(), None, "{:?}", modern.reply());
         let legacy = Legacy::connect_as(&s.url, &alice).await;
         let a = legacy
             .tool("fx__echo", json!({ "text": "legacy hello" }))
             .await;
         assert_eq!(a.error_code(), None, "{:?}", a.reply());
         let records = s.records();
-        for (text, era) in [("modern hello", "modern"), ("legacy hello", "legacy")] {
+        let answers = [
+            ("modern hello", "modern", &modern),
+            ("legacy hello", "legacy", &a),
+        ];
+        for (text, era, answer) in answers {
             let (request, response) = call_records(&records, text);
             assert_eq!(request.principal.as_deref(), Some("alice"));
             assert_eq!(request.agent.as_deref(), Some("agent-1"));
@@ -178,6 +182,11 @@ async fn every_call_has_its_request_decision_and_response_on_the_record_in_both_
             assert!(
                 result.contains(text),
                 "the payload returned is recorded: {result}"
+            );
+            assert_eq!(
+                response.detail["result"],
+                answer.reply()["result"],
+                "the record holds the result the client got"
             );
         }
         let (legacy_request, _) = call_records(&records, "legacy hello");

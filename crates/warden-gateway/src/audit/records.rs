@@ -128,12 +128,19 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
     );
     r.latency_us = Some(micros(call.life.elapsed()));
     let mut detail = Map::new();
+    // A result held as text and kept whole goes into the record as that text (below).
+    let result_text = match how {
+        Capture::Full => message.raw_result(),
+        _ => None,
+    };
     if let Some(e) = message.rpc_error() {
         detail.insert(
             "error".into(),
             json!({ "code": e.code, "message": e.message }),
         );
-    } else if let Some(result) = message.result() {
+    } else if result_text.is_none()
+        && let Some(result) = message.result()
+    {
         detail.insert("result".into(), capture(result, how));
     }
     if !call.audit_requested {
@@ -148,6 +155,13 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
         detail.insert("dlp".into(), found);
     }
     r.detail = Value::Object(detail);
+    if let Some(text) = result_text
+        && r.set_text_member("result", text).is_err()
+        && let Some(result) = message.result()
+    {
+        // Not one JSON value after all (a message holds only checked text): kept as a value.
+        r.detail["result"] = result.clone();
+    }
     r
 }
 
