@@ -1,33 +1,54 @@
-//! What a response record with a tool result costs to build and write out, the result kept as
-//! a value (parsed from the reply's text, copied into the record, serialised, dropped: how
-//! every result was recorded before) against kept as the text it arrived as
-//! ([`Record::set_text_member`]). The result is the full pipeline bench's: 1 KiB of text lines,
-//! one in 8 with personal data masked, and a 10 KiB one. Prints figures; asserts only that
-//! both ways record the same value.
+//! What a response record with a tool result and its DLP findings costs to build and write
+//! out: the result and the findings as values (the result parsed from the reply's text and
+//! copied into the record, the findings built as objects; both serialised and dropped by the
+//! log's writer: how they were recorded before) against as text (the result as it arrived,
+//! [`Record::set_text_member`]; the findings written out once, where they are made,
+//! [`Record::set_serialized_member`]). The result is the full pipeline bench's: 1 KiB of text
+//! lines, one in 8 with personal data masked (a finding each), and a 10 KiB one. Prints
+//! figures; asserts only that both ways record the same values.
 //!
 //! `cargo bench -p warden-audit --bench record`
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use warden_audit::{Kind, Record};
 
 const ROUNDS: usize = 20_000;
 
-/// A tool result of about `bytes` of text, one line in 8 carrying a masked address.
-fn result_text(bytes: usize) -> String {
+/// A DLP finding as the gateway records it.
+#[derive(Serialize)]
+struct Found {
+    direction: &'static str,
+    detector: String,
+    path: String,
+    action: &'static str,
+}
+
+/// A tool result of about `bytes` of text, one line in 8 carrying a masked address, and its
+/// findings.
+fn result_text(bytes: usize) -> (String, Vec<Found>) {
     let mut text = String::new();
+    let mut found = Vec::new();
     let mut line = 0;
     while text.len() < bytes {
         if line % 8 == 7 {
             text.push_str("contact: [EMAIL] about order 88231\n");
+            found.push(Found {
+                direction: "results",
+                detector: "email".into(),
+                path: "$.content[0].text".into(),
+                action: "mask",
+            });
         } else {
             text.push_str("shipment 4471 left the depot at 09:40 \"on time\"\n");
         }
         line += 1;
     }
-    json!({ "content": [{ "type": "text", "text": text }], "isError": false }).to_string()
+    let result = json!({ "content": [{ "type": "text", "text": text }], "isError": false });
+    (result.to_string(), found)
 }
 
 fn base() -> Record {
@@ -42,19 +63,21 @@ fn base() -> Record {
     r
 }
 
-fn as_value(text: &str) -> Vec<u8> {
+fn as_values(text: &str, found: &[Found]) -> Vec<u8> {
     let parsed: Value = serde_json::from_str(text).expect("a result");
     let mut r = base();
     r.detail = json!({ "result": parsed.clone() });
-    r.detail["dlp"] = json!([{ "direction": "results", "detector": "email", "action": "mask" }]);
+    let found = found.iter().map(|f| {
+        json!({ "direction": f.direction, "detector": f.detector, "path": f.path, "action": f.action })
+    });
+    r.detail["dlp"] = Value::Array(found.collect());
     r.to_bytes()
 }
 
-fn as_text(text: &str) -> Vec<u8> {
+fn as_text(text: &str, found: &[Found]) -> Vec<u8> {
     let mut r = base();
-    r.detail =
-        json!({ "dlp": [{ "direction": "results", "detector": "email", "action": "mask" }] });
     r.set_text_member("result", text).expect("a result");
+    r.set_serialized_member("dlp", &found).expect("findings");
     r.to_bytes()
 }
 
@@ -75,24 +98,25 @@ fn time(f: impl Fn() -> Vec<u8>) -> f64 {
 
 fn main() {
     println!(
-        "response record with a tool result, built and written out (ns per record, median of 9 runs)"
+        "response record with a tool result and its findings, built and written out (ns per record, median of 9 runs)"
     );
     for bytes in [1024, 10 * 1024] {
-        let text = result_text(bytes);
-        let (v, t) = (as_value(&text), as_text(&text));
+        let (text, found) = result_text(bytes);
+        let (v, t) = (as_values(&text, &found), as_text(&text, &found));
         assert_eq!(
             Record::from_bytes(&v).expect("readable").detail,
             Record::from_bytes(&t).expect("readable").detail,
-            "both ways record the same value"
+            "both ways record the same values"
         );
-        let value = time(|| as_value(black_box(&text)));
-        let kept = time(|| as_text(black_box(&text)));
+        let values = time(|| as_values(black_box(&text), &found));
+        let kept = time(|| as_text(black_box(&text), &found));
         println!(
-            "  result of {:>6} bytes: as a value {:>8.0} ns, as text {:>8.0} ns ({:+.0} %)",
+            "  result of {:>6} bytes, {:>2} findings: as values {:>8.0} ns, as text {:>8.0} ns ({:+.0} %)",
             text.len(),
-            value,
+            found.len(),
+            values,
             kept,
-            100.0 * (kept - value) / value
+            100.0 * (kept - values) / values
         );
     }
 }

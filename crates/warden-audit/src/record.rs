@@ -7,10 +7,12 @@
 //! omitted, `detail` objects in the order they were built (`serde_json`'s `preserve_order`).
 //! Those bytes are what a segment frame holds and what the leaf hash covers; readers hash the
 //! stored bytes, never a re-serialisation, so an auditor needs no JSON canonicaliser to check
-//! a proof. A member of `detail` given as text ([`Record::set_text_member`]: a tool result
-//! that passed through the gateway as text) is written first in `detail` exactly as it came,
-//! which is compact but may spell a string or a number otherwise than `serde_json` would
-//! (`\u00e9` for `é`, `1e3` for `1000.0`); read back, it is the same value.
+//! a proof. Members of `detail` given as text are written first in `detail`, in the order
+//! they were set: one written out where the record was made ([`Record::set_serialized_member`])
+//! as `serde_json` writes it, and one that passed through the gateway as text (a tool result,
+//! [`Record::set_text_member`]) exactly as it came, which is compact but may spell a string or
+//! a number otherwise than `serde_json` would (`\u00e9` for `é`, `1e3` for `1000.0`); read
+//! back, it is the same value.
 //!
 //! ```json
 //! {"v":1,"seq":7,"time":"2025-06-01T12:00:00.123Z","kind":"request","call":"c1","name":"bank.transfer"}
@@ -68,11 +70,13 @@ pub struct Record {
     /// Kind-specific detail.
     #[serde(default)]
     pub detail: Value,
-    /// A member of `detail` kept as the JSON text it arrived as (a payload that passed through
-    /// as text): written first in `detail`, verbatim. Set with [`Record::set_text_member`];
-    /// a record read back has it in `detail` like any other member.
+    /// Members of `detail` kept as JSON text (a payload that passed through as text, or one
+    /// written out once where it was made): written first in `detail`, in the order they were
+    /// set, verbatim. Set with [`Record::set_text_member`] and
+    /// [`Record::set_serialized_member`]; a record read back has them in `detail` like any
+    /// other member.
     #[serde(skip)]
-    text_member: Option<TextMember>,
+    text_members: Vec<TextMember>,
 }
 
 /// A member of `detail` given as compact JSON text.
@@ -138,7 +142,7 @@ impl Record {
             latency_us: None,
             outcome: None,
             detail: Value::Null,
-            text_member: None,
+            text_members: Vec::new(),
         }
     }
 
@@ -148,35 +152,61 @@ impl Record {
     /// cost). `detail` must be an object or null (null becomes an object).
     ///
     /// The record's bytes stay canonical: text with whitespace between its tokens is not
-    /// compact, and is built into a value and inserted like any other member instead. A record
-    /// has one text member; setting another replaces it. Fails, changing nothing, if `text` is
-    /// not one JSON value.
+    /// compact, and is written out again compact (through a value). A key set again replaces
+    /// what it held. Fails, changing nothing, if `text` is not one JSON value.
     pub fn set_text_member(&mut self, key: &'static str, text: &str) -> Result<(), Error> {
         let malformed = |e: serde_json::Error| Error::MalformedRecord(e.to_string());
-        if !matches!(self.detail, Value::Object(_) | Value::Null) {
-            return Err(Error::MalformedRecord("detail is not an object".into()));
-        }
-        let member = match compact_depth(text) {
-            Some(depth) => Some(TextMember {
-                key,
-                text: RawValue::from_string(text.to_string()).map_err(malformed)?,
-                depth,
-            }),
-            None => None,
-        };
-        if self.detail.is_null() {
-            self.detail = Value::Object(serde_json::Map::new());
-        }
-        match member {
-            Some(member) => self.text_member = Some(member),
+        self.detail_object()?;
+        match compact_depth(text) {
+            Some(depth) => {
+                let text = RawValue::from_string(text.to_string()).map_err(malformed)?;
+                self.put_text(TextMember { key, text, depth });
+                Ok(())
+            }
             None => {
                 let value: Value = serde_json::from_str(text).map_err(malformed)?;
-                if let Value::Object(map) = &mut self.detail {
-                    map.shift_insert(0, key.to_string(), value);
-                }
+                self.set_serialized_member(key, &value)
             }
         }
+    }
+
+    /// Puts `value` into `detail` as member `key`, written out here, once, as compact JSON text
+    /// (like [`Record::set_text_member`]) instead of being built into a tree of values that the
+    /// log's writer writes out and drops.
+    pub fn set_serialized_member(
+        &mut self,
+        key: &'static str,
+        value: &impl Serialize,
+    ) -> Result<(), Error> {
+        self.detail_object()?;
+        let text = serde_json::value::to_raw_value(value)
+            .map_err(|e| Error::MalformedRecord(e.to_string()))?;
+        // serde_json writes compact text.
+        let depth = compact_depth(text.get()).unwrap_or(0);
+        self.put_text(TextMember { key, text, depth });
         Ok(())
+    }
+
+    /// `detail` as an object (made one when null), or why it cannot hold members.
+    fn detail_object(&mut self) -> Result<(), Error> {
+        match self.detail {
+            Value::Object(_) => Ok(()),
+            Value::Null => {
+                self.detail = Value::Object(serde_json::Map::new());
+                Ok(())
+            }
+            _ => Err(Error::MalformedRecord("detail is not an object".into())),
+        }
+    }
+
+    fn put_text(&mut self, member: TextMember) {
+        if let Value::Object(map) = &mut self.detail {
+            map.shift_remove(member.key);
+        }
+        match self.text_members.iter_mut().find(|m| m.key == member.key) {
+            Some(held) => *held = member,
+            None => self.text_members.push(member),
+        }
     }
 
     /// The canonical bytes: what the log stores and the leaf hash covers.
@@ -237,24 +267,28 @@ impl Serialize for Record {
             Some(o) => r.serialize_field("outcome", o)?,
             None => r.skip_field("outcome")?,
         }
-        match &self.text_member {
-            Some(member) => r.serialize_field("detail", &WithText(member, &self.detail))?,
-            None if self.detail.is_null() => r.skip_field("detail")?,
-            None => r.serialize_field("detail", &self.detail)?,
+        if !self.text_members.is_empty() {
+            r.serialize_field("detail", &WithText(&self.text_members, &self.detail))?;
+        } else if self.detail.is_null() {
+            r.skip_field("detail")?;
+        } else {
+            r.serialize_field("detail", &self.detail)?;
         }
         r.end()
     }
 }
 
-/// `detail` with its text member first.
-struct WithText<'a>(&'a TextMember, &'a Value);
+/// `detail` with its text members first.
+struct WithText<'a>(&'a [TextMember], &'a Value);
 
 impl Serialize for WithText<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let WithText(member, detail) = self;
+        let WithText(members, detail) = self;
         let rest = detail.as_object();
-        let mut m = s.serialize_map(Some(1 + rest.map_or(0, |o| o.len())))?;
-        m.serialize_entry(member.key, &member.text)?;
+        let mut m = s.serialize_map(Some(members.len() + rest.map_or(0, |o| o.len())))?;
+        for member in members.iter() {
+            m.serialize_entry(member.key, &member.text)?;
+        }
         for (k, v) in rest.into_iter().flatten() {
             m.serialize_entry(k, v)?;
         }
@@ -298,11 +332,12 @@ impl Record {
     /// text: only objects and arrays are visited, never the bytes of a string.
     pub(crate) fn nesting(&self) -> usize {
         let detail = depth(&self.detail, MAX_NESTING);
-        match &self.text_member {
-            // `detail` is an object that holds the member too.
-            Some(m) => 1 + detail.max(1 + m.depth.min(MAX_NESTING + 1)),
-            None => 1 + detail,
-        }
+        // `detail` is an object that holds the text members too.
+        let texts = self
+            .text_members
+            .iter()
+            .map(|m| 1 + m.depth.min(MAX_NESTING + 1));
+        1 + texts.fold(detail, usize::max)
     }
 }
 
@@ -376,7 +411,7 @@ mod tests {
         as_text.detail = rest.clone();
         as_text.set_text_member("result", text).unwrap();
         let mut as_value = as_text.clone();
-        as_value.text_member = None;
+        as_value.text_members.clear();
         let mut detail = serde_json::Map::new();
         detail.insert("result".into(), serde_json::from_str(text).unwrap());
         if let Value::Object(rest) = rest {
@@ -405,7 +440,7 @@ mod tests {
         for text in plain.into_iter().chain([spelled]) {
             for rest in &rests {
                 let (as_text, as_value) = both_ways(text, rest.clone());
-                assert!(as_text.text_member.is_some(), "{text} is compact");
+                assert_eq!(as_text.text_members.len(), 1, "{text} is compact");
                 let bytes = String::from_utf8(as_text.to_bytes()).unwrap();
                 if text == spelled {
                     assert!(
@@ -427,7 +462,7 @@ mod tests {
     fn text_that_is_not_compact_is_kept_as_a_value_and_bad_text_changes_nothing() {
         let spaced = "{ \"content\": [ {\"type\":\"text\", \"text\":\"x y\"} ]\n}";
         let (as_text, as_value) = both_ways(spaced, json!({"era": "x"}));
-        assert!(as_text.text_member.is_none(), "whitespace between tokens");
+        assert_eq!(as_text.text_members.len(), 1, "written compact");
         assert_eq!(as_text.to_bytes(), as_value.to_bytes());
         assert_eq!(
             String::from_utf8(as_text.to_bytes()).unwrap(),
@@ -449,10 +484,36 @@ mod tests {
     }
 
     #[test]
+    fn members_set_as_text_come_first_in_the_order_set_and_replace_their_key() {
+        let found =
+            json!([{"direction": "results", "detector": "email", "path": "$.x", "action": "mask"}]);
+        let mut r = Record::new(Kind::Response, "t".into());
+        r.detail = json!({"era": "x", "dlp": "replaced"});
+        r.set_text_member("result", r#"{"content":[]}"#).unwrap();
+        r.set_serialized_member("dlp", &found).unwrap();
+        let bytes = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(
+            bytes.ends_with(r#""detail":{"result":{"content":[]},"dlp":[{"direction":"results","detector":"email","path":"$.x","action":"mask"}],"era":"x"}}"#),
+            "{bytes}"
+        );
+        assert_eq!(
+            Record::from_bytes(bytes.as_bytes()).unwrap().detail,
+            json!({"result": {"content": []}, "dlp": found, "era": "x"})
+        );
+        r.set_text_member("result", "7").unwrap();
+        let bytes = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(
+            bytes.contains(r#""detail":{"result":7,"dlp":[{"#),
+            "{bytes}"
+        );
+        assert_eq!(r.nesting(), 4, "record, detail, dlp's array, its object");
+    }
+
+    #[test]
     fn a_text_member_counts_toward_the_nesting_limit() {
         let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         let (as_text, as_value) = both_ways(&nested(100), Value::Null);
-        assert!(as_text.text_member.is_some());
+        assert_eq!(as_text.text_members.len(), 1);
         assert_eq!(as_text.nesting(), 102);
         assert_eq!(as_text.nesting(), as_value.nesting());
         // Deeper than any reader accepts: the log refuses the record, as it would as a value.

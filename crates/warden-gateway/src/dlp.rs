@@ -64,6 +64,19 @@ impl Found {
     }
 }
 
+/// Written as [`Found::to_json`] is, without building it as a value first.
+impl serde::Serialize for Found {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("direction", self.direction.as_str())?;
+        m.serialize_entry("detector", &self.detector)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("action", action_name(self.action))?;
+        m.end()
+    }
+}
+
 pub fn action_name(a: Action) -> &'static str {
     match a {
         Action::Mask => "mask",

@@ -127,40 +127,38 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
             .to_string(),
     );
     r.latency_us = Some(micros(call.life.elapsed()));
-    let mut detail = Map::new();
-    // A result held as text and kept whole goes into the record as that text (below).
-    let result_text = match how {
-        Capture::Full => message.raw_result(),
-        _ => None,
+    // The payload and the findings are written out here, once, as text (first in `detail`): a
+    // result held as text and kept whole goes in as that text, exactly as the client gets it.
+    let payload = if let Some(e) = message.rpc_error() {
+        let error = json!({ "code": e.code, "message": e.message });
+        r.set_serialized_member("error", &error)
+    } else if let (Capture::Full, Some(text)) = (how, message.raw_result()) {
+        r.set_text_member("result", text)
+    } else if let Some(result) = message.result() {
+        r.set_serialized_member("result", &capture(result, how))
+    } else {
+        Ok(())
     };
-    if let Some(e) = message.rpc_error() {
-        detail.insert(
-            "error".into(),
-            json!({ "code": e.code, "message": e.message }),
-        );
-    } else if result_text.is_none()
-        && let Some(result) = message.result()
-    {
-        detail.insert("result".into(), capture(result, how));
-    }
-    if !call.audit_requested {
-        detail.insert("params".into(), captured_params(call, how));
-        detail.insert("decision".into(), decision(call));
-        detail.insert("era".into(), call.ctx.era.as_str().into());
-    }
     // With a request record, that record holds the findings in the arguments.
     let requested = call.audit_requested;
-    let keep = |f: &crate::dlp::Found| !requested || f.direction == crate::dlp::Direction::Results;
-    if let Some(found) = dlp_findings(call, keep) {
-        detail.insert("dlp".into(), found);
+    let found: Vec<&crate::dlp::Found> = call
+        .dlp
+        .iter()
+        .filter(|f| !requested || f.direction == crate::dlp::Direction::Results)
+        .collect();
+    let findings = if found.is_empty() {
+        Ok(())
+    } else {
+        r.set_serialized_member("dlp", &found)
+    };
+    if let Err(e) = payload.and(findings) {
+        // Not reached: a message holds only JSON it checked, and these values are JSON.
+        tracing::error!(error = %e, "audit record: the payload could not be written");
     }
-    r.detail = Value::Object(detail);
-    if let Some(text) = result_text
-        && r.set_text_member("result", text).is_err()
-        && let Some(result) = message.result()
-    {
-        // Not one JSON value after all (a message holds only checked text): kept as a value.
-        r.detail["result"] = result.clone();
+    if !requested {
+        r.detail["params"] = captured_params(call, how);
+        r.detail["decision"] = decision(call);
+        r.detail["era"] = call.ctx.era.as_str().into();
     }
     r
 }
