@@ -85,8 +85,9 @@ fn decision(call: &Call) -> Value {
 pub fn request(gw: &Gateway, call: &Call) -> Record {
     let mut r = of_call(gw, call, Kind::Request);
     let how = capture_of(gw, call);
+    // The parameters go first (a member written as text).
+    put_params(&mut r, call, how);
     r.detail = json!({
-        "params": captured_params(call, how),
         "decision": decision(call),
         "era": call.ctx.era.as_str(),
         "peer": call.ctx.peer.map(|p| p.to_string()),
@@ -156,7 +157,7 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
         tracing::error!(error = %e, "audit record: the payload could not be written");
     }
     if !requested {
-        r.detail["params"] = captured_params(call, how);
+        put_params(&mut r, call, how);
         r.detail["decision"] = decision(call);
         r.detail["era"] = call.ctx.era.as_str().into();
     }
@@ -231,13 +232,33 @@ pub fn capture(value: &Value, how: Capture) -> Value {
     }
 }
 
-/// The call's parameters (without `_meta`) as much as `how` keeps of them: built once, and
-/// kept as built when kept whole.
-fn captured_params(call: &Call, how: Capture) -> Value {
-    let p = params(call);
-    match how {
-        Capture::Full => p,
-        _ => capture(&p, how),
+/// Puts the call's parameters (without `_meta`) into the record as much as `how` keeps of them,
+/// written out once as text: kept whole, straight from the message, without a copy.
+fn put_params(r: &mut Record, call: &Call, how: Capture) {
+    let put = match how {
+        Capture::Full => r.set_serialized_member("params", &Params(call.msg.params())),
+        _ => r.set_serialized_member("params", &capture(&params(call), how)),
+    };
+    if let Err(e) = put {
+        // Not reached: the parameters are JSON values.
+        tracing::error!(error = %e, "audit record: the parameters could not be written");
+    }
+}
+
+/// A request's parameters without `_meta`, written as they are.
+struct Params<'a>(Option<&'a Map<String, Value>>);
+
+impl serde::Serialize for Params<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(params) = self.0 else {
+            return s.serialize_unit();
+        };
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in params.iter().filter(|(k, _)| k.as_str() != "_meta") {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
