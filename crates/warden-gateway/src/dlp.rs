@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use warden_dlp::{Action, DetectorRule, Engine, Finding, Rules};
 use warden_policy::{DataAction, DataRules};
 
@@ -53,18 +52,9 @@ impl Found {
             action: f.action,
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "direction": self.direction.as_str(),
-            "detector": self.detector,
-            "path": self.path,
-            "action": action_name(self.action),
-        })
-    }
 }
 
-/// Written as [`Found::to_json`] is, without building it as a value first.
+/// `{"direction", "detector", "path", "action"}`: how records hold a finding.
 impl serde::Serialize for Found {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

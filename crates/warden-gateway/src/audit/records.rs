@@ -10,6 +10,7 @@ use warden_mcp::Message;
 use crate::call::Call;
 use crate::call::life::outcome_of;
 use crate::config::Capture;
+use crate::dlp::{Direction, Found};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 
@@ -92,22 +93,17 @@ pub fn request(gw: &Gateway, call: &Call) -> Record {
         "era": call.ctx.era.as_str(),
         "peer": call.ctx.peer.map(|p| p.to_string()),
     });
-    if let Some(found) = dlp_findings(call, |_| true) {
-        r.detail["dlp"] = found;
+    let found = dlp_findings(call, |_| true);
+    if !found.is_empty() {
+        r.detail["dlp"] = serde_json::to_value(found).unwrap_or_default();
     }
     r
 }
 
-/// A call's DLP findings that `keep` selects, as the records hold them (types, paths and
-/// actions; never values); `None` when there are none.
-fn dlp_findings(call: &Call, keep: impl Fn(&crate::dlp::Found) -> bool) -> Option<Value> {
-    let found: Vec<Value> = call
-        .dlp
-        .iter()
-        .filter(|f| keep(f))
-        .map(crate::dlp::Found::to_json)
-        .collect();
-    (!found.is_empty()).then_some(Value::Array(found))
+/// A call's DLP findings that `keep` selects. Records hold their types, paths and actions,
+/// never values (see `Found`'s `Serialize`).
+fn dlp_findings(call: &Call, keep: impl Fn(&Found) -> bool) -> Vec<&Found> {
+    call.dlp.iter().filter(|f| keep(f)).collect()
 }
 
 /// The record of a call's final message, before it goes to the client. A call that was never
@@ -142,11 +138,7 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
     };
     // With a request record, that record holds the findings in the arguments.
     let requested = call.audit_requested;
-    let found: Vec<&crate::dlp::Found> = call
-        .dlp
-        .iter()
-        .filter(|f| !requested || f.direction == crate::dlp::Direction::Results)
-        .collect();
+    let found = dlp_findings(call, |f| !requested || f.direction == Direction::Results);
     let findings = if found.is_empty() {
         Ok(())
     } else {
