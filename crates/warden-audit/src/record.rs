@@ -187,6 +187,28 @@ impl Record {
         Ok(())
     }
 
+    /// A copy of this record without its `detail` (no members, as values or as text): what a
+    /// later record about the same call starts from, without copying the payload.
+    pub fn without_detail(&self) -> Record {
+        Record {
+            v: self.v,
+            seq: self.seq,
+            time: self.time.clone(),
+            kind: self.kind,
+            call: self.call.clone(),
+            principal: self.principal.clone(),
+            agent: self.agent.clone(),
+            session: self.session.clone(),
+            upstream: self.upstream.clone(),
+            method: self.method.clone(),
+            name: self.name.clone(),
+            latency_us: self.latency_us,
+            outcome: self.outcome.clone(),
+            detail: Value::Null,
+            text_members: Vec::new(),
+        }
+    }
+
     /// `detail` as an object (made one when null), or why it cannot hold members.
     fn detail_object(&mut self) -> Result<(), Error> {
         match self.detail {
@@ -507,6 +529,25 @@ mod tests {
             "{bytes}"
         );
         assert_eq!(r.nesting(), 4, "record, detail, dlp's array, its object");
+    }
+
+    #[test]
+    fn a_copy_without_detail_has_no_members_of_either_kind() {
+        let mut r = Record::new(Kind::Request, "t".into());
+        r.call = Some("c1".into());
+        r.set_serialized_member("params", &json!({"name": "x"}))
+            .unwrap();
+        r.detail["era"] = "e".into();
+        let bare = r.without_detail();
+        assert_eq!(
+            String::from_utf8(bare.to_bytes()).unwrap(),
+            r#"{"v":1,"seq":0,"time":"t","kind":"request","call":"c1"}"#
+        );
+        assert!(
+            String::from_utf8(r.to_bytes())
+                .unwrap()
+                .contains(r#""params":{"name":"x"}"#)
+        );
     }
 
     #[test]

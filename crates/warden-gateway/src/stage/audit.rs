@@ -30,11 +30,9 @@ impl RequestStage for AuditRequest {
 }
 
 async fn request(gw: &Arc<Gateway>, call: &mut Call) -> Next {
-    let mut record = records::request(gw, call);
+    let record = records::request(gw, call);
     // What an end without a final message records: the same call, its outcome and latency.
-    let detail = std::mem::take(&mut record.detail);
-    let base = record.clone();
-    record.detail = detail;
+    let base = record.without_detail();
     if let Err(r) = write(gw, record).await {
         return Next::Refuse(r);
     }
