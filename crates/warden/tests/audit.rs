@@ -533,3 +533,60 @@ async fn the_cli_proves_filters_and_exports_what_the_gateway_recorded() {
     let (ok, tail) = warden_audit(&["tail", "--dir", &dir, "-n", "1"]);
     assert!(ok && tail.starts_with(&format!("#{} ", last.seq)), "{tail}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_whose_client_goes_away_ends_on_the_record_without_its_payload() {
+    let s = setup(false, "").await;
+    let alice = s.token("alice", &[]);
+    let http = reqwest::Client::new();
+    // With progress asked for, the reply is a stream: the client can close it mid-call.
+    let params = json!({
+        "name": "fx__slow",
+        "arguments": { "ms": 60_000, "steps": 600 },
+        "_meta": { "progressToken": "p-1" },
+    });
+    let body = modern_body(9, "tools/call", params);
+    let response = modern_request(&http, &s.url, &body)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The request record is durable before the call goes upstream; then the client goes away.
+    let (_, request) = first_record(&s, "request record", |r| {
+        r.kind == warden_audit::Kind::Request && r.name.as_deref() == Some("fx__slow")
+    })
+    .await;
+    drop(response);
+    drop(http);
+    let (bytes, ended) = first_record(&s, "record of the call's end", |r| {
+        r.kind == warden_audit::Kind::Response && r.call == request.call
+    })
+    .await;
+    assert_eq!(ended.outcome.as_deref(), Some("client_gone"));
+    assert!(ended.latency_us.is_some());
+    assert_eq!(ended.detail, Value::Null, "no payload: {ended:?}");
+    assert!(!String::from_utf8_lossy(&bytes).contains("params"));
+}
+
+/// The first record of `s`'s log that `find` accepts, read again until there is one (20 s at
+/// most).
+async fn first_record(s: &Setup, what: &str, find: impl Fn(&Record) -> bool) -> (Vec<u8>, Record) {
+    let found = async {
+        loop {
+            if let Some(hit) = s.records().into_iter().find(|(_, r)| find(r)) {
+                return hit;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let found = tokio::time::timeout(Duration::from_secs(20), found).await;
+    found.unwrap_or_else(|_| {
+        let seen: Vec<_> = s
+            .records()
+            .into_iter()
+            .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        panic!("no {what} within 20 s; the log: {seen:#?}")
+    })
+}
