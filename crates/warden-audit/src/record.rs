@@ -146,7 +146,7 @@ impl Record {
         }
     }
 
-    /// Puts `text`, one JSON value, into `detail` as its first member `key`, kept as text: a
+    /// Puts `text`, one JSON value, into `detail` as member `key`, kept as text: a
     /// payload that arrived as text is written out as it came, without being built into a tree
     /// of values, copied and escaped again (for a tool result, most of what its response record
     /// cost). `detail` must be an object or null (null becomes an object).
@@ -156,7 +156,7 @@ impl Record {
     /// what it held. Fails, changing nothing, if `text` is not one JSON value.
     pub fn set_text_member(&mut self, key: &'static str, text: &str) -> Result<(), Error> {
         let malformed = |e: serde_json::Error| Error::MalformedRecord(e.to_string());
-        self.detail_object()?;
+        self.can_hold_members()?;
         match compact_depth(text) {
             Some(depth) => {
                 let text = RawValue::from_string(text.to_string()).map_err(malformed)?;
@@ -178,7 +178,7 @@ impl Record {
         key: &'static str,
         value: &impl Serialize,
     ) -> Result<(), Error> {
-        self.detail_object()?;
+        self.can_hold_members()?;
         let text = serde_json::value::to_raw_value(value)
             .map_err(|e| Error::MalformedRecord(e.to_string()))?;
         // serde_json writes compact text.
@@ -209,21 +209,19 @@ impl Record {
         }
     }
 
-    /// `detail` as an object (made one when null), or why it cannot hold members.
-    fn detail_object(&mut self) -> Result<(), Error> {
+    /// Why `detail` cannot hold members, if it cannot (it must be an object, or null).
+    fn can_hold_members(&self) -> Result<(), Error> {
         match self.detail {
-            Value::Object(_) => Ok(()),
-            Value::Null => {
-                self.detail = Value::Object(serde_json::Map::new());
-                Ok(())
-            }
+            Value::Object(_) | Value::Null => Ok(()),
             _ => Err(Error::MalformedRecord("detail is not an object".into())),
         }
     }
 
+    /// Sets a text member, `detail` made an object if it was null.
     fn put_text(&mut self, member: TextMember) {
-        if let Value::Object(map) = &mut self.detail {
-            map.shift_remove(member.key);
+        match &mut self.detail {
+            Value::Object(map) => _ = map.shift_remove(member.key),
+            detail => *detail = Value::Object(serde_json::Map::new()),
         }
         match self.text_members.iter_mut().find(|m| m.key == member.key) {
             Some(held) => *held = member,

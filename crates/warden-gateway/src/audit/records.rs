@@ -56,19 +56,6 @@ fn capture_of(gw: &Gateway, call: &Call) -> Capture {
     gw.audit.capture(upstream, tool)
 }
 
-/// The request's parameters without `_meta` (the protocol's bookkeeping, not the caller's ask).
-fn params(call: &Call) -> Value {
-    match call.msg.params() {
-        Some(p) => Value::Object(
-            p.iter()
-                .filter(|(k, _)| k.as_str() != "_meta")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Map<String, Value>>(),
-        ),
-        None => Value::Null,
-    }
-}
-
 fn decision(call: &Call) -> Value {
     match &call.decided {
         Some(d) => {
@@ -227,9 +214,12 @@ pub fn capture(value: &Value, how: Capture) -> Value {
 /// Puts the call's parameters (without `_meta`) into the record as much as `how` keeps of them,
 /// written out once as text: kept whole, straight from the message, without a copy.
 fn put_params(r: &mut Record, call: &Call, how: Capture) {
+    let params = Params(call.msg.params());
     let put = match how {
-        Capture::Full => r.set_serialized_member("params", &Params(call.msg.params())),
-        _ => r.set_serialized_member("params", &capture(&params(call), how)),
+        Capture::Full => r.set_serialized_member("params", &params),
+        _ => serde_json::to_value(params)
+            .map_err(|e| warden_audit::Error::MalformedRecord(e.to_string()))
+            .and_then(|p| r.set_serialized_member("params", &capture(&p, how))),
     };
     if let Err(e) = put {
         // Not reached: the parameters are JSON values.
@@ -237,7 +227,8 @@ fn put_params(r: &mut Record, call: &Call, how: Capture) {
     }
 }
 
-/// A request's parameters without `_meta`, written as they are.
+/// A request's parameters without `_meta` (the protocol's bookkeeping, not the caller's ask),
+/// written as they are.
 struct Params<'a>(Option<&'a Map<String, Value>>);
 
 impl serde::Serialize for Params<'_> {
