@@ -2,6 +2,12 @@
 //! exactly where and how a run of frames stops being valid.
 
 use std::fmt;
+use std::io::Write;
+use std::ops::Range;
+
+use crate::record::SEQ_HEAD;
+#[cfg(doc)]
+use crate::record::Unsequenced;
 
 /// The largest record a frame holds (appends of larger records fail).
 pub const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
@@ -9,12 +15,40 @@ pub const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
 /// The bytes a frame adds around its record.
 pub const FRAME_OVERHEAD: usize = 8;
 
-/// Appends the frame of `record` to `out`.
+/// Appends the frame of `record` to `out` (the log writes [`encode_sequenced`]).
+#[cfg(test)]
 pub(crate) fn encode(record: &[u8], out: &mut Vec<u8>) {
     // The caller checked `record.len() <= MAX_RECORD_BYTES`, which fits a u32.
     out.extend_from_slice(&(record.len() as u32).to_be_bytes());
     out.extend_from_slice(record);
     out.extend_from_slice(&crc32fast::hash(record).to_be_bytes());
+}
+
+/// Appends the frame of the record whose canonical bytes are [`SEQ_HEAD`], `seq`'s digits and
+/// `rest` (see [`Unsequenced`]), and returns where those bytes are in `out`.
+pub(crate) fn encode_sequenced(seq: u64, rest: &[u8], out: &mut Vec<u8>) -> Range<usize> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(SEQ_HEAD);
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{seq}");
+    out.extend_from_slice(rest);
+    let record = at + 4..out.len();
+    // The appender checked that the record, with any seq, fits a frame (and so a u32).
+    let len = record.len() as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32fast::hash(&out[record.clone()]);
+    out.extend_from_slice(&crc.to_be_bytes());
+    record
+}
+
+/// The bytes the frame of a record with `rest` after seq `seq` takes.
+pub(crate) fn sequenced_len(seq: u64, rest: &[u8]) -> usize {
+    FRAME_OVERHEAD + SEQ_HEAD.len() + digits(seq) + rest.len()
+}
+
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Why the bytes at some offset are not a valid frame.

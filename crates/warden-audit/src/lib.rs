@@ -44,11 +44,12 @@
 //!
 //! # What is durable when
 //!
-//! 1. [`Log::append`] queues the record and returns a [`Durable`] future.
+//! 1. [`Log::append`] writes the record out as bytes on the calling thread (all but its seq),
+//!    refusing one readers could not read back, queues it and returns a [`Durable`] future.
 //!    [`Log::append_now`] does the same unless the log is idle (no commit under way, nothing
 //!    queued): then the caller commits its record itself, as a batch of one, before it returns.
-//! 2. The writer thread takes everything queued, assigns consecutive seqs, writes all the
-//!    frames with one `write`, then calls `fdatasync` once. One commit runs at a time. When a batch would grow a segment
+//! 2. The writer thread takes everything queued, assigns consecutive seqs (putting each into
+//!    its record's bytes), writes all the frames with one `write`, then calls `fdatasync` once. One commit runs at a time. When a batch would grow a segment
 //!    past `segment_bytes`, the segment is synced first, the next segment file is created and
 //!    the *directory* is synced, and only then are frames written into the new file.
 //! 3. Only after `fdatasync` returns are the batch's leaves added to the tree and its futures

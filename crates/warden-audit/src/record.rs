@@ -176,7 +176,7 @@ impl Record {
     pub fn set_serialized_member(
         &mut self,
         key: &'static str,
-        value: &impl Serialize,
+        value: &(impl Serialize + ?Sized),
     ) -> Result<(), Error> {
         self.can_hold_members()?;
         let text = serde_json::value::to_raw_value(value)
@@ -236,6 +236,35 @@ impl Record {
         serde_json::to_vec(self).expect("a Record always serialises to JSON")
     }
 
+    /// The record written out by whoever appends it, all but its seq, which the log assigns
+    /// when it commits ([`Unsequenced`]). Refuses, as the log would, a record that readers
+    /// could not read back: one nested deeper than [`MAX_NESTING`] or larger than a frame holds.
+    pub(crate) fn unsequenced(mut self) -> Result<Unsequenced, Error> {
+        let depth = self.nesting();
+        if depth > MAX_NESTING {
+            return Err(Error::RecordTooDeep {
+                depth,
+                max: MAX_NESTING,
+            });
+        }
+        self.v = FORMAT_VERSION;
+        self.seq = 0;
+        let bytes = self.to_bytes();
+        // The hand-written `Serialize` writes `v` and `seq` first.
+        assert!(
+            bytes.starts_with(SEQ_HEAD) && bytes.get(SEQ_HEAD.len()) == Some(&b'0'),
+            "a record's bytes begin with its version and seq"
+        );
+        // Its seq, when assigned, has at most 20 digits where this one has 1.
+        if bytes.len() + 19 > crate::frame::MAX_RECORD_BYTES {
+            return Err(Error::RecordTooLarge {
+                bytes: bytes.len(),
+                max: crate::frame::MAX_RECORD_BYTES,
+            });
+        }
+        Ok(Unsequenced { bytes })
+    }
+
     /// Reads a record's bytes: its version first, so a newer record is reported as such
     /// rather than as unknown fields.
     pub fn from_bytes(b: &[u8]) -> Result<Record, Error> {
@@ -252,6 +281,25 @@ impl Record {
             });
         }
         serde_json::from_slice(b).map_err(|e| Error::MalformedRecord(e.to_string()))
+    }
+}
+
+/// What canonical bytes begin with, up to the seq's digits (the format version is 1).
+pub(crate) const SEQ_HEAD: &[u8] = b"{\"v\":1,\"seq\":";
+const _: () = assert!(FORMAT_VERSION == 1, "SEQ_HEAD spells the format version");
+
+/// A record's canonical bytes written with seq 0, for the log to write with the seq it assigns:
+/// [`SEQ_HEAD`], the seq's digits, then [`Unsequenced::rest`]. Written where the record was
+/// made, so that the log's writer only copies, checksums and hashes bytes, and the record's
+/// values are freed on the thread that built them.
+pub(crate) struct Unsequenced {
+    bytes: Vec<u8>,
+}
+
+impl Unsequenced {
+    /// The bytes after the seq.
+    pub(crate) fn rest(&self) -> &[u8] {
+        &self.bytes[SEQ_HEAD.len() + 1..]
     }
 }
 
@@ -395,6 +443,44 @@ mod tests {
             r#"{"v":1,"seq":7,"time":"2025-06-01T12:00:00.123Z","kind":"consent_asked","call":"c1","name":"bank.transfer","detail":{"z":1,"a":[true]}}"#
         );
         assert_eq!(Record::from_bytes(text.as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn a_record_written_out_before_its_seq_frames_as_its_canonical_bytes() {
+        let mut r = Record::new(Kind::Response, "2025-06-01T12:00:00.123Z".into());
+        r.call = Some("c1".into());
+        r.set_text_member("result", r#"{"content":[{"type":"text","text":"é"}]}"#)
+            .unwrap();
+        r.detail["era"] = json!("modern");
+        r.v = 9; // the log writes its own version
+        for seq in [0, 7, 10, 99, 123_456_789, u64::MAX] {
+            let unsequenced = r.clone().unsequenced().unwrap();
+            let mut framed = Vec::new();
+            let at = crate::frame::encode_sequenced(seq, unsequenced.rest(), &mut framed);
+            let mut sequenced = r.clone();
+            sequenced.v = FORMAT_VERSION;
+            sequenced.seq = seq;
+            assert_eq!(framed[at], sequenced.to_bytes()[..], "seq {seq}");
+            let mut expected = Vec::new();
+            crate::frame::encode(&sequenced.to_bytes(), &mut expected);
+            assert_eq!(framed, expected, "seq {seq}");
+            assert_eq!(
+                crate::frame::sequenced_len(seq, unsequenced.rest()),
+                expected.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_too_deep_to_read_back_is_refused_before_it_is_written_out() {
+        let mut deep = Record::new(Kind::Admin, "t".into());
+        for _ in 0..MAX_NESTING {
+            deep.detail = json!([deep.detail]);
+        }
+        assert!(matches!(
+            deep.unsequenced(),
+            Err(Error::RecordTooDeep { depth, max: MAX_NESTING }) if depth == MAX_NESTING + 1
+        ));
     }
 
     #[test]

@@ -130,6 +130,11 @@ impl Log {
 
     /// Queues `record`; the returned [`Durable`] resolves with its seq once it is on disk.
     ///
+    /// The record is written out as bytes here, on the calling thread (the log's writer only
+    /// puts in the seq, checksums, hashes and writes), and refused at once, like a record
+    /// written out later would be, if readers could not read it back: nested deeper than
+    /// [`crate::MAX_NESTING`], or larger than a frame holds.
+    ///
     /// Group commit: the writer thread takes everything queued (up to `max_batch`), writes all
     /// the frames, calls fdatasync once, and then wakes every waiter. The log sets
     /// `record.seq`. After a write or fdatasync failure every pending and later append resolves
@@ -158,6 +163,10 @@ impl Log {
         if let Some(failure) = self.shared.failure() {
             return Durable::ready(Err(failure));
         }
+        let record = match record.unsequenced() {
+            Ok(record) => record,
+            Err(refused) => return Durable::ready(Err(refused)),
+        };
         let (durable, reply) = Durable::pending();
         let mut queue = lock(&self.shared.queue);
         if queue.closing {

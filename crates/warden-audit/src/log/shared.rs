@@ -13,9 +13,9 @@ use crate::Error;
 use crate::merkle::Tree;
 use crate::note::Signer;
 
-/// One queued append.
+/// One queued append: its record written out by the appender, waiting for its seq.
 pub(crate) struct Pending {
-    pub record: crate::Record,
+    pub record: crate::record::Unsequenced,
     pub reply: Reply,
 }
 

@@ -22,9 +22,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::shared::{PanicGuard, Pending, Queue, Shared, lock};
-use crate::frame::{self, FRAME_OVERHEAD, MAX_RECORD_BYTES};
+use crate::frame;
 use crate::merkle::{Hash, leaf_hash};
-use crate::record::{FORMAT_VERSION, MAX_NESTING};
 use crate::{Error, layout};
 
 /// How far ahead of the frames the segment being written is filled with zeros.
@@ -215,46 +214,24 @@ fn commit(
     batch: &mut Vec<Pending>,
 ) -> Result<(), Error> {
     let base = shared.size();
-    // Serialise first (nothing here can fail the batch), then write.
-    let mut accepted = Vec::with_capacity(batch.len());
-    let mut bodies = Vec::with_capacity(batch.len());
-    for mut p in batch.drain(..) {
-        p.record.seq = base + bodies.len() as u64;
-        p.record.v = FORMAT_VERSION;
-        let bytes = p.record.to_bytes();
-        // A record that could not be read back would make the log unreadable: refuse it alone.
-        let refused = if bytes.len() > MAX_RECORD_BYTES {
-            Some(Error::RecordTooLarge {
-                bytes: bytes.len(),
-                max: MAX_RECORD_BYTES,
-            })
-        } else {
-            let depth = p.record.nesting();
-            (depth > MAX_NESTING).then_some(Error::RecordTooDeep {
-                depth,
-                max: MAX_NESTING,
-            })
-        };
-        if let Some(refused) = refused {
-            let _ = p.reply.send(Err(refused));
-            continue;
-        }
-        bodies.push(bytes);
-        accepted.push(p);
-    }
-    batch.append(&mut accepted);
-
-    let mut frames = Vec::with_capacity(bodies.iter().map(|b| b.len() + FRAME_OVERHEAD).sum());
-    let mut leaves: Vec<Hash> = Vec::with_capacity(bodies.len());
-    for (i, bytes) in bodies.iter().enumerate() {
-        let frame_len = (bytes.len() + FRAME_OVERHEAD) as u64;
+    // The appenders wrote the records out and refused those readers could not read back.
+    let seq = |i: usize| base + i as u64;
+    let bytes = batch.iter().enumerate();
+    let mut frames = Vec::with_capacity(
+        bytes
+            .map(|(i, p)| frame::sequenced_len(seq(i), p.record.rest()))
+            .sum(),
+    );
+    let mut leaves: Vec<Hash> = Vec::with_capacity(batch.len());
+    for (i, p) in batch.iter().enumerate() {
+        let frame_len = frame::sequenced_len(seq(i), p.record.rest()) as u64;
         let used = segment.len + frames.len() as u64;
         if used > 0 && used + frame_len > shared.opts.segment_bytes {
             write(shared, segment, &mut frames)?;
-            roll(shared, segment, base + i as u64)?;
+            roll(shared, segment, seq(i))?;
         }
-        frame::encode(bytes, &mut frames);
-        leaves.push(leaf_hash(bytes));
+        let record = frame::encode_sequenced(seq(i), p.record.rest(), &mut frames);
+        leaves.push(leaf_hash(&frames[record]));
     }
     write(shared, segment, &mut frames)?;
     sync(shared, segment)?;
@@ -267,8 +244,8 @@ fn commit(
         }
     }
     shared.set_size(size);
-    for p in batch.drain(..) {
-        let _ = p.reply.send(Ok(p.record.seq));
+    for (i, p) in batch.drain(..).enumerate() {
+        let _ = p.reply.send(Ok(seq(i)));
     }
     note_durable(shared, size);
     Ok(())
