@@ -56,16 +56,39 @@ fn capture_of(gw: &Gateway, call: &Call) -> Capture {
     gw.audit.capture(upstream, tool)
 }
 
-fn decision(call: &Call) -> Value {
-    match &call.decided {
-        Some(d) => {
-            let mut v = json!({ "outcome": d.outcome, "policies": d.policies, "grant": d.grant });
-            if !call.data_rules.is_empty() {
-                v["data_rules"] = call.data_rules.policies().collect();
-            }
-            v
+/// The decision a call went through with, as its records hold it (`null` for none), written
+/// straight from the call.
+struct DecisionOf<'a>(&'a Call);
+
+impl serde::Serialize for DecisionOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let call = self.0;
+        let Some(d) = &call.decided else {
+            return s.serialize_unit();
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("outcome", d.outcome)?;
+        m.serialize_entry("policies", &d.policies)?;
+        m.serialize_entry("grant", &d.grant)?;
+        if !call.data_rules.is_empty() {
+            let rules: Vec<&str> = call.data_rules.policies().collect();
+            m.serialize_entry("data_rules", &rules)?;
         }
-        None => Value::Null,
+        m.end()
+    }
+}
+
+/// Puts what every call's records hold once about its request — the parameters, the decision,
+/// the era — into `r`, each written out once, as text.
+fn put_request(r: &mut Record, call: &Call, how: Capture) {
+    put_params(r, call, how);
+    let put = r
+        .set_serialized_member("decision", &DecisionOf(call))
+        .and_then(|()| r.set_serialized_member("era", call.ctx.era.as_str()));
+    if let Err(e) = put {
+        // Not reached: these are strings and lists of strings.
+        tracing::error!(error = %e, "audit record: the decision could not be written");
     }
 }
 
@@ -73,16 +96,19 @@ fn decision(call: &Call) -> Value {
 pub fn request(gw: &Gateway, call: &Call) -> Record {
     let mut r = of_call(gw, call, Kind::Request);
     let how = capture_of(gw, call);
-    // The parameters go first (a member written as text).
-    put_params(&mut r, call, how);
-    r.detail = json!({
-        "decision": decision(call),
-        "era": call.ctx.era.as_str(),
-        "peer": call.ctx.peer.map(|p| p.to_string()),
-    });
+    put_request(&mut r, call, how);
+    let peer = call.ctx.peer.map(|p| p.to_string());
     let found = dlp_findings(call, |_| true);
-    if !found.is_empty() {
-        r.detail["dlp"] = serde_json::to_value(found).unwrap_or_default();
+    let put = r.set_serialized_member("peer", &peer).and_then(|()| {
+        if found.is_empty() {
+            Ok(())
+        } else {
+            r.set_serialized_member("dlp", &found)
+        }
+    });
+    if let Err(e) = put {
+        // Not reached: an address and the findings are JSON.
+        tracing::error!(error = %e, "audit record: the request could not be written");
     }
     r
 }
@@ -136,9 +162,7 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
         tracing::error!(error = %e, "audit record: the payload could not be written");
     }
     if !requested {
-        put_params(&mut r, call, how);
-        r.detail["decision"] = decision(call);
-        r.detail["era"] = call.ctx.era.as_str().into();
+        put_request(&mut r, call, how);
     }
     r
 }
