@@ -136,8 +136,8 @@ impl Log {
     /// [`crate::MAX_NESTING`], or larger than a frame holds.
     ///
     /// Group commit: the writer thread takes everything queued (up to `max_batch`), writes all
-    /// the frames, calls fdatasync once, and then wakes every waiter. The log sets
-    /// `record.seq`. After a write or fdatasync failure every pending and later append resolves
+    /// the frames, calls fdatasync once, and then wakes every waiter. The log assigns the
+    /// record's seq. After a write or fdatasync failure every pending and later append resolves
     /// to [`Error::Failed`].
     pub fn append(&self, record: Record) -> Durable {
         self.enqueue(record, false)
