@@ -216,15 +216,11 @@ fn commit(
     let base = shared.size();
     // The appenders wrote the records out and refused those readers could not read back.
     let seq = |i: usize| base + i as u64;
-    let bytes = batch.iter().enumerate();
-    let mut frames = Vec::with_capacity(
-        bytes
-            .map(|(i, p)| frame::sequenced_len(seq(i), p.record.rest()))
-            .sum(),
-    );
+    let framed = |(i, p): (usize, &Pending)| frame::sequenced_len(seq(i), p.record.rest());
+    let mut frames = Vec::with_capacity(batch.iter().enumerate().map(framed).sum());
     let mut leaves: Vec<Hash> = Vec::with_capacity(batch.len());
     for (i, p) in batch.iter().enumerate() {
-        let frame_len = frame::sequenced_len(seq(i), p.record.rest()) as u64;
+        let frame_len = framed((i, p)) as u64;
         let used = segment.len + frames.len() as u64;
         if used > 0 && used + frame_len > shared.opts.segment_bytes {
             write(shared, segment, &mut frames)?;
