@@ -83,12 +83,27 @@ impl serde::Serialize for DecisionOf<'_> {
 /// the era — into `r`, each written out once, as text.
 fn put_request(r: &mut Record, call: &Call, how: Capture) {
     put_params(r, call, how);
-    let put = r
-        .set_serialized_member("decision", &DecisionOf(call))
-        .and_then(|()| r.set_serialized_member("era", call.ctx.era.as_str()));
+    put(r, "decision", &DecisionOf(call));
+    put(r, "era", call.ctx.era.as_str());
+}
+
+/// Puts `value` into `r`'s `detail` as member `key`, written out once, as text.
+fn put(r: &mut Record, key: &'static str, value: &(impl serde::Serialize + ?Sized)) {
+    settle(key, r.set_serialized_member(key, value));
+}
+
+/// Logs a member that could not be put into a record. Not reached: records are given JSON
+/// values, strings, and text a message checked as JSON.
+fn settle(key: &str, put: Result<(), warden_audit::Error>) {
     if let Err(e) = put {
-        // Not reached: these are strings and lists of strings.
-        tracing::error!(error = %e, "audit record: the decision could not be written");
+        tracing::error!(member = key, error = %e, "audit record: a member could not be written");
+    }
+}
+
+/// Puts a call's DLP findings into `r`, when there are any.
+fn put_findings(r: &mut Record, found: &[&Found]) {
+    if !found.is_empty() {
+        put(r, "dlp", found);
     }
 }
 
@@ -97,19 +112,8 @@ pub fn request(gw: &Gateway, call: &Call) -> Record {
     let mut r = of_call(gw, call, Kind::Request);
     let how = capture_of(gw, call);
     put_request(&mut r, call, how);
-    let peer = call.ctx.peer.map(|p| p.to_string());
-    let found = dlp_findings(call, |_| true);
-    let put = r.set_serialized_member("peer", &peer).and_then(|()| {
-        if found.is_empty() {
-            Ok(())
-        } else {
-            r.set_serialized_member("dlp", &found)
-        }
-    });
-    if let Err(e) = put {
-        // Not reached: an address and the findings are JSON.
-        tracing::error!(error = %e, "audit record: the request could not be written");
-    }
+    put(&mut r, "peer", &call.ctx.peer.map(|p| p.to_string()));
+    put_findings(&mut r, &dlp_findings(call, |_| true));
     r
 }
 
@@ -139,28 +143,23 @@ pub fn response(gw: &Gateway, call: &Call, message: &Message) -> Record {
     r.latency_us = Some(micros(call.life.elapsed()));
     // The payload and the findings are written out here, once, as text (first in `detail`): a
     // result held as text and kept whole goes in as that text, exactly as the client gets it.
-    let payload = if let Some(e) = message.rpc_error() {
-        let error = json!({ "code": e.code, "message": e.message });
-        r.set_serialized_member("error", &error)
+    if let Some(e) = message.rpc_error() {
+        put(
+            &mut r,
+            "error",
+            &json!({ "code": e.code, "message": e.message }),
+        );
     } else if let (Capture::Full, Some(text)) = (how, message.raw_result()) {
-        r.set_text_member("result", text)
+        settle("result", r.set_text_member("result", text));
     } else if let Some(result) = message.result() {
-        r.set_serialized_member("result", &capture(result, how))
-    } else {
-        Ok(())
-    };
+        put(&mut r, "result", &capture(result, how));
+    }
     // With a request record, that record holds the findings in the arguments.
     let requested = call.audit_requested;
-    let found = dlp_findings(call, |f| !requested || f.direction == Direction::Results);
-    let findings = if found.is_empty() {
-        Ok(())
-    } else {
-        r.set_serialized_member("dlp", &found)
-    };
-    if let Err(e) = payload.and(findings) {
-        // Not reached: a message holds only JSON it checked, and these values are JSON.
-        tracing::error!(error = %e, "audit record: the payload could not be written");
-    }
+    put_findings(
+        &mut r,
+        &dlp_findings(call, |f| !requested || f.direction == Direction::Results),
+    );
     if !requested {
         put_request(&mut r, call, how);
     }
@@ -239,15 +238,15 @@ pub fn capture(value: &Value, how: Capture) -> Value {
 /// written out once as text: kept whole, straight from the message, without a copy.
 fn put_params(r: &mut Record, call: &Call, how: Capture) {
     let params = Params(call.msg.params());
-    let put = match how {
-        Capture::Full => r.set_serialized_member("params", &params),
-        _ => serde_json::to_value(params)
-            .map_err(|e| warden_audit::Error::MalformedRecord(e.to_string()))
-            .and_then(|p| r.set_serialized_member("params", &capture(&p, how))),
-    };
-    if let Err(e) = put {
-        // Not reached: the parameters are JSON values.
-        tracing::error!(error = %e, "audit record: the parameters could not be written");
+    match how {
+        Capture::Full => put(r, "params", &params),
+        _ => match serde_json::to_value(params) {
+            Ok(p) => put(r, "params", &capture(&p, how)),
+            Err(e) => settle(
+                "params",
+                Err(warden_audit::Error::MalformedRecord(e.to_string())),
+            ),
+        },
     }
 }
 
