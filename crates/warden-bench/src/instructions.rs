@@ -11,7 +11,11 @@
 //!
 //! Rows: the bench's echo with DLP off (the core path); a call of 10 KiB each way with DLP off;
 //! and DLP's share of such a call (DLP on for results minus off) for the three texts of
-//! `--dlp`.
+//! `--dlp`. With `--audit`, instead: the audit trail's share (a Warden with the durable trail on
+//! minus one with it off, DLP off in both) of the echo and of a call of 1 KiB each way, the full
+//! pipeline's size. One client at a time has its call alone in flight, so each record is
+//! committed on the call's own thread (`Log::append_now`); what the log's writer thread adds
+//! under load (hand-offs, group commit) is not in these counts.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -65,6 +69,8 @@ pub struct Counting {
     pub calls: usize,
     /// The echo row alone.
     pub echo_only: bool,
+    /// The audit trail's share instead of the DLP rows.
+    pub audit: bool,
     /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`).
     pub keep_dumps: Option<PathBuf>,
 }
@@ -91,6 +97,9 @@ pub async fn run(
     );
     let (_fixture, addr) = procs::http_server(&bins.fixture, &[]).await?;
     let upstream = Upstream::Http(addr);
+    if counting.audit {
+        return audit_share(settings, bins, &upstream, eras, counting).await;
+    }
     // counts[dlp on][row][era]
     let mut counts = [[[None; 2]; ROWS.len()]; 2];
     let dlp_settings: &[(usize, &str)] = if counting.echo_only {
@@ -99,7 +108,7 @@ pub async fn run(
         &[(0, procs::DLP_OFF), (1, dlp::DLP_RESULTS)]
     };
     for &(on, dlp_table) in dlp_settings {
-        let mut warden = Counted::start(&bins.warden, &upstream, dlp_table).await?;
+        let mut warden = Counted::start(&bins.warden, &upstream, Audit::Off, dlp_table).await?;
         for (r, row) in ROWS.iter().enumerate() {
             let echo = row.every.is_none();
             // The core path's echo is counted with DLP off only.
@@ -111,17 +120,73 @@ pub async fn run(
                 Some(every) => Arc::from(dlp::payload(every)),
             };
             for &era in eras {
-                let mut caller =
-                    Caller::http_with_text(warden.addr, era, &settings.through_tool, text.clone())
-                        .await?;
                 let keep = (counting.keep_dumps.as_ref())
-                    .map(|dir| dir.join(dump_name(row.what, era, on == 1)));
-                let total = warden.count(&mut caller, calls, keep.as_deref()).await?;
-                counts[on][r][era_index(era)] = Some(total as f64 / calls as f64);
+                    .map(|dir| dir.join(dump_name(row.what, era, "dlp", on == 1)));
+                let per_call = warden
+                    .per_call(settings, era, &text, calls, keep.as_deref())
+                    .await?;
+                counts[on][r][era_index(era)] = Some(per_call);
             }
         }
     }
     println!("{}", table(&counts, eras));
+    Ok(())
+}
+
+/// The texts the audit trail's share is counted for: the bench's echo, and 1 KiB each way (the
+/// full pipeline's size; its lines are `--dlp`'s, personal data on one in 8).
+const AUDIT_ROWS: [(&str, Option<usize>); 2] = [("echo", None), ("1 KiB", Some(1024))];
+
+/// `--instructions --audit`: each row counted through a Warden with the audit trail off, then
+/// through one with it on (DLP off in both), and the difference.
+async fn audit_share(
+    settings: &Settings,
+    bins: &Binaries,
+    upstream: &Upstream,
+    eras: &[Era],
+    counting: &Counting,
+) -> anyhow::Result<()> {
+    // counts[audit on][row][era]
+    let mut counts = [[[None; 2]; AUDIT_ROWS.len()]; 2];
+    for (on, audit) in [(0, Audit::Off), (1, Audit::On)] {
+        let mut warden = Counted::start(&bins.warden, upstream, audit, procs::DLP_OFF).await?;
+        for (r, &(what, size)) in AUDIT_ROWS.iter().enumerate() {
+            let text: Arc<str> = match size {
+                None => Arc::from(wire::ECHO_TEXT),
+                Some(size) => Arc::from(dlp::payload_of(size, 8)),
+            };
+            for &era in eras {
+                let keep = (counting.keep_dumps.as_ref())
+                    .map(|dir| dir.join(dump_name(what, era, "audit", on == 1)));
+                let per_call = warden
+                    .per_call(settings, era, &text, counting.calls, keep.as_deref())
+                    .await?;
+                counts[on][r][era_index(era)] = Some(per_call);
+            }
+        }
+    }
+    let mut out = format!("  {:<36}", "call");
+    for era in eras {
+        out.push_str(&format!(" {:>12}", era.as_str()));
+    }
+    for (r, &(what, _)) in AUDIT_ROWS.iter().enumerate() {
+        let cells = [
+            (format!("{what}, audit off"), counts[0][r]),
+            (format!("{what}, audit on"), counts[1][r]),
+            (
+                format!("audit's share, {what}"),
+                [0, 1].map(|e| Some(counts[1][r][e]? - counts[0][r][e]?)),
+            ),
+        ];
+        for (label, cell) in cells {
+            out.push_str(&format!("\n  {label:<36}"));
+            for &era in eras {
+                let n = cell[era_index(era)];
+                out.push_str(&format!(" {:>12}", n.map_or("-".into(), thousands)));
+            }
+        }
+    }
+    println!("{out}");
     Ok(())
 }
 
@@ -166,11 +231,12 @@ fn table(counts: &[[[Option<f64>; 2]; ROWS.len()]; 2], eras: &[Era]) -> String {
     out
 }
 
-/// The name a kept dump gets: `echo-legacy-dlp-off.callgrind`, say.
-fn dump_name(row: &str, era: Era, dlp: bool) -> String {
+/// The name a kept dump gets: `echo-legacy-dlp-off.callgrind`, say, or with `stage` "audit",
+/// `1-KiB-modern-audit-on.callgrind`.
+fn dump_name(row: &str, era: Era, stage: &str, on: bool) -> String {
     let row = row.replace([' ', ','], "-").replace("--", "-");
-    let dlp = if dlp { "on" } else { "off" };
-    format!("{row}-{}-dlp-{dlp}.callgrind", era.as_str())
+    let on = if on { "on" } else { "off" };
+    format!("{row}-{}-{stage}-{on}.callgrind", era.as_str())
 }
 
 /// `n` rounded, with a comma between groups of three digits.
@@ -199,8 +265,13 @@ struct Counted {
 }
 
 impl Counted {
-    async fn start(warden: &Path, upstream: &Upstream, dlp: &str) -> anyhow::Result<Counted> {
-        let (dir, file, addr) = procs::warden_config(upstream, Audit::Off, dlp)?;
+    async fn start(
+        warden: &Path,
+        upstream: &Upstream,
+        audit: Audit,
+        dlp: &str,
+    ) -> anyhow::Result<Counted> {
+        let (dir, file, addr) = procs::warden_config(upstream, audit, dlp)?;
         let out = dir.path().join("callgrind.out");
         let launcher = [
             "valgrind".to_string(),
@@ -219,6 +290,22 @@ impl Counted {
             out,
             dumps: 0,
         })
+    }
+
+    /// The instructions per call of `calls` calls echoing `text` in `era` on a new connection,
+    /// after its unmeasured ones; the dump is copied to `keep` when given.
+    async fn per_call(
+        &mut self,
+        settings: &Settings,
+        era: Era,
+        text: &Arc<str>,
+        calls: usize,
+        keep: Option<&Path>,
+    ) -> anyhow::Result<f64> {
+        let mut caller =
+            Caller::http_with_text(self.addr, era, &settings.through_tool, text.clone()).await?;
+        let total = self.count(&mut caller, calls, keep).await?;
+        Ok(total as f64 / calls as f64)
     }
 
     /// The instructions of `calls` calls by `caller`, after its unmeasured ones; the dump is
@@ -317,12 +404,16 @@ mod tests {
     #[test]
     fn kept_dumps_are_named_by_row_era_and_dlp() {
         assert_eq!(
-            dump_name("echo", Era::Legacy, false),
+            dump_name("echo", Era::Legacy, "dlp", false),
             "echo-legacy-dlp-off.callgrind"
         );
         assert_eq!(
-            dump_name("10 KiB, 1 line in 32", Era::Modern, true),
+            dump_name("10 KiB, 1 line in 32", Era::Modern, "dlp", true),
             "10-KiB-1-line-in-32-modern-dlp-on.callgrind"
+        );
+        assert_eq!(
+            dump_name("1 KiB", Era::Modern, "audit", true),
+            "1-KiB-modern-audit-on.callgrind"
         );
     }
 

@@ -109,6 +109,10 @@ struct Args {
     /// With --instructions: the echo row only (about a minute instead of six).
     #[arg(long)]
     echo_only: bool,
+    /// With --instructions: count the audit trail's share (durable audit on minus off) of the
+    /// echo and of a 1 KiB call instead of the DLP rows.
+    #[arg(long)]
+    audit: bool,
     /// With --instructions: keep each row's callgrind dump in this directory, for
     /// `callgrind_annotate` (where the instructions go).
     #[arg(long)]
@@ -241,6 +245,7 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         let counting = instructions::Counting {
             calls: args.calls,
             echo_only: args.echo_only,
+            audit: args.audit,
             keep_dumps: args.keep_dumps.clone(),
         };
         return instructions::run(&settings, bins, &eras, &counting).await;
