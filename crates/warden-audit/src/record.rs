@@ -231,9 +231,14 @@ impl Record {
 
     /// The canonical bytes: what the log stores and the leaf hash covers.
     pub fn to_bytes(&self) -> Vec<u8> {
+        // Room for the text members (a payload is most of a record that has one) and the
+        // fields around them, so that the bytes are not copied as they grow.
+        let texts: usize = self.text_members.iter().map(|m| m.text.get().len()).sum();
+        let mut bytes = Vec::with_capacity(texts + 384);
         // Serialising this struct cannot fail: its keys are strings and `Value` holds only
         // JSON (non-finite floats cannot be built into a `Value`).
-        serde_json::to_vec(self).expect("a Record always serialises to JSON")
+        serde_json::to_writer(&mut bytes, self).expect("a Record always serialises to JSON");
+        bytes
     }
 
     /// The record written out by whoever appends it, all but its seq, which the log assigns
@@ -366,18 +371,16 @@ impl Serialize for WithText<'_> {
 
 /// How deeply `text` nests, or `None` when it is not compact (whitespace between tokens).
 /// Brackets and whitespace inside strings do not count; the text is checked as JSON apart.
+/// The contents of a string are skipped with `memchr` (most of a payload's bytes are in its
+/// strings).
 fn compact_depth(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
     let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
         match b {
-            b'"' => loop {
-                match bytes.next()? {
-                    b'"' => break,
-                    b'\\' => _ = bytes.next()?,
-                    _ => {}
-                }
-            },
+            b'"' => i = string_end(bytes, i)?,
             b'{' | b'[' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -388,6 +391,19 @@ fn compact_depth(text: &str) -> Option<usize> {
         }
     }
     Some(deepest)
+}
+
+/// Just past the closing quote of the string whose contents begin at `i`, or `None` when it
+/// is not closed.
+fn string_end(bytes: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        i += memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        if bytes[i] == b'"' {
+            return Some(i + 1);
+        }
+        // A backslash and the byte it escapes.
+        i += 2;
+    }
 }
 
 /// The deepest JSON nesting a record may have: `serde_json`'s recursion limit, which every
@@ -632,6 +648,64 @@ mod tests {
                 .unwrap()
                 .contains(r#""params":{"name":"x"}"#)
         );
+    }
+
+    /// `compact_depth` as it was first written, a byte at a time: the reference.
+    fn compact_depth_bytewise(text: &str) -> Option<usize> {
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        let mut bytes = text.bytes();
+        while let Some(b) = bytes.next() {
+            match b {
+                b'"' => loop {
+                    match bytes.next()? {
+                        b'"' => break,
+                        b'\\' => _ = bytes.next()?,
+                        _ => {}
+                    }
+                },
+                b'{' | b'[' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                b' ' | b'\t' | b'\n' | b'\r' => return None,
+                _ => {}
+            }
+        }
+        Some(deepest)
+    }
+
+    #[test]
+    fn compact_depth_skips_strings_as_the_bytewise_walk_does() {
+        for text in [
+            "",
+            r#""""#,
+            r#""\\""#,
+            r#""\"""#,
+            r#""\""#,
+            r#""ab\"#,
+            r#"{"a":["x\"]",{"b":"{[ "}]}"#,
+            r#"[[["]]]"]]]"#,
+            r#"{"a":1, "b":2}"#,
+            r#"{"a":"x y"}"#,
+            r#"{"a":"unclosed"#,
+            "[\"\\\\\",1]",
+        ] {
+            assert_eq!(
+                compact_depth(text),
+                compact_depth_bytewise(text),
+                "{text:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn compact_depth_agrees_with_the_bytewise_walk(
+            text in proptest::string::string_regex(r#"[\[\]{}":,\\ a\n]{0,40}"#).unwrap()
+        ) {
+            proptest::prop_assert_eq!(compact_depth(&text), compact_depth_bytewise(&text));
+        }
     }
 
     #[test]

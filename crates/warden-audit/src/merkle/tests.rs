@@ -215,6 +215,16 @@ fn the_tiled_tree_agrees_with_plain_hashing_across_tile_boundaries() {
     }
     assert_eq!(tree.tile_level(1).len(), 66_000 / 256);
     assert_eq!(tree.tile_level(2).len(), 1);
+    // Each hash of a tile level is the root of its 256 children below.
+    for k in [1, 2] {
+        let children = tree.tile_level(k - 1);
+        for (i, hash) in tree.tile_level(k).iter().enumerate() {
+            assert_eq!(
+                *hash,
+                super::perfect_root(&children[i * 256..(i + 1) * 256])
+            );
+        }
+    }
     for n in [1, 255, 256, 257, 65_535, 65_536, 65_537, 66_000] {
         assert_eq!(root(&tree, n), root(leaves.as_slice(), n), "root at {n}");
     }

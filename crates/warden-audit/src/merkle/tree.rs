@@ -26,22 +26,23 @@ impl Tree {
     }
 
     /// Appends a leaf hash.
+    ///
+    /// The frontier hashes every complete subtree once, as the leaf completes it; one of tree
+    /// level `8k` is the next hash of tile level `k`, so the tile levels take it from there
+    /// instead of hashing its 256 children again.
     pub fn push(&mut self, leaf: Hash) {
-        self.frontier.push(leaf);
-        let mut k = 0;
-        let mut hash = leaf;
-        loop {
-            if self.levels.len() == k {
-                self.levels.push(Vec::new());
+        let levels = &mut self.levels;
+        let mut keep = |hash: Hash, level: u32| {
+            if level.is_multiple_of(TILE_HEIGHT) {
+                let k = (level / TILE_HEIGHT) as usize;
+                if levels.len() == k {
+                    levels.push(Vec::new());
+                }
+                levels[k].push(hash);
             }
-            let level = &mut self.levels[k];
-            level.push(hash);
-            if !level.len().is_multiple_of(TILE_WIDTH) {
-                break;
-            }
-            hash = perfect_root(&level[level.len() - TILE_WIDTH..]);
-            k += 1;
-        }
+        };
+        keep(leaf, 0);
+        self.frontier.push_with(leaf, &mut keep);
     }
 
     /// The root of the whole tree (`MTH(D[0:size])`), from the frontier: O(log size).
@@ -90,6 +91,11 @@ impl Frontier {
 
     /// Appends a leaf hash.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _| {});
+    }
+
+    /// Appends a leaf hash, showing `completed` each subtree it completes (hash and level).
+    fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(Hash, u32)) {
         self.size += 1;
         let mut top = (leaf, 0);
         while let Some(&(left, level)) = self.stack.last() {
@@ -98,6 +104,7 @@ impl Frontier {
             }
             self.stack.pop();
             top = (node_hash(&left, &top.0), level + 1);
+            completed(top.0, top.1);
         }
         self.stack.push(top);
     }
