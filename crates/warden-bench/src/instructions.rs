@@ -71,7 +71,8 @@ pub struct Counting {
     pub echo_only: bool,
     /// The audit trail's share instead of the DLP rows.
     pub audit: bool,
-    /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`).
+    /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`, or
+    /// `<row>-<era>-audit-<on|off>.callgrind`).
     pub keep_dumps: Option<PathBuf>,
 }
 
@@ -165,6 +166,12 @@ async fn audit_share(
             }
         }
     }
+    println!("{}", audit_table(&counts, eras));
+    Ok(())
+}
+
+/// The printed table of `--audit`: each row off, on, and the share (on minus off).
+fn audit_table(counts: &[[[Option<f64>; 2]; AUDIT_ROWS.len()]; 2], eras: &[Era]) -> String {
     let mut out = format!("  {:<36}", "call");
     for era in eras {
         out.push_str(&format!(" {:>12}", era.as_str()));
@@ -186,8 +193,7 @@ async fn audit_share(
             }
         }
     }
-    println!("{out}");
-    Ok(())
+    out
 }
 
 fn era_index(era: Era) -> usize {
@@ -425,6 +431,26 @@ mod tests {
         assert_eq!(thousands(99_780.2), "99,780");
         assert_eq!(thousands(1_234_567.0), "1,234,567");
         assert_eq!(thousands(-26_940.0), "-26,940");
+    }
+
+    #[test]
+    fn the_audit_table_shows_the_trails_share_as_on_minus_off() {
+        let mut counts = [[[None; 2]; AUDIT_ROWS.len()]; 2];
+        counts[0][1] = [Some(91_731.0), Some(103_198.0)];
+        counts[1][1] = [Some(350_216.0), None];
+        let t = audit_table(&counts, &[Era::Legacy, Era::Modern]);
+        let row = |label: &str| {
+            t.lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .unwrap_or_else(|| panic!("no row {label} in\n{t}"))
+                .split_whitespace()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("audit's share, 1 KiB"), ["-", "258,485"]);
+        assert_eq!(row("1 KiB, audit off"), ["103,198", "91,731"]);
+        assert_eq!(row("audit's share, echo"), ["-", "-"]);
     }
 
     #[test]
