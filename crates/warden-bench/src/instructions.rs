@@ -433,21 +433,25 @@ mod tests {
         assert_eq!(thousands(-26_940.0), "-26,940");
     }
 
+    /// The last two cells of the row of `table` that begins with `label`, last first.
+    fn last_two<'t>(table: &'t str, label: &str) -> Vec<&'t str> {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label} in\n{table}"))
+            .split_whitespace()
+            .rev()
+            .take(2)
+            .collect()
+    }
+
     #[test]
     fn the_audit_table_shows_the_trails_share_as_on_minus_off() {
         let mut counts = [[[None; 2]; AUDIT_ROWS.len()]; 2];
         counts[0][1] = [Some(91_731.0), Some(103_198.0)];
         counts[1][1] = [Some(350_216.0), None];
         let t = audit_table(&counts, &[Era::Legacy, Era::Modern]);
-        let row = |label: &str| {
-            t.lines()
-                .find(|l| l.trim_start().starts_with(label))
-                .unwrap_or_else(|| panic!("no row {label} in\n{t}"))
-                .split_whitespace()
-                .rev()
-                .take(2)
-                .collect::<Vec<_>>()
-        };
+        let row = |label: &str| last_two(&t, label);
         assert_eq!(row("audit's share, 1 KiB"), ["-", "258,485"]);
         assert_eq!(row("1 KiB, audit off"), ["103,198", "91,731"]);
         assert_eq!(row("audit's share, echo"), ["-", "-"]);
@@ -460,15 +464,7 @@ mod tests {
         counts[0][3] = [Some(250_000.0), Some(260_000.0)];
         counts[1][3] = [Some(508_550.0), Some(529_136.0)];
         let t = table(&counts, &[Era::Legacy, Era::Modern]);
-        let row = |label: &str| {
-            t.lines()
-                .find(|l| l.trim_start().starts_with(label))
-                .unwrap_or_else(|| panic!("no row {label} in\n{t}"))
-                .split_whitespace()
-                .rev()
-                .take(2)
-                .collect::<Vec<_>>()
-        };
+        let row = |label: &str| last_two(&t, label);
         assert_eq!(row("echo, DLP off"), ["99,780", "86,546"]);
         assert_eq!(
             row("DLP's share, 10 KiB, 1 line in 8"),
