@@ -650,33 +650,27 @@ mod tests {
         );
     }
 
-    /// `compact_depth` as it was first written, a byte at a time: the reference.
-    fn compact_depth_bytewise(text: &str) -> Option<usize> {
-        let (mut depth, mut deepest) = (0usize, 0usize);
-        let mut bytes = text.bytes();
-        while let Some(b) = bytes.next() {
-            match b {
-                b'"' => loop {
-                    match bytes.next()? {
-                        b'"' => break,
-                        b'\\' => _ = bytes.next()?,
-                        _ => {}
-                    }
-                },
-                b'{' | b'[' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                b' ' | b'\t' | b'\n' | b'\r' => return None,
+    /// Where a string ends, found a byte at a time as `compact_depth` first did: the
+    /// reference for [`string_end`].
+    fn string_end_bytewise(bytes: &[u8], i: usize) -> Option<usize> {
+        let mut rest = bytes.iter().enumerate().skip(i);
+        loop {
+            match rest.next()? {
+                (at, b'"') => return Some(at + 1),
+                (_, b'\\') => _ = rest.next()?,
                 _ => {}
             }
         }
-        Some(deepest)
+    }
+
+    /// `string_end` against the reference from every place of `text`.
+    fn string_ends_agree(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        (0..=bytes.len() + 1).all(|i| string_end(bytes, i) == string_end_bytewise(bytes, i))
     }
 
     #[test]
-    fn compact_depth_skips_strings_as_the_bytewise_walk_does() {
+    fn strings_end_where_the_bytewise_walk_ends_them() {
         for text in [
             "",
             r#""""#,
@@ -686,25 +680,25 @@ mod tests {
             r#""ab\"#,
             r#"{"a":["x\"]",{"b":"{[ "}]}"#,
             r#"[[["]]]"]]]"#,
-            r#"{"a":1, "b":2}"#,
-            r#"{"a":"x y"}"#,
             r#"{"a":"unclosed"#,
             "[\"\\\\\",1]",
         ] {
-            assert_eq!(
-                compact_depth(text),
-                compact_depth_bytewise(text),
-                "{text:?}"
-            );
+            assert!(string_ends_agree(text), "{text:?}");
         }
+        assert_eq!(compact_depth(r#"{"a":["x\"]",{"b":"{[ "}]}"#), Some(3));
+        assert_eq!(compact_depth(r#"[[["]]]"]]]"#), Some(3));
+        assert_eq!(compact_depth(r#"{"a":1, "b":2}"#), None);
+        assert_eq!(compact_depth(r#"{"a":"x y"}"#), Some(1));
+        assert_eq!(compact_depth(r#"{"a":"unclosed"#), None);
+        assert_eq!(compact_depth(r#""ab\"#), None);
     }
 
     proptest::proptest! {
         #[test]
-        fn compact_depth_agrees_with_the_bytewise_walk(
+        fn string_ends_agree_with_the_bytewise_walk(
             text in proptest::string::string_regex(r#"[\[\]{}":,\\ a\n]{0,40}"#).unwrap()
         ) {
-            proptest::prop_assert_eq!(compact_depth(&text), compact_depth_bytewise(&text));
+            proptest::prop_assert!(string_ends_agree(&text));
         }
     }
 
