@@ -49,7 +49,9 @@
 //!    [`Log::append_now`] does the same unless the log is idle (no commit under way, nothing
 //!    queued): then the caller commits its record itself, as a batch of one, before it returns.
 //! 2. The writer thread takes everything queued, assigns consecutive seqs (putting each into
-//!    its record's bytes), writes all the frames with one `write`, then calls `fdatasync` once. One commit runs at a time. When a batch would grow a segment
+//!    its record's bytes), writes all the frames with one `write`, then calls `fdatasync` once
+//!    (with [`Options::linger`], while the program says the log is busy, it first waits a
+//!    moment for more records to join the batch). One commit runs at a time. When a batch would grow a segment
 //!    past `segment_bytes`, the segment is synced first, the next segment file is created and
 //!    the *directory* is synced, and only then are frames written into the new file.
 //! 3. Only after `fdatasync` returns are the batch's leaves added to the tree and its futures
@@ -124,7 +126,7 @@ pub use checkpoint::Checkpoint;
 pub use clock::{Clock, rfc3339_millis, system_clock};
 pub use error::Error;
 pub use frame::{FrameProblem, MAX_RECORD_BYTES};
-pub use log::{Durable, FaultInjector, Log, Options};
+pub use log::{Durable, FaultInjector, Linger, Log, Options};
 pub use note::{Signer, Verifier};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use read::Reader;

@@ -5,11 +5,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use warden_audit::{
-    AuditedLog, Checkpoint, Durable, Error, FaultInjector, Log, Options, Record, verify_dir,
+    AuditedLog, Checkpoint, Durable, Error, FaultInjector, Linger, Log, Options, Record, verify_dir,
 };
 
 /// `threads` threads append `each` records at once, each record appended by `how` (given the
@@ -390,4 +391,72 @@ fn a_record_readers_could_not_parse_is_refused_alone() {
     log.close().unwrap();
     assert_eq!(verify_dir(&dir, &verifier(), None).unwrap().records, 2);
     open(&dir).close().unwrap();
+}
+
+/// A log whose writer thread lingers (1 ms) whenever `busy` says so; `busy` is counted.
+fn lingering(dir: &std::path::Path, busy: impl Fn() -> bool + Send + Sync + 'static) -> Log {
+    let opts = Options {
+        linger: Some(Linger {
+            delay: Duration::from_millis(1),
+            busy: Arc::new(busy),
+        }),
+        ..quiet()
+    };
+    Log::open(dir, signer(), ORIGIN, opts).expect("the log opens")
+}
+
+#[test]
+fn a_lingering_writer_commits_what_queued_while_it_waited_with_one_fdatasync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    // The writer asks `busy` before each commit; the first time it is held there until every
+    // record below is queued, so all of them must go out in that one commit.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
+    let log = lingering(&dir, move || {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            held.lock().unwrap().recv().unwrap();
+        }
+        true
+    });
+    let first = log.append(record(0));
+    wait_for("the writer to ask whether the log is busy", || {
+        asked.load(Ordering::SeqCst) == 1
+    });
+    let rest: Vec<Durable> = (1..10).map(|i| log.append(record(i))).collect();
+    release.send(()).unwrap();
+    let seqs: Vec<u64> = std::iter::once(first)
+        .chain(rest)
+        .map(|d| d.wait().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "one commit carried all ten"
+    );
+    log.close().unwrap();
+    assert_eq!(verify_dir(&dir, &verifier(), None).unwrap().records, 11);
+}
+
+#[test]
+fn a_lingering_writer_commits_at_once_when_the_log_is_not_busy_and_a_lone_caller_never_waits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
+    let log = lingering(&dir, move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        false
+    });
+    // An idle log commits an `append_now` on the caller's thread: the writer is not asked.
+    assert_eq!(log.append_now(record(0)).wait().unwrap(), 1);
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    // Through the writer thread, it is asked before each commit and told not to wait.
+    assert_eq!(log.append(record(1)).wait().unwrap(), 2);
+    assert!(asked.load(Ordering::SeqCst) >= 1);
+    log.close().unwrap();
+    assert_eq!(verify_dir(&dir, &verifier(), None).unwrap().records, 3);
 }

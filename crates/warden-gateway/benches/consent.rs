@@ -43,7 +43,9 @@ async fn main() {
     let config = Config::from_toml(std::path::Path::new("bench.toml"), &text).expect("config");
     let db = store::open(&config.storage).await.expect("store");
     // The audit trail is on, as by default: a grant used is a record.
-    let audit = std::sync::Arc::new(warden_gateway::audit::Audit::open(&config).expect("audit"));
+    let audit = std::sync::Arc::new(
+        warden_gateway::audit::Audit::open(&config, &Default::default()).expect("audit"),
+    );
     let consents = Consents::new(
         &config,
         Some(db.clone()),

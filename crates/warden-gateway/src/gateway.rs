@@ -70,7 +70,11 @@ impl Gateway {
         // exchange) goes through the SSRF guard.
         let http = crate::outbound::Outbound::new(config.outbound.clone());
         // Once, at start: reading the log back is the price of recovering it after a crash.
-        let audit = Arc::new(crate::audit::Audit::open(&config)?);
+        let mut metrics = Metrics::new();
+        let audit = Arc::new(crate::audit::Audit::open(
+            &config,
+            &metrics.calls_in_flight,
+        )?);
         let identity = Identity::new(&config, http.clone()).await?;
         let consents = crate::consent::Consents::new(
             &config,
@@ -92,7 +96,6 @@ impl Gateway {
             vault.clone(),
             http,
         ));
-        let mut metrics = Metrics::new();
         metrics.register_audit(&audit);
         let gateway = Arc::new(Gateway {
             identity,

@@ -248,3 +248,23 @@ fn per_user_accounts_are_checked_where_they_are_configured() {
         assert!(out.contains(says), "{says}: {out}");
     }
 }
+
+#[test]
+fn the_audit_commit_delay_is_a_short_duration() {
+    let identity = "[identity]\ntest_user = \"me\"\n";
+    for fine in ["75us", "75µs", "0us", "2ms"] {
+        let (ok, out) = check(&format!("{identity}[audit]\ncommit_delay = \"{fine}\"\n"));
+        assert!(ok, "{fine}: {out}");
+    }
+    let (ok, out) = check(&format!("{identity}[audit]\ncommit_delay = \"20ms\"\n"));
+    assert!(!ok);
+    assert!(
+        out.contains("audit.commit_delay is longer than 10ms") && out.contains("fix: "),
+        "{out}"
+    );
+    let (ok, out) = check(&format!("{identity}[audit]\ncommit_delay = \"soon\"\n"));
+    assert!(
+        !ok && out.contains("does not start with a whole number"),
+        "{out}"
+    );
+}

@@ -8,6 +8,10 @@
 //! that segment, then creates the next one and syncs the directory, so a record is never
 //! acknowledged in a file whose name is not yet durable.
 //!
+//! With [`crate::Linger`], the writer asks the program before each commit whether the log is
+//! busy; if so it waits the linger's delay first, holding the segment, so that the records
+//! queued meanwhile (without waking anyone) go out with the same fdatasync.
+//!
 //! The segment being written is **preallocated**: zeros are written [`PREALLOCATE`] bytes
 //! ahead of the frames, and frames overwrite them in place. A frame that does not change the
 //! file's size needs no journal commit in its `fdatasync` (on this project's ext4 VM: 78 µs
@@ -110,6 +114,17 @@ pub(crate) fn run(shared: &Shared) {
                 }
                 queue = shared.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
             };
+            if let Some(linger) = &shared.opts.linger
+                && !queue.closing
+            {
+                // Asked and waited for without the queue's lock, holding the segment: appends
+                // meanwhile queue without waking anyone, and go out with this commit.
+                drop(queue);
+                if (linger.busy)() {
+                    std::thread::sleep(linger.delay);
+                }
+                queue = lock(&shared.queue);
+            }
             if queue.pending.is_empty() {
                 drop(queue);
                 // Closing, and drained: the segment keeps only its frames.

@@ -11,6 +11,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} does not start with a whole number"))?;
     let d = match unit {
+        "us" | "µs" => Duration::from_micros(n),
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
@@ -30,6 +31,8 @@ mod tests {
 
     #[test]
     fn reads_each_unit() {
+        assert_eq!(parse_duration("75us"), Ok(Duration::from_micros(75)));
+        assert_eq!(parse_duration("75µs"), Ok(Duration::from_micros(75)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
