@@ -393,11 +393,15 @@ fn a_record_readers_could_not_parse_is_refused_alone() {
     open(&dir).close().unwrap();
 }
 
-/// A log whose writer thread lingers (1 ms) whenever `busy` says so; `busy` is counted.
-fn lingering(dir: &std::path::Path, busy: impl Fn() -> bool + Send + Sync + 'static) -> Log {
+/// A log whose writer thread lingers `delay` whenever `busy` says so.
+fn lingering(
+    dir: &std::path::Path,
+    delay: Duration,
+    busy: impl Fn() -> bool + Send + Sync + 'static,
+) -> Log {
     let opts = Options {
         linger: Some(Linger {
-            delay: Duration::from_millis(1),
+            delay,
             busy: Arc::new(busy),
         }),
         ..quiet()
@@ -406,7 +410,7 @@ fn lingering(dir: &std::path::Path, busy: impl Fn() -> bool + Send + Sync + 'sta
 }
 
 #[test]
-fn a_lingering_writer_commits_what_queued_while_it_waited_with_one_fdatasync() {
+fn a_lingering_writer_waits_then_commits_what_queued_meanwhile_with_one_fdatasync() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("audit");
     // The writer asks `busy` before each commit; the first time it is held there until every
@@ -415,7 +419,8 @@ fn a_lingering_writer_commits_what_queued_while_it_waited_with_one_fdatasync() {
     let held = std::sync::Mutex::new(held);
     let asked = Arc::new(AtomicUsize::new(0));
     let counted = asked.clone();
-    let log = lingering(&dir, move || {
+    let delay = Duration::from_millis(50);
+    let log = lingering(&dir, delay, move || {
         if counted.fetch_add(1, Ordering::SeqCst) == 0 {
             held.lock().unwrap().recv().unwrap();
         }
@@ -426,11 +431,14 @@ fn a_lingering_writer_commits_what_queued_while_it_waited_with_one_fdatasync() {
         asked.load(Ordering::SeqCst) == 1
     });
     let rest: Vec<Durable> = (1..10).map(|i| log.append(record(i))).collect();
+    let released = Instant::now();
     release.send(()).unwrap();
     let seqs: Vec<u64> = std::iter::once(first)
         .chain(rest)
         .map(|d| d.wait().unwrap())
         .collect();
+    // Told the log is busy, the writer slept before committing (a lower bound: never flaky).
+    assert!(released.elapsed() >= delay, "{:?}", released.elapsed());
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     assert_eq!(
         asked.load(Ordering::SeqCst),
@@ -447,16 +455,31 @@ fn a_lingering_writer_commits_at_once_when_the_log_is_not_busy_and_a_lone_caller
     let dir = tmp.path().join("audit");
     let asked = Arc::new(AtomicUsize::new(0));
     let counted = asked.clone();
-    let log = lingering(&dir, move || {
+    // An hour's delay: a commit that waited for it would not end within the test's minute.
+    let log = Arc::new(lingering(&dir, Duration::from_secs(3600), move || {
         counted.fetch_add(1, Ordering::SeqCst);
         false
-    });
+    }));
+    let durable_within_a_minute = |append: fn(&Log, Record) -> Durable, i: u64| {
+        let (done, outcome) = std::sync::mpsc::channel();
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let outcome = append(&log, record(i)).wait();
+            // Let go of the log before answering, so the test can close it.
+            drop(log);
+            done.send(outcome)
+        });
+        outcome
+            .recv_timeout(Duration::from_secs(60))
+            .expect("committed without the delay")
+            .unwrap()
+    };
     // An idle log commits an `append_now` on the caller's thread: the writer is not asked.
-    assert_eq!(log.append_now(record(0)).wait().unwrap(), 1);
+    assert_eq!(durable_within_a_minute(Log::append_now, 0), 1);
     assert_eq!(asked.load(Ordering::SeqCst), 0);
     // Through the writer thread, it is asked before each commit and told not to wait.
-    assert_eq!(log.append(record(1)).wait().unwrap(), 2);
+    assert_eq!(durable_within_a_minute(Log::append, 1), 2);
     assert!(asked.load(Ordering::SeqCst) >= 1);
-    log.close().unwrap();
+    Arc::try_unwrap(log).ok().unwrap().close().unwrap();
     assert_eq!(verify_dir(&dir, &verifier(), None).unwrap().records, 3);
 }

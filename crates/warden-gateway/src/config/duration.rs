@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-/// Parses durations such as `250ms`, `30s`, `10m`, `1h`.
+/// Parses durations such as `75us` (or `75µs`), `250ms`, `30s`, `10m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -18,7 +18,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => Duration::from_secs(n * 3600),
         _ => {
             return Err(format!(
-                "{text:?} has no unit; write it like 250ms, 30s, 10m or 1h"
+                "{text:?} has no unit; write it like 75us, 250ms, 30s, 10m or 1h"
             ));
         }
     };

@@ -734,7 +734,7 @@ pub(super) fn duration_text(
         None => std::time::Duration::from_secs(default_secs),
         Some(Ok(d)) => d,
         Some(Err(e)) => {
-            check.err(at, e, "write a duration like 250ms, 30s, 10m or 1h");
+            check.err(at, e, "write a duration like 75us, 250ms, 30s, 10m or 1h");
             std::time::Duration::from_secs(default_secs)
         }
     }
