@@ -69,8 +69,9 @@ impl Gateway {
         // Every fetch of metadata (discovery, JWKS, introspection, the consent page's token
         // exchange) goes through the SSRF guard.
         let http = crate::outbound::Outbound::new(config.outbound.clone());
-        // Once, at start: reading the log back is the price of recovering it after a crash.
+        // The log's writer reads the count of calls in flight (its commit delay).
         let mut metrics = Metrics::new();
+        // Once, at start: reading the log back is the price of recovering it after a crash.
         let audit = Arc::new(crate::audit::Audit::open(
             &config,
             &metrics.calls_in_flight,
