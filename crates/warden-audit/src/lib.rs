@@ -51,9 +51,10 @@
 //! 2. The writer thread takes everything queued, assigns consecutive seqs (putting each into
 //!    its record's bytes), writes all the frames with one `write`, then calls `fdatasync` once
 //!    (with [`Options::linger`], while the program says the log is busy, it first waits a
-//!    moment for more records to join the batch). One commit runs at a time. When a batch would grow a segment
-//!    past `segment_bytes`, the segment is synced first, the next segment file is created and
-//!    the *directory* is synced, and only then are frames written into the new file.
+//!    moment for more records to join the batch). One commit runs at a time. When a batch
+//!    would grow a segment past `segment_bytes`, the segment is synced first, the next segment
+//!    file is created and the *directory* is synced, and only then are frames written into the
+//!    new file.
 //! 3. Only after `fdatasync` returns are the batch's leaves added to the tree and its futures
 //!    resolved with their seqs. Until then nothing about the batch is visible. If the write or
 //!    sync fails, the batch, the queue and every later append resolve to [`Error::Failed`].
