@@ -22,17 +22,13 @@ fn mismatch(why: String) -> RpcError {
 
 /// Checks the `_meta` envelope; returns the version it names.
 pub(crate) fn check_meta(msg: &Message) -> Result<&str, RpcError> {
-    let meta = msg
-        .meta()
-        .ok_or_else(|| malformed("params._meta is required"))?;
-    let version = meta
-        .get(META_PROTOCOL_VERSION)
-        .and_then(Value::as_str)
+    if !msg.has_meta() {
+        return Err(malformed("params._meta is required"));
+    }
+    let version = msg
+        .meta_str(META_PROTOCOL_VERSION)
         .ok_or_else(|| malformed("_meta needs \"io.modelcontextprotocol/protocolVersion\""))?;
-    if !meta
-        .get(META_CLIENT_CAPABILITIES)
-        .is_some_and(Value::is_object)
-    {
+    if !msg.meta_is_object(META_CLIENT_CAPABILITIES) {
         return Err(malformed(
             "_meta needs \"io.modelcontextprotocol/clientCapabilities\"",
         ));

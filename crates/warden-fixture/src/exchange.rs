@@ -88,11 +88,9 @@ pub(crate) struct Exchange {
 impl Exchange {
     /// A modern request: capabilities and log level come from its `_meta`.
     pub(crate) fn modern(msg: &Message, outbox: Outbox) -> Result<Exchange, RpcError> {
-        let meta = msg.meta();
-        let caps = meta
-            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
-            .and_then(Value::as_object);
-        let modern_log_level = match meta.and_then(|m| m.get(META_LOG_LEVEL)) {
+        let caps = msg.meta_value(META_CLIENT_CAPABILITIES);
+        let caps = caps.as_ref().and_then(Value::as_object);
+        let modern_log_level = match msg.meta_value(META_LOG_LEVEL).as_ref() {
             None => None,
             Some(level) => Some(level_index(level).ok_or_else(|| {
                 RpcError::new(
@@ -225,8 +223,8 @@ impl Exchange {
 }
 
 fn progress_token(msg: &Message) -> Option<Value> {
-    match msg.meta()?.get("progressToken")? {
-        t @ (Value::String(_) | Value::Number(_)) => Some(t.clone()),
+    match msg.meta_value("progressToken")? {
+        t @ (Value::String(_) | Value::Number(_)) => Some(t),
         _ => None,
     }
 }

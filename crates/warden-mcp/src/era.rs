@@ -58,7 +58,7 @@ pub fn is_supported_version(v: &str) -> bool {
 
 /// The version a modern request names in its `_meta`.
 pub fn meta_version(msg: &Message) -> Option<&str> {
-    msg.meta()?.member(META_PROTOCOL_VERSION)?.as_str()
+    msg.meta_str(META_PROTOCOL_VERSION)
 }
 
 /// The capabilities a modern request declares in its `_meta`.

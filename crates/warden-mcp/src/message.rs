@@ -12,7 +12,7 @@ mod parts;
 mod swar;
 mod write;
 
-use parts::{Fields, Frame, RawResult};
+use parts::{Fields, Frame, MetaMember, RawMeta, RawResult};
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -124,7 +124,9 @@ impl fmt::Display for RpcError {
 ///
 /// A reply's `result` is kept as the text it arrived as until something reads or changes it:
 /// most replies only pass through, and building their result as a tree of values (and writing it
-/// out again) was the largest single cost of relaying a call.
+/// out again) was the largest single cost of relaying a call. A request's `params._meta` is kept
+/// as text in the same way (the modern era's envelope), and read through [`Message::meta_str`]
+/// and its neighbours.
 #[derive(Clone, Debug)]
 pub struct Message {
     kind: Kind,
@@ -132,6 +134,9 @@ pub struct Message {
     method: Option<Box<str>>,
     body: Fields,
     result: Option<RawResult>,
+    /// `params._meta` as text, while nothing has changed it (see [`Message::params`]). Boxed:
+    /// most messages have none.
+    meta: Option<Box<RawMeta>>,
     /// The length of the text it was parsed from (0 when built here): what writing it out is
     /// expected to take, so that [`Message::to_bytes`] allocates once.
     text_len: usize,
@@ -154,6 +159,7 @@ impl Message {
         match serde_json::from_str::<Frame>(text) {
             Ok(frame) => Message::checked(frame.body, frame.result).map(|mut m| {
                 m.text_len = bytes.len();
+                m.meta = frame.meta;
                 m
             }),
             // Not one JSON object: say exactly what it is instead.
@@ -216,6 +222,7 @@ impl Message {
             method,
             body,
             result,
+            meta: None,
             text_len: 0,
         })
     }
@@ -236,6 +243,7 @@ impl Message {
             method: method.map(Box::from),
             body,
             result: None,
+            meta: None,
             text_len: 0,
         }
     }
@@ -297,12 +305,30 @@ impl Message {
         self.body.insert("id", id.to_value());
     }
 
+    /// The params object. Its `_meta` member is not to be read here: while `_meta` is kept as
+    /// text, this map holds a `null` in its place. Read it with [`Message::meta`],
+    /// [`Message::meta_str`] and their neighbours.
     pub fn params(&self) -> Option<&Map<String, Value>> {
         self.body.get("params").and_then(Value::as_object)
     }
 
-    /// The params object, created empty if the message had none.
+    /// The params object to change, created empty if the message had none; `_meta` is read
+    /// into it first, so all of it can be changed.
     pub fn params_mut(&mut self) -> &mut Map<String, Value> {
+        if let Some(raw) = self.meta.take() {
+            let meta = raw.into_value();
+            if let Some(Value::Object(params)) = self.body.get_mut("params") {
+                params.insert("_meta".into(), meta);
+            }
+        }
+        self.data_params_mut()
+    }
+
+    /// The params object to change members other than `_meta`, created empty if the message
+    /// had none. `_meta` stays as it is (as text, if it is kept so): its member in this map is not
+    /// the request's, and is to be left in the map and alone. Changing `_meta` takes
+    /// [`Message::params_mut`].
+    pub fn data_params_mut(&mut self) -> &mut Map<String, Value> {
         let params = self
             .body
             .get_or_insert_with("params", || Value::Object(Map::new()));
@@ -321,9 +347,72 @@ impl Message {
         self.params()?.member(key)?.as_str()
     }
 
-    /// `params._meta`, if present.
+    /// `params._meta`, if present, as a tree (made from its text the first time it is asked
+    /// for: where one member is wanted, [`Message::meta_str`] and its neighbours cost less).
     pub fn meta(&self) -> Option<&Map<String, Value>> {
-        self.params()?.member("_meta")?.as_object()
+        match &self.meta {
+            Some(raw) => raw.value().as_object(),
+            None => self.params()?.member("_meta")?.as_object(),
+        }
+    }
+
+    /// Whether `params._meta` is present and an object.
+    pub fn has_meta(&self) -> bool {
+        match &self.meta {
+            Some(raw) => raw.is_object(),
+            None => self.meta().is_some(),
+        }
+    }
+
+    /// A member of `params._meta`, found without making a tree of `_meta`.
+    fn meta_member(&self, key: &str) -> Option<MetaMember<'_>> {
+        match &self.meta {
+            Some(raw) => raw.member(key),
+            None => self.meta()?.member(key).map(MetaMember::Value),
+        }
+    }
+
+    /// A string member of `params._meta`, such as the modern era's protocol version.
+    pub fn meta_str(&self, key: &str) -> Option<&str> {
+        match self.meta_member(key)? {
+            MetaMember::Text(text) => match text.strip_prefix('"')?.strip_suffix('"') {
+                Some(inner) if !inner.contains('\\') => Some(inner),
+                // An escaped string: read by the parser.
+                _ => self.meta()?.member(key)?.as_str(),
+            },
+            MetaMember::Value(v) => v.as_str(),
+        }
+    }
+
+    /// Whether `params._meta` has a member `key`.
+    pub fn meta_has(&self, key: &str) -> bool {
+        self.meta_member(key).is_some()
+    }
+
+    /// Whether the member `key` of `params._meta` is an object.
+    pub fn meta_is_object(&self, key: &str) -> bool {
+        match self.meta_member(key) {
+            Some(MetaMember::Text(text)) => text.starts_with('{'),
+            Some(MetaMember::Value(v)) => v.is_object(),
+            None => false,
+        }
+    }
+
+    /// A copy of the member `key` of `params._meta`.
+    pub fn meta_value(&self, key: &str) -> Option<Value> {
+        match self.meta_member(key)? {
+            // The text is one JSON value: it was checked when the message was parsed.
+            MetaMember::Text(text) => serde_json::from_str(text).ok(),
+            MetaMember::Value(v) => Some(v.clone()),
+        }
+    }
+
+    /// Whether any member of `params._meta` has a name that passes `test`.
+    pub fn meta_has_key(&self, test: impl Fn(&str) -> bool) -> bool {
+        match &self.meta {
+            Some(raw) => raw.any_key(test),
+            None => self.meta().is_some_and(|m| m.keys().any(|k| test(k))),
+        }
     }
 
     pub fn result(&self) -> Option<&Value> {
@@ -431,6 +520,9 @@ impl Message {
 
     pub fn into_value(mut self) -> Value {
         self.result_mut();
+        if self.meta.is_some() {
+            self.params_mut();
+        }
         Value::Object(self.body.into_map())
     }
 
@@ -441,13 +533,19 @@ impl Message {
         let guess = self.text_len.max(raw.map_or(0, |r| r.text.len()));
         let mut out = Vec::with_capacity(guess + 128);
         out.push(b'{');
+        let meta = self.meta.as_deref();
         let put = |out: &mut Vec<u8>, key: &str, value: &Value| {
             if out.len() > 1 {
                 out.push(b',');
             }
             write::string(out, key);
             out.push(b':');
-            write::value(out, value);
+            match (meta, value) {
+                (Some(meta), Value::Object(params)) if key == "params" => {
+                    put_params(out, params, meta);
+                }
+                _ => write::value(out, value),
+            }
         };
         let at = raw.map_or(usize::MAX, |r| r.at.min(self.body.len()));
         for (i, (key, value)) in self.body.0.iter().enumerate() {
@@ -462,6 +560,27 @@ impl Message {
         out.push(b'}');
         out
     }
+}
+
+/// Writes a params object whose `_meta` is kept as text.
+fn put_params(out: &mut Vec<u8>, params: &Map<String, Value>, meta: &RawMeta) {
+    out.push(b'{');
+    for (i, (key, value)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write::string(out, key);
+        out.push(b':');
+        if key != "_meta" {
+            write::value(out, value);
+        } else if memchr::memchr2(b'\n', b'\r', meta.text.as_bytes()).is_some() {
+            // Line breaks between tokens are dropped, as in a result.
+            write::value(out, meta.value());
+        } else {
+            out.extend_from_slice(meta.text.as_bytes());
+        }
+    }
+    out.push(b'}');
 }
 
 /// Writes `"result":` and a result kept as text.
@@ -652,6 +771,146 @@ mod tests {
         ));
     }
 
+    /// A `tools/call` whose `params._meta` is `meta` (as text).
+    fn call_with_meta(meta: &str) -> String {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","_meta":{meta},"arguments":{{"a":1}}}}}}"#
+        )
+    }
+
+    /// What the tree of `text` says of its `_meta`, next to what the message read from text
+    /// says, for `key`.
+    fn assert_meta_read_as_the_tree_reads_it(msg: &Message, tree: &Value, key: &str) {
+        let meta = tree["params"].get("_meta").and_then(Value::as_object);
+        let member = meta.and_then(|m| m.get(key));
+        assert_eq!(msg.meta_str(key), member.and_then(Value::as_str), "{key}");
+        assert_eq!(msg.meta_has(key), member.is_some(), "{key}");
+        assert_eq!(
+            msg.meta_is_object(key),
+            member.is_some_and(Value::is_object),
+            "{key}"
+        );
+        assert_eq!(msg.meta_value(key).as_ref(), member, "{key}");
+    }
+
+    #[test]
+    fn a_meta_kept_as_text_passes_byte_for_byte_and_reads_as_its_tree() {
+        let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{"url":{}}},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"},"progressToken":7}"#;
+        let text = call_with_meta(meta);
+        let mut msg = Message::parse(text.as_bytes()).unwrap();
+        let tree: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+        assert!(msg.has_meta());
+        for key in [
+            "io.modelcontextprotocol/protocolVersion",
+            "io.modelcontextprotocol/clientCapabilities",
+            "io.modelcontextprotocol/clientInfo",
+            "progressToken",
+            "absent",
+            "io.modelcontextprotocol",
+        ] {
+            assert_meta_read_as_the_tree_reads_it(&msg, &tree, key);
+        }
+        assert!(msg.meta_has_key(|k| k.starts_with("io.modelcontextprotocol/")));
+        assert!(!msg.meta_has_key(|k| k.is_empty()));
+        assert_eq!(
+            msg.meta(),
+            tree["params"]["_meta"].as_object(),
+            "the whole tree"
+        );
+        // Changing another member of params keeps `_meta`'s text and its place.
+        msg.data_params_mut()
+            .insert("name".into(), Value::from("renamed"));
+        assert_eq!(
+            String::from_utf8(msg.to_bytes()).unwrap(),
+            text.replace(r#""name":"x""#, r#""name":"renamed""#)
+        );
+        // Changing `_meta` makes it a tree in the same place.
+        msg.params_mut().get_mut("_meta").unwrap()["progressToken"] = 8.into();
+        let back: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+        assert_eq!(back["params"]["_meta"]["progressToken"], 8);
+        assert_eq!(
+            back["params"]["_meta"]["io.modelcontextprotocol/clientInfo"],
+            tree["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]
+        );
+        let keys: Vec<_> = back["params"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["name", "_meta", "arguments"]);
+        assert_eq!(msg.meta_value("progressToken"), Some(8.into()));
+    }
+
+    #[test]
+    fn a_meta_with_escapes_repeats_or_no_object_reads_as_the_parser_reads_it() {
+        for meta in [
+            // Escaped values, an escaped name (read by the parser), repeated members (the last).
+            r#"{"v":"a\"b","w":"\u0041","k":1,"k":"two"}"#,
+            r#"{"\u006b":"escaped name","v":"x"}"#,
+            r#" { "v" : "spaced" , "o" : { } } "#,
+            "{\n  \"v\": \"pretty\",\n  \"o\": {\"a\": [1,\n 2]}\n}",
+            r#"{}"#,
+            r#"5"#,
+            r#""text""#,
+            r#"null"#,
+            r#"[{"v":"x"}]"#,
+        ] {
+            let text = call_with_meta(meta);
+            let msg = Message::parse(text.as_bytes()).unwrap();
+            let tree: Value = serde_json::from_str(&text).unwrap();
+            for key in ["v", "w", "k", "o", "absent"] {
+                assert_meta_read_as_the_tree_reads_it(&msg, &tree, key);
+            }
+            assert_eq!(
+                msg.has_meta(),
+                tree["params"]["_meta"].is_object(),
+                "{meta}"
+            );
+            assert_eq!(msg.meta(), tree["params"]["_meta"].as_object(), "{meta}");
+            let written: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+            assert_eq!(written, tree, "{meta}");
+            assert!(
+                !msg.to_bytes().contains(&b'\n'),
+                "one line, whatever the client's layout: {meta}"
+            );
+            assert_eq!(msg.clone().into_value(), tree, "{meta}");
+        }
+        // A message without `_meta`, or with one given as a tree, reads the same way.
+        let built = Message::request(
+            Id::Int(1),
+            "x",
+            serde_json::json!({ "_meta": { "v": "tree" } }),
+        );
+        assert_eq!(built.meta_str("v"), Some("tree"));
+        assert!(built.meta_has_key(|k| k == "v"));
+        let bare = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
+        assert!(!bare.has_meta() && !bare.meta_has("v") && bare.meta_value("v").is_none());
+    }
+
+    #[test]
+    fn params_that_are_not_an_object_are_read_as_they_are() {
+        // Refused in a request; passed as they are in a reply.
+        assert!(matches!(
+            Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1,{"_meta":{}}]}"#),
+            Err(ParseError::Invalid(_))
+        ));
+        for params in [
+            "[1,{\"_meta\":{}}]",
+            "true",
+            "-2",
+            "3.5",
+            "18446744073709551615",
+            "\"s\"",
+            "null",
+        ] {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{{}},"params":{params}}}"#);
+            let msg = Message::parse(text.as_bytes()).unwrap();
+            assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+        }
+    }
+
     #[test]
     fn bodies_that_are_not_utf8_are_parse_errors_wherever_the_bad_byte_is() {
         let good = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"café"}}"#;
@@ -783,6 +1042,36 @@ mod tests {
                 serde_json::to_string(&v).unwrap()
             };
             proptest::prop_assert_eq!(ResultHead::read(&text), parsed_head(&text), "{}", text);
+        }
+
+        #[test]
+        fn meta_kept_as_text_reads_and_writes_as_its_tree(
+            meta in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["a", "b", "io.modelcontextprotocol/x", "k\\\"", "é"]),
+                    json_value(),
+                ),
+                0..5,
+            ),
+            pretty in proptest::bool::ANY,
+        ) {
+            let meta = Value::Object(meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+            let meta_text = if pretty {
+                serde_json::to_string_pretty(&meta).unwrap()
+            } else {
+                serde_json::to_string(&meta).unwrap()
+            };
+            let text = call_with_meta(&meta_text);
+            let msg = Message::parse(text.as_bytes()).unwrap();
+            let tree: Value = serde_json::from_str(&text).unwrap();
+            for key in ["a", "b", "io.modelcontextprotocol/x", "k\\\"", "é", "absent"] {
+                assert_meta_read_as_the_tree_reads_it(&msg, &tree, key);
+            }
+            let written: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+            proptest::prop_assert_eq!(&written, &tree);
+            let mut changed = msg.clone();
+            changed.params_mut();
+            proptest::prop_assert_eq!(changed.to_bytes(), msg.to_bytes());
         }
 
         #[test]

@@ -144,10 +144,7 @@ impl Call {
 
     /// The client's progress token (`_meta.progressToken`), if it asked for progress.
     pub fn progress_token(&self) -> Option<Value> {
-        self.msg
-            .meta()
-            .and_then(|m| m.member("progressToken"))
-            .cloned()
+        self.msg.meta_value("progressToken")
     }
 
     /// The call's `params.arguments`, if any.

@@ -61,7 +61,7 @@ fn arguments(gw: &Gateway, call: &mut Call) -> Next {
     let Some(engine) = engine(gw, call, Direction::Arguments) else {
         return Next::Continue;
     };
-    let outcome = scan_params(&engine, call.msg.params_mut());
+    let outcome = scan_params(&engine, call.msg.data_params_mut());
     match note(gw, call, Direction::Arguments, outcome) {
         Some(refusal) => Next::Refuse(refusal),
         None => Next::Continue,
@@ -169,7 +169,7 @@ fn reply(gw: &Gateway, call: &mut Call, frame: &mut Frame) -> Verdict {
             if m.params().is_none() {
                 return Verdict::Pass;
             }
-            scan_params(&engine, m.params_mut())
+            scan_params(&engine, m.data_params_mut())
         }
     };
     let rewrote_structured = outcome

@@ -32,13 +32,14 @@ fn for_upstream(mut msg: Message, target: &Target) -> Message {
     match target.kind {
         TargetKind::Tool | TargetKind::Prompt => {
             let own = Value::from(target.own.clone());
-            match msg.params_mut().member_mut("name") {
+            let params = msg.data_params_mut();
+            match params.member_mut("name") {
                 Some(name) => *name = own,
-                None => _ = msg.params_mut().insert("name".into(), own),
+                None => _ = params.insert("name".into(), own),
             }
         }
         TargetKind::PromptCompletion => {
-            msg.params_mut().insert(
+            msg.data_params_mut().insert(
                 "ref".into(),
                 json!({ "type": "ref/prompt", "name": target.own }),
             );

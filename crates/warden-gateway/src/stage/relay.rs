@@ -84,7 +84,7 @@ impl Relay {
         match msg.method()? {
             "notifications/progress" => {
                 let token = self.client_token.clone()?;
-                msg.params_mut().insert("progressToken".into(), token);
+                msg.data_params_mut().insert("progressToken".into(), token);
                 Some(msg)
             }
             "notifications/message" if self.quiet_logs => None,
@@ -93,7 +93,8 @@ impl Relay {
                 let session = self.session.as_ref()?;
                 let upstream_id = msg.params()?.get("requestId").and_then(Id::from_value)?;
                 let ours = session.forget_server_request(&upstream_id)?;
-                msg.params_mut().insert("requestId".into(), ours.to_value());
+                msg.data_params_mut()
+                    .insert("requestId".into(), ours.to_value());
                 Some(msg)
             }
             _ => Some(msg),

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use warden_mcp::era::{self, Era, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION};
-use warden_mcp::member::Members;
 use warden_mcp::{Message, headers};
 
 use super::{header, respond};
@@ -29,19 +28,15 @@ fn check_modern(h: &HeaderMap, msg: &Message) -> Result<(), Refusal> {
             return mismatch(format!("the {name} header appears more than once"));
         }
     }
-    let Some(meta) = msg.meta() else {
+    if !msg.has_meta() {
         return Err(Refusal::MissingMeta("params._meta is required in 2026-07-28, with the protocol version and client capabilities".into()));
-    };
-    let Some(version) = meta.member(META_PROTOCOL_VERSION).and_then(Value::as_str) else {
+    }
+    let Some(version) = msg.meta_str(META_PROTOCOL_VERSION) else {
         return Err(Refusal::MissingMeta(format!(
             "params._meta[\"{META_PROTOCOL_VERSION}\"] is required"
         )));
     };
-    if msg.is_request()
-        && !meta
-            .member(META_CLIENT_CAPABILITIES)
-            .is_some_and(Value::is_object)
-    {
+    if msg.is_request() && !msg.meta_is_object(META_CLIENT_CAPABILITIES) {
         return Err(Refusal::MissingMeta(format!(
             "params._meta[\"{META_CLIENT_CAPABILITIES}\"] is required"
         )));
@@ -95,18 +90,15 @@ pub(super) async fn post_modern(
     if msg.is_notification() {
         return StatusCode::ACCEPTED.into_response();
     }
-    let meta = msg.meta();
     let ctx = CallCtx {
         principal,
         era: Era::Modern,
         session: None,
-        client_capabilities: meta
-            .and_then(|m| m.member(META_CLIENT_CAPABILITIES))
-            .cloned()
+        client_capabilities: msg
+            .meta_value(META_CLIENT_CAPABILITIES)
             .unwrap_or_else(|| json!({})),
-        log_level: meta
-            .and_then(|m| m.member("io.modelcontextprotocol/logLevel"))
-            .and_then(Value::as_str)
+        log_level: msg
+            .meta_str("io.modelcontextprotocol/logLevel")
             .map(str::to_string),
         param_headers: h
             .iter()

@@ -224,10 +224,11 @@ fn server_info_from_discover(name: &str, reply: &Message) -> Result<ServerInfo, 
 /// the same value, so progress from a shared link finds its call.
 fn prepare_request(msg: &mut Message, id: i64) {
     msg.set_id(&warden_mcp::Id::Int(id));
-    if let Some(meta) = msg
-        .params_mut()
-        .member_mut("_meta")
-        .and_then(Value::as_object_mut)
+    if msg.meta_has("progressToken")
+        && let Some(meta) = msg
+            .params_mut()
+            .member_mut("_meta")
+            .and_then(Value::as_object_mut)
         && let Some(token) = meta.member_mut("progressToken")
     {
         *token = id.into();
@@ -237,6 +238,13 @@ fn prepare_request(msg: &mut Message, id: i64) {
 /// Makes a request self-contained for a modern upstream: version and capabilities in `_meta`.
 /// A modern client's own `_meta` is kept; a legacy client's session capabilities are added.
 fn modernize(msg: &mut Message, client_capabilities: &Value) {
+    // A modern client's request, the usual case, is left as it is (its `_meta` as text).
+    if msg.meta_str(META_PROTOCOL_VERSION) == Some(MODERN_VERSION)
+        && msg.meta_has(META_CLIENT_CAPABILITIES)
+        && msg.meta_has(META_CLIENT_INFO)
+    {
+        return;
+    }
     let params = msg.params_mut();
     if !params.has_member("_meta") {
         params.insert("_meta".into(), json!({}));
@@ -259,6 +267,9 @@ fn modernize(msg: &mut Message, client_capabilities: &Value) {
 /// Makes a request fit a legacy link: the modern era's envelope keys are removed from `_meta`
 /// (a server that speaks both eras would otherwise take the request for a modern one).
 fn legacyize(msg: &mut Message) {
+    if !msg.meta_has_key(|k| k.starts_with("io.modelcontextprotocol/")) {
+        return;
+    }
     let params = msg.params_mut();
     let Some(meta) = params.member_mut("_meta").and_then(Value::as_object_mut) else {
         return;

@@ -1,8 +1,10 @@
-//! How a message is held: its top-level members in order ([`Fields`]), its `result` kept as text
-//! until read ([`RawResult`]), and the parse of one object into both ([`Frame`]).
+//! How a message is held: its top-level members in order ([`Fields`]), its `result` and its
+//! `params._meta` kept as text until read ([`RawResult`], [`RawMeta`]), and the parse of one
+//! object into all three ([`Frame`]).
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -127,10 +129,214 @@ impl RawResult {
     }
 }
 
+/// A request's `params._meta`, kept as text until something needs it as a tree.
+///
+/// A modern request carries the protocol's envelope there on every call (version, client
+/// capabilities, client information): five nested objects, each built as a map with its keys
+/// hashed, only for the gateway to read two strings of it and write it all out again. Here each
+/// top-level member's value is taken as the text the parser checked, and the object is written
+/// once from those texts; a tree is built only when something reads past them or changes
+/// `_meta`.
+///
+/// While a message holds one, `params` has a member `_meta` in its place whose value is not the
+/// request's (see [`super::Message::params`]).
+#[derive(Clone, Debug)]
+pub(super) struct RawMeta {
+    /// Always one JSON value: written from what the parser checked.
+    pub(super) text: Box<str>,
+    parsed: OnceLock<Value>,
+    /// The top-level members as ranges of `text`: each name (without its quotes) and its value.
+    /// `None` when their reading is left to the parser: not an object, or a name with an escape.
+    members: Option<Vec<(Range<usize>, Range<usize>)>>,
+}
+
+/// One top-level member of `_meta` as found: its text, or its value where the text was parsed.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum MetaMember<'a> {
+    Text(&'a str),
+    Value(&'a Value),
+}
+
+impl RawMeta {
+    /// A `_meta` that is not an object, kept as the value it is.
+    fn other(value: &Value) -> RawMeta {
+        RawMeta {
+            text: serde_json::to_string(value).unwrap_or_default().into(),
+            parsed: OnceLock::new(),
+            members: None,
+        }
+    }
+
+    pub(super) fn value(&self) -> &Value {
+        // The text is JSON: written from what the parser checked.
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+    }
+
+    pub(super) fn into_value(self) -> Value {
+        match self.parsed.into_inner() {
+            Some(v) => v,
+            None => serde_json::from_str(&self.text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Whether `_meta` is an object (anything else is as good as no `_meta`).
+    pub(super) fn is_object(&self) -> bool {
+        self.text.starts_with('{')
+    }
+
+    /// The member `key`; a repeated member is its last value, as in a JSON map.
+    pub(super) fn member(&self, key: &str) -> Option<MetaMember<'_>> {
+        match &self.members {
+            Some(members) => members
+                .iter()
+                .rev()
+                .find(|(k, _)| &self.text[k.clone()] == key)
+                .map(|(_, v)| MetaMember::Text(&self.text[v.clone()])),
+            None => self.value().as_object()?.get(key).map(MetaMember::Value),
+        }
+    }
+
+    /// Whether any member's name passes `test`.
+    pub(super) fn any_key(&self, test: impl Fn(&str) -> bool) -> bool {
+        match &self.members {
+            Some(members) => members.iter().any(|(k, _)| test(&self.text[k.clone()])),
+            None => self
+                .value()
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| test(k))),
+        }
+    }
+}
+
+/// Reads `_meta` into a [`RawMeta`]: an object member by member, each value taken as the text
+/// the parser checked (borrowed from the message's text, not copied twice) and each name as it
+/// was written; anything else as the value it is.
+struct MetaSeed;
+
+impl<'de> DeserializeSeed<'de> for MetaSeed {
+    type Value = RawMeta;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawMeta, D::Error> {
+        d.deserialize_any(MetaSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for MetaSeed {
+    type Value = RawMeta;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMeta, A::Error> {
+        let mut text = String::with_capacity(256);
+        let mut members = Vec::with_capacity(4);
+        let mut plain = true;
+        text.push('{');
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            if !members.is_empty() {
+                text.push(',');
+            }
+            let start = text.len() + 1;
+            match name {
+                // Borrowed: the name had no escape, so it is written as it came.
+                Name::Plain(name) => {
+                    text.push('"');
+                    text.push_str(name);
+                    text.push('"');
+                }
+                Name::Escaped(name) => {
+                    plain = false;
+                    let mut bytes = std::mem::take(&mut text).into_bytes();
+                    super::write::string(&mut bytes, &name);
+                    // `write::string` writes UTF-8 text into UTF-8 text.
+                    text = String::from_utf8(bytes).unwrap_or_default();
+                }
+            }
+            let key = start..text.len() - 1;
+            let value: &'de RawValue = map.next_value()?;
+            text.push(':');
+            let at = text.len();
+            text.push_str(value.get());
+            members.push((key, at..text.len()));
+        }
+        text.push('}');
+        Ok(RawMeta {
+            text: text.into(),
+            parsed: OnceLock::new(),
+            members: plain.then_some(members),
+        })
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawMeta, A::Error> {
+        let (value, _) = ParamsSeed.visit_seq(seq)?;
+        Ok(RawMeta::other(&value))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<RawMeta, E> {
+        Ok(RawMeta::other(&v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<RawMeta, E> {
+        Ok(RawMeta::other(&v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<RawMeta, E> {
+        Ok(RawMeta::other(&v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<RawMeta, E> {
+        Ok(RawMeta::other(&v.into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<RawMeta, E> {
+        Ok(RawMeta::other(&v.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<RawMeta, E> {
+        Ok(RawMeta::other(&Value::Null))
+    }
+}
+
+/// A member name as the parser gave it: borrowed from the text when it had no escape.
+enum Name<'de> {
+    Plain(&'de str),
+    Escaped(String),
+}
+
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Name<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Name<'de>, D::Error> {
+        d.deserialize_str(NameSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Name<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+        Ok(Name::Plain(name))
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+        Ok(Name::Escaped(name.to_string()))
+    }
+}
+
 /// A message's top-level object with `result` kept as text.
 pub(super) struct Frame {
     pub(super) body: Fields,
     pub(super) result: Option<RawResult>,
+    /// Boxed here already: the parse moves it several times.
+    pub(super) meta: Option<Box<RawMeta>>,
 }
 
 impl<'de> Deserialize<'de> for Frame {
@@ -144,9 +350,17 @@ impl<'de> Deserialize<'de> for Frame {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
-                let (mut body, mut result) = (Fields::default(), None);
+                let (mut body, mut result, mut meta) = (Fields::default(), None, None);
                 while let Some(key) = map.next_key_seed(KeySeed)? {
-                    if key == "result" {
+                    if key == "params" {
+                        // A repeated `params` is the last one, as in a JSON map.
+                        let (value, raw) = map.next_value_seed(ParamsSeed)?;
+                        meta = raw;
+                        match body.get_mut(&key) {
+                            Some(v) => *v = value,
+                            None => body.0.push((key, value)),
+                        }
+                    } else if key == "result" {
                         let text: Box<RawValue> = map.next_value()?;
                         // A repeated result keeps the first one's place.
                         let at = result.as_ref().map_or(body.len(), |r: &RawResult| r.at);
@@ -164,10 +378,77 @@ impl<'de> Deserialize<'de> for Frame {
                         }
                     }
                 }
-                Ok(Frame { body, result })
+                Ok(Frame { body, result, meta })
             }
         }
         d.deserialize_map(Visit)
+    }
+}
+
+/// Reads `params`: an object's members as a JSON map, except `_meta`, which is kept as text
+/// ([`RawMeta`]) with a `null` in its place in the map. Anything else is read as the value it
+/// is (and refused later: `params` must be an object).
+struct ParamsSeed;
+
+impl<'de> DeserializeSeed<'de> for ParamsSeed {
+    type Value = (Value, Option<Box<RawMeta>>);
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ParamsSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for ParamsSeed {
+    type Value = (Value, Option<Box<RawMeta>>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut params, mut meta) = (Map::new(), None);
+        while let Some(key) = map.next_key::<String>()? {
+            let value = if key == "_meta" {
+                meta = Some(Box::new(map.next_value_seed(MetaSeed)?));
+                Value::Null
+            } else {
+                map.next_value()?
+            };
+            params.insert(key, value);
+        }
+        Ok((Value::Object(params), meta))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok((Value::Array(items), None))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok((v.into(), None))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok((v.into(), None))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok((v.into(), None))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok((v.into(), None))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((v.into(), None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok((Value::Null, None))
     }
 }
 
