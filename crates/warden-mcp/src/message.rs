@@ -122,11 +122,11 @@ impl fmt::Display for RpcError {
 
 /// One JSON-RPC message. The whole object is kept; accessors read the parts the gateway needs.
 ///
-/// A reply's `result` is kept as the text it arrived as until something reads or changes it:
-/// most replies only pass through, and building their result as a tree of values (and writing it
-/// out again) was the largest single cost of relaying a call. A request's `params._meta` is kept
-/// as text in the same way (the modern era's envelope), and read through [`Message::meta_str`]
-/// and its neighbours.
+/// A reply's `result` is kept as the text it arrived as (without the whitespace between its
+/// top-level members) until something reads or changes it: most replies only pass through, and
+/// building their result as a tree of values (and writing it out again) was the largest single
+/// cost of relaying a call. A request's `params._meta` is kept as text in the same way (the
+/// modern era's envelope), and read through [`Message::meta_str`] and its neighbours.
 #[derive(Clone, Debug)]
 pub struct Message {
     kind: Kind,
@@ -494,7 +494,7 @@ impl Message {
         };
         self.result = Some(RawResult {
             at,
-            text: text.into_boxed_str(),
+            text,
             parsed: OnceLock::new(),
             head: OnceLock::new(),
         });
@@ -952,6 +952,34 @@ mod tests {
         serde_json::from_str(text).ok()
     }
 
+    /// The head of `result` as read with a reply that carries it, and as it was written out.
+    fn head_of_reply(result: &str) -> (Option<String>, bool, Value) {
+        let text = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{result}}}"#);
+        let msg = Message::parse(text.as_bytes()).unwrap();
+        // Read before writing out: writing a result with line breaks reads it as a tree, and a
+        // tree's fields are read one by one.
+        let kind = msg.result_type().map(str::to_string);
+        let is_error = msg.result_is_error();
+        let written: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+        (kind, is_error, written["result"].clone())
+    }
+
+    /// A head read with its reply says what the parser says of the result's text, and the
+    /// result is written out as the same value.
+    fn assert_reply_head_is_the_parsed_head(result: &str) {
+        let head = parsed_head(result);
+        let (kind, is_error, written) = head_of_reply(result);
+        let want = head.as_ref().and_then(|h| h.result_type.as_deref());
+        assert_eq!(kind.as_deref(), want, "{result}");
+        let want = head.as_ref().and_then(|h| h.is_error) == Some(true);
+        assert_eq!(is_error, want, "{result}");
+        assert_eq!(
+            written,
+            serde_json::from_str::<Value>(result).unwrap(),
+            "{result}"
+        );
+    }
+
     #[test]
     fn a_result_head_is_walked_as_the_parser_reads_it() {
         for text in [
@@ -973,6 +1001,7 @@ mod tests {
             r#"{"text":"a long text that ends in an escaped backslash\\","resultType":"x"}"#,
         ] {
             assert_eq!(ResultHead::read(text), parsed_head(text), "{text}");
+            assert_reply_head_is_the_parsed_head(text);
         }
         // Escapes before, on and after the place where the walk goes from byte by byte to the
         // quote-to-quote search.
@@ -1042,6 +1071,7 @@ mod tests {
                 serde_json::to_string(&v).unwrap()
             };
             proptest::prop_assert_eq!(ResultHead::read(&text), parsed_head(&text), "{}", text);
+            assert_reply_head_is_the_parsed_head(&text);
         }
 
         #[test]

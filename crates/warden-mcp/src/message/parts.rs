@@ -100,8 +100,8 @@ impl Fields {
 #[derive(Clone, Debug)]
 pub(super) struct RawResult {
     pub(super) at: usize,
-    /// Always one JSON value: checked when it was parsed or set.
-    pub(super) text: Box<str>,
+    /// Always one JSON value: written from what the parser checked, or checked when set.
+    pub(super) text: String,
     pub(super) parsed: OnceLock<Value>,
     /// `resultType` and `isError`, read from the text once: the pipeline asks several times.
     /// Boxed, so that every message stays as small as before.
@@ -143,7 +143,7 @@ impl RawResult {
 #[derive(Clone, Debug)]
 pub(super) struct RawMeta {
     /// Always one JSON value: written from what the parser checked.
-    pub(super) text: Box<str>,
+    pub(super) text: String,
     parsed: OnceLock<Value>,
     /// The top-level members as ranges of `text`: each name (without its quotes) and its value.
     /// `None` when their reading is left to the parser: not an object, or a name with an escape.
@@ -161,7 +161,7 @@ impl RawMeta {
     /// A `_meta` that is not an object, kept as the value it is.
     fn other(value: &Value) -> RawMeta {
         RawMeta {
-            text: serde_json::to_string(value).unwrap_or_default().into(),
+            text: serde_json::to_string(value).unwrap_or_default(),
             parsed: OnceLock::new(),
             members: None,
         }
@@ -230,40 +230,10 @@ impl<'de> Visitor<'de> for MetaSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMeta, A::Error> {
-        let mut text = String::with_capacity(256);
         let mut members = Vec::with_capacity(4);
-        let mut plain = true;
-        text.push('{');
-        while let Some(name) = map.next_key_seed(NameSeed)? {
-            if !members.is_empty() {
-                text.push(',');
-            }
-            let start = text.len() + 1;
-            match name {
-                // Borrowed: the name had no escape, so it is written as it came.
-                Name::Plain(name) => {
-                    text.push('"');
-                    text.push_str(name);
-                    text.push('"');
-                }
-                Name::Escaped(name) => {
-                    plain = false;
-                    let mut bytes = std::mem::take(&mut text).into_bytes();
-                    super::write::string(&mut bytes, &name);
-                    // `write::string` writes UTF-8 text into UTF-8 text.
-                    text = String::from_utf8(bytes).unwrap_or_default();
-                }
-            }
-            let key = start..text.len() - 1;
-            let value: &'de RawValue = map.next_value()?;
-            text.push(':');
-            let at = text.len();
-            text.push_str(value.get());
-            members.push((key, at..text.len()));
-        }
-        text.push('}');
+        let (text, plain) = read_members(&mut map, 256, Some(&mut members), |_, _| {})?;
         Ok(RawMeta {
-            text: text.into(),
+            text,
             parsed: OnceLock::new(),
             members: plain.then_some(members),
         })
@@ -296,6 +266,179 @@ impl<'de> Visitor<'de> for MetaSeed {
 
     fn visit_unit<E>(self) -> Result<RawMeta, E> {
         Ok(RawMeta::other(&Value::Null))
+    }
+}
+
+/// The ranges of an object's members in its text: each name (without its quotes) and its value.
+type MemberRanges = Vec<(Range<usize>, Range<usize>)>;
+
+/// Reads an object member by member into one text: each value as the text the parser checked
+/// (borrowed from the message's text), each name as it was written, the members joined without
+/// the whitespace between them. `each` sees every member's name (unescaped) and value text, and
+/// `ranges` (if given) gets where each one stands in the text. Returns the text and whether
+/// every name was written without an escape.
+fn read_members<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    capacity: usize,
+    mut ranges: Option<&mut MemberRanges>,
+    mut each: impl FnMut(&str, &'de str),
+) -> Result<(String, bool), A::Error> {
+    let mut text = String::with_capacity(capacity);
+    let mut plain = true;
+    text.push('{');
+    while let Some(name) = map.next_key_seed(NameSeed)? {
+        if text.len() > 1 {
+            text.push(',');
+        }
+        let start = text.len() + 1;
+        let name = match name {
+            // Borrowed: the name had no escape, so it is written as it came.
+            Name::Plain(name) => {
+                text.push('"');
+                text.push_str(name);
+                text.push('"');
+                Cow::Borrowed(name)
+            }
+            Name::Escaped(name) => {
+                plain = false;
+                let mut escaped = Vec::with_capacity(name.len() + 8);
+                super::write::string(&mut escaped, &name);
+                // `write::string` writes UTF-8 text as UTF-8 text.
+                text.push_str(std::str::from_utf8(&escaped).unwrap_or("\"\""));
+                Cow::Owned(name)
+            }
+        };
+        let key = start..text.len() - 1;
+        let value: &'de RawValue = map.next_value()?;
+        text.push(':');
+        let at = text.len();
+        text.push_str(value.get());
+        each(&name, value.get());
+        if let Some(ranges) = ranges.as_deref_mut() {
+            ranges.push((key, at..text.len()));
+        }
+    }
+    text.push('}');
+    Ok((text, plain))
+}
+
+/// Reads a `result` as text: an object member by member (see [`read_members`]), its head
+/// ([`ResultHead`]) read on the way; anything else as the value it is, its head left for later.
+pub(super) struct ResultSeed;
+
+/// A result's text, and its head when it was read with it.
+pub(super) type ResultText = (String, Option<Option<ResultHead>>);
+
+impl<'de> DeserializeSeed<'de> for ResultSeed {
+    type Value = ResultText;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<ResultText, D::Error> {
+        d.deserialize_any(ResultSeed)
+    }
+}
+
+impl ResultSeed {
+    fn other(value: &Value) -> ResultText {
+        (serde_json::to_string(value).unwrap_or_default(), None)
+    }
+}
+
+impl<'de> Visitor<'de> for ResultSeed {
+    type Value = ResultText;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResultText, A::Error> {
+        let mut head = HeadFields::default();
+        let (text, _) = read_members(&mut map, 512, None, |name, value| head.see(name, value))?;
+        Ok((text, Some(head.finish())))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ResultText, A::Error> {
+        // An array is rare here: the parser reads a head from it as the fields in order.
+        let mut text = String::from("[");
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str(item.get());
+        }
+        text.push(']');
+        Ok((text, None))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<ResultText, E> {
+        Ok(ResultSeed::other(&v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<ResultText, E> {
+        Ok(ResultSeed::other(&v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<ResultText, E> {
+        Ok(ResultSeed::other(&v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<ResultText, E> {
+        Ok(ResultSeed::other(&v.into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<ResultText, E> {
+        Ok(ResultSeed::other(&v.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<ResultText, E> {
+        Ok(ResultSeed::other(&Value::Null))
+    }
+}
+
+/// The head's fields as a result's members go by, read as the derived parser reads them: a
+/// field repeated or of the wrong type makes no head at all.
+#[derive(Default)]
+struct HeadFields {
+    head: Option<ResultHead>,
+    seen_type: bool,
+    seen_error: bool,
+    bad: bool,
+}
+
+impl HeadFields {
+    fn see(&mut self, name: &str, value: &str) {
+        let head = self.head.get_or_insert(ResultHead {
+            result_type: None,
+            is_error: None,
+        });
+        match name {
+            "resultType" if std::mem::replace(&mut self.seen_type, true) => self.bad = true,
+            "isError" if std::mem::replace(&mut self.seen_error, true) => self.bad = true,
+            "resultType" => match value.as_bytes().first() {
+                Some(b'n') => {}
+                Some(b'"') => match serde_json::from_str::<String>(value) {
+                    Ok(t) => head.result_type = Some(t),
+                    Err(_) => self.bad = true,
+                },
+                _ => self.bad = true,
+            },
+            "isError" => match value {
+                "true" => head.is_error = Some(true),
+                "false" => head.is_error = Some(false),
+                "null" => {}
+                _ => self.bad = true,
+            },
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Option<ResultHead> {
+        if self.bad {
+            return None;
+        }
+        Some(self.head.unwrap_or(ResultHead {
+            result_type: None,
+            is_error: None,
+        }))
     }
 }
 
@@ -361,14 +504,18 @@ impl<'de> Deserialize<'de> for Frame {
                             None => body.0.push((key, value)),
                         }
                     } else if key == "result" {
-                        let text: Box<RawValue> = map.next_value()?;
+                        let (text, head) = map.next_value_seed(ResultSeed)?;
                         // A repeated result keeps the first one's place.
                         let at = result.as_ref().map_or(body.len(), |r: &RawResult| r.at);
+                        let read = OnceLock::new();
+                        if let Some(head) = head {
+                            _ = read.set(Box::new(head));
+                        }
                         result = Some(RawResult {
                             at,
-                            text: text.into(),
+                            text,
                             parsed: OnceLock::new(),
-                            head: OnceLock::new(),
+                            head: read,
                         });
                     } else {
                         let value: Value = map.next_value()?;
