@@ -12,7 +12,7 @@ mod parts;
 mod swar;
 mod write;
 
-use parts::{Fields, Frame, MetaMember, RawMeta, RawResult};
+use parts::{Fields, FrameSeed, MetaMember, RawMeta, RawResult};
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -156,7 +156,7 @@ impl Message {
         // call of its own).
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ParseError::Json(format!("the body is not UTF-8: {e}")))?;
-        match serde_json::from_str::<Frame>(text) {
+        match Message::frame(text) {
             Ok(frame) => Message::checked(frame.body, frame.result).map(|mut m| {
                 m.text_len = bytes.len();
                 m.meta = frame.meta;
@@ -169,6 +169,15 @@ impl Message {
                 Message::from_value(value)
             }
         }
+    }
+
+    /// Reads one JSON object (and nothing after it) as a frame, as `serde_json::from_str` would.
+    fn frame(text: &str) -> Result<parts::Frame, serde_json::Error> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let frame = FrameSeed(text.len()).deserialize(&mut de)?;
+        de.end()?;
+        Ok(frame)
     }
 
     pub fn from_value(value: Value) -> Result<Message, ParseError> {

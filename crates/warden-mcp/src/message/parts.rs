@@ -310,6 +310,9 @@ fn read_members<'de, A: MapAccess<'de>>(
         };
         let key = start..text.len() - 1;
         let value: &'de RawValue = map.next_value()?;
+        // Room for the value and the closing brace: a long value at the end of an object that
+        // outgrew `capacity` is then not copied again for one byte more.
+        text.reserve(value.get().len() + 1);
         text.push(':');
         let at = text.len();
         text.push_str(value.get());
@@ -324,7 +327,9 @@ fn read_members<'de, A: MapAccess<'de>>(
 
 /// Reads a `result` as text: an object member by member (see [`read_members`]), its head
 /// ([`ResultHead`]) read on the way; anything else as the value it is, its head left for later.
-pub(super) struct ResultSeed;
+/// It holds the length of the whole message, which the result's text cannot exceed: room for
+/// all of it is taken at once, so a long result is copied once.
+pub(super) struct ResultSeed(pub(super) usize);
 
 /// A result's text, and its head when it was read with it.
 pub(super) type ResultText = (String, Option<Option<ResultHead>>);
@@ -333,7 +338,7 @@ impl<'de> DeserializeSeed<'de> for ResultSeed {
     type Value = ResultText;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<ResultText, D::Error> {
-        d.deserialize_any(ResultSeed)
+        d.deserialize_any(self)
     }
 }
 
@@ -352,7 +357,7 @@ impl<'de> Visitor<'de> for ResultSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResultText, A::Error> {
         let mut head = HeadFields::default();
-        let (text, _) = read_members(&mut map, 512, None, |name, value| head.see(name, value))?;
+        let (text, _) = read_members(&mut map, self.0, None, |name, value| head.see(name, value))?;
         Ok((text, Some(head.finish())))
     }
 
@@ -370,27 +375,27 @@ impl<'de> Visitor<'de> for ResultSeed {
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<ResultText, E> {
-        Ok(ResultSeed::other(&v.into()))
+        Ok(Self::other(&v.into()))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<ResultText, E> {
-        Ok(ResultSeed::other(&v.into()))
+        Ok(Self::other(&v.into()))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<ResultText, E> {
-        Ok(ResultSeed::other(&v.into()))
+        Ok(Self::other(&v.into()))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<ResultText, E> {
-        Ok(ResultSeed::other(&v.into()))
+        Ok(Self::other(&v.into()))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<ResultText, E> {
-        Ok(ResultSeed::other(&v.into()))
+        Ok(Self::other(&v.into()))
     }
 
     fn visit_unit<E>(self) -> Result<ResultText, E> {
-        Ok(ResultSeed::other(&Value::Null))
+        Ok(Self::other(&Value::Null))
     }
 }
 
@@ -482,9 +487,15 @@ pub(super) struct Frame {
     pub(super) meta: Option<Box<RawMeta>>,
 }
 
-impl<'de> Deserialize<'de> for Frame {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Frame, D::Error> {
-        struct Visit;
+/// Reads a message's top-level object into a [`Frame`]; it holds the length of the message's
+/// text.
+pub(super) struct FrameSeed(pub(super) usize);
+
+impl<'de> DeserializeSeed<'de> for FrameSeed {
+    type Value = Frame;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Frame, D::Error> {
+        struct Visit(usize);
         impl<'de> Visitor<'de> for Visit {
             type Value = Frame;
 
@@ -504,7 +515,7 @@ impl<'de> Deserialize<'de> for Frame {
                             None => body.0.push((key, value)),
                         }
                     } else if key == "result" {
-                        let (text, head) = map.next_value_seed(ResultSeed)?;
+                        let (text, head) = map.next_value_seed(ResultSeed(self.0))?;
                         // A repeated result keeps the first one's place.
                         let at = result.as_ref().map_or(body.len(), |r: &RawResult| r.at);
                         let read = OnceLock::new();
@@ -528,7 +539,7 @@ impl<'de> Deserialize<'de> for Frame {
                 Ok(Frame { body, result, meta })
             }
         }
-        d.deserialize_map(Visit)
+        d.deserialize_map(Visit(self.0))
     }
 }
 
