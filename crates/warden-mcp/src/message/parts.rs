@@ -129,6 +129,36 @@ impl RawResult {
     }
 }
 
+/// A seed's visits of a value that is neither an object nor an array: each read as the JSON
+/// value it is and handed to `make`.
+macro_rules! scalars_as_values {
+    ($make:expr) => {
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(($make)(Value::Null))
+        }
+    };
+}
+
 /// A request's `params._meta`, kept as text until something needs it as a tree.
 ///
 /// A modern request carries the protocol's envelope there on every call (version, client
@@ -244,29 +274,7 @@ impl<'de> Visitor<'de> for MetaSeed {
         Ok(RawMeta::other(&value))
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<RawMeta, E> {
-        Ok(RawMeta::other(&v.into()))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<RawMeta, E> {
-        Ok(RawMeta::other(&v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<RawMeta, E> {
-        Ok(RawMeta::other(&v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<RawMeta, E> {
-        Ok(RawMeta::other(&v.into()))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<RawMeta, E> {
-        Ok(RawMeta::other(&v.into()))
-    }
-
-    fn visit_unit<E>(self) -> Result<RawMeta, E> {
-        Ok(RawMeta::other(&Value::Null))
-    }
+    scalars_as_values!(|v: Value| RawMeta::other(&v));
 }
 
 /// The ranges of an object's members in its text: each name (without its quotes) and its value.
@@ -374,29 +382,7 @@ impl<'de> Visitor<'de> for ResultSeed {
         Ok((text, None))
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<ResultText, E> {
-        Ok(Self::other(&v.into()))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<ResultText, E> {
-        Ok(Self::other(&v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<ResultText, E> {
-        Ok(Self::other(&v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<ResultText, E> {
-        Ok(Self::other(&v.into()))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<ResultText, E> {
-        Ok(Self::other(&v.into()))
-    }
-
-    fn visit_unit<E>(self) -> Result<ResultText, E> {
-        Ok(Self::other(&Value::Null))
-    }
+    scalars_as_values!(|v: Value| ResultSeed::other(&v));
 }
 
 /// The head's fields as a result's members go by, read as the derived parser reads them: a
@@ -585,29 +571,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
         Ok((Value::Array(items), None))
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok((v.into(), None))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok((v.into(), None))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok((v.into(), None))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok((v.into(), None))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok((v.into(), None))
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok((Value::Null, None))
-    }
+    scalars_as_values!(|v: Value| (v, None));
 }
 
 /// Reads a member's name as a [`Key`].
