@@ -27,8 +27,10 @@ use tokio::net::TcpStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// An idle connection older than this is closed rather than reused: servers close theirs after a
-/// while, and a request sent just as that happens would be lost.
-const IDLE_FOR: Duration = Duration::from_secs(30);
+/// while, and a request sent just as that happens is lost ("connection closed before message
+/// completed"). Node's HTTP server (under the official TypeScript SDK) and uvicorn (under Python's
+/// SDK) close a connection idle for 5 s, so a second less leaves room for the race.
+const IDLE_FOR: Duration = Duration::from_secs(4);
 const MAX_IDLE: usize = 64;
 
 /// Why a request got no reply.
