@@ -580,13 +580,10 @@ fn put_params(out: &mut Vec<u8>, params: &Map<String, Value>, meta: &RawMeta) {
         }
         write::string(out, key);
         out.push(b':');
-        if key != "_meta" {
-            write::value(out, value);
-        } else if memchr::memchr2(b'\n', b'\r', meta.text.as_bytes()).is_some() {
-            // Line breaks between tokens are dropped, as in a result.
-            write::value(out, meta.value());
+        if key == "_meta" {
+            put_kept(out, &meta.text, || meta.value());
         } else {
-            out.extend_from_slice(meta.text.as_bytes());
+            write::value(out, value);
         }
     }
     out.push(b'}');
@@ -599,11 +596,16 @@ fn put_raw(out: &mut Vec<u8>, raw: Option<&RawResult>) {
         out.push(b',');
     }
     out.extend_from_slice(b"\"result\":");
-    // Line breaks between tokens are dropped: stdio and SSE frame messages by line.
-    if memchr::memchr2(b'\n', b'\r', raw.text.as_bytes()).is_some() {
-        write::value(out, raw.value());
+    put_kept(out, &raw.text, || raw.value());
+}
+
+/// Writes a value kept as text: the text itself, or, when it has line breaks between its
+/// tokens, the value from its `tree` (stdio and SSE frame messages by line).
+fn put_kept<'a>(out: &mut Vec<u8>, text: &str, tree: impl FnOnce() -> &'a Value) {
+    if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
+        write::value(out, tree());
     } else {
-        out.extend_from_slice(raw.text.as_bytes());
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
