@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod audit;
+mod body;
 pub mod call;
 pub mod catalog;
 pub mod config;

@@ -1,6 +1,8 @@
 //! HTTP header names of the Streamable HTTP transport, and the modern era's rule that the
 //! routing headers repeat the body exactly.
 
+use std::borrow::Cow;
+
 use crate::Message;
 
 pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
@@ -34,8 +36,9 @@ pub enum Mismatch {
 }
 
 /// Reads a header value of the modern era: optional whitespace around it is dropped, and a
-/// value written as `=?base64?…?=` is decoded. `None` when the encoding is broken.
-pub fn decode_value(raw: &str) -> Option<String> {
+/// value written as `=?base64?…?=` is decoded. `None` when the encoding is broken. A plain value
+/// is borrowed (the `Mcp-Name` of every modern call is one).
+pub fn decode_value(raw: &str) -> Option<Cow<'_, str>> {
     use base64::Engine as _;
     let v = raw.trim_matches([' ', '\t']);
     match v
@@ -46,9 +49,9 @@ pub fn decode_value(raw: &str) -> Option<String> {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(inner)
                 .ok()?;
-            String::from_utf8(bytes).ok()
+            String::from_utf8(bytes).ok().map(Cow::Owned)
         }
-        None => Some(v.to_string()),
+        None => Some(Cow::Borrowed(v)),
     }
 }
 
@@ -60,7 +63,7 @@ pub fn check_routing(
 ) -> Result<(), Mismatch> {
     let method = msg.method().unwrap_or_default();
     let method_header = method_header.map(|h| h.trim_matches([' ', '\t']));
-    let decoded = name_header.map(|h| decode_value(h).unwrap_or_else(|| h.to_string()));
+    let decoded = name_header.map(|h| decode_value(h).unwrap_or(Cow::Borrowed(h)));
     let name_header = decoded.as_deref();
     match method_header {
         None => return Err(Mismatch::MissingMethod),

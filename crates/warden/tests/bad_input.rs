@@ -187,19 +187,34 @@ async fn modern_headers_must_match_the_body() {
         );
         assert_eq!(a.reply()["id"], 1, "the error echoes the request id");
     }
-    // The same header twice is refused rather than guessed at.
-    let twice = read_answer(
-        modern_request(&http, &url, &body)
-            .header("mcp-name", "fx__echo")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (twice.status.as_u16(), twice.error_code()),
-        (400, Some(-32020))
-    );
+    // The same header twice is refused rather than guessed at, even with the same value.
+    for (name, value) in [
+        ("mcp-name", "fx__echo"),
+        ("mcp-method", "tools/call"),
+        ("mcp-protocol-version", MODERN),
+    ] {
+        let twice = read_answer(
+            modern_request(&http, &url, &body)
+                .header(name, value)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (twice.status.as_u16(), twice.error_code()),
+            (400, Some(-32020)),
+            "{name} twice: {twice:?}"
+        );
+        let message = twice.reply()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            message.contains(&format!("the {name} header appears more than once")),
+            "{name} twice: {message}"
+        );
+    }
 
     let mut no_meta = body.clone();
     no_meta["params"].as_object_mut().unwrap().remove("_meta");

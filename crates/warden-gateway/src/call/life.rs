@@ -141,15 +141,12 @@ impl Lifetime {
             session.touch();
         }
         let metrics = &self.gw.metrics;
-        metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                method: self.method.as_str(),
-                server: std::mem::take(&mut self.server),
-                tool: std::mem::take(&mut self.tool),
-                outcome: end.outcome(),
-            })
-            .inc();
+        metrics.count_request(RequestLabels {
+            method: self.method.as_str(),
+            server: std::mem::take(&mut self.server),
+            tool: std::mem::take(&mut self.tool),
+            outcome: end.outcome(),
+        });
         metrics.observe_latency(self.method, elapsed);
         for hook in self.hooks.drain(..) {
             hook(end, elapsed);

@@ -57,7 +57,7 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
     };
     let client_token = call.progress_token();
     // The request goes upstream moved, not copied: from here on the call keeps its id and method.
-    let rest = Message::request(call.id.clone(), call.method.as_str(), json!({}));
+    let rest = Message::method_only(call.msg.method().unwrap_or_default());
     let msg = for_upstream(std::mem::replace(&mut call.msg, rest), target);
     let ctx = &call.ctx;
     let link = match gw

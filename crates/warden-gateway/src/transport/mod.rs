@@ -20,7 +20,6 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use std::net::SocketAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use http_body_util::BodyExt;
 use warden_mcp::era::{self, Era};
 use warden_mcp::{Message, sse};
 
@@ -263,16 +262,12 @@ async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<bytes::Byt
     {
         return Err(Refusal::TooLarge(max));
     }
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(Refusal::TooLarge(max))
-        }
-        Err(_) => Err(Refusal::Unreadable),
-    }
+    crate::body::read_whole(body, max)
+        .await
+        .map_err(|e| match e {
+            crate::body::Unread::TooLarge => Refusal::TooLarge(max),
+            crate::body::Unread::Failed(_) => Refusal::Unreadable,
+        })
 }
 
 #[cfg(test)]

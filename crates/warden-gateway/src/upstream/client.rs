@@ -103,7 +103,23 @@ impl Target {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Request<Full<Bytes>> {
-        headers.insert(HOST, self.authority.clone());
+        headers.insert(HOST, self.host_header());
+        self.request_as(method, headers, body)
+    }
+
+    /// The `Host` header of a request to the target.
+    pub fn host_header(&self) -> HeaderValue {
+        self.authority.clone()
+    }
+
+    /// A request to the target's URL with `headers` as they are: they hold `Host` already
+    /// ([`Target::host_header`]).
+    pub fn request_as(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = self.path.clone();
@@ -398,12 +414,12 @@ pub struct Reply {
 impl Reply {
     /// The whole body, at most `max` bytes.
     pub async fn bytes(self, max: usize) -> Result<Bytes, String> {
-        let limited = http_body_util::Limited::new(self, max);
-        limited
-            .collect()
+        crate::body::read_whole(self, max)
             .await
-            .map(|c| c.to_bytes())
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                crate::body::Unread::TooLarge => format!("the reply is over {max} bytes"),
+                crate::body::Unread::Failed(e) => e.to_string(),
+            })
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream;
-use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
@@ -34,7 +34,8 @@ const MAX_REPLY: usize = 64 << 20;
 pub struct HttpLink {
     name: Arc<str>,
     client: Arc<Client>,
-    base_headers: HeaderMap,
+    /// What every call's request carries ([`HttpLink::call_headers`]), made once.
+    call_headers: HeaderMap,
     /// The user's own token at the service, for an upstream with `oauth`: read on every
     /// request, so a refreshed token is used at once.
     bearer: Option<Arc<crate::connections::Bearer>>,
@@ -99,10 +100,11 @@ impl HttpLink {
             Some(info) => (info, None),
             None => opener.initialize().await?,
         };
+        let call_headers = call_headers(&base_headers, &client, &info, session.as_ref());
         let link = Arc::new(HttpLink {
             name: name.clone(),
             client,
-            base_headers,
+            call_headers,
             epoch: bearer.as_ref().map_or(0, |b| b.epoch()),
             bearer,
             info,
@@ -121,55 +123,44 @@ impl HttpLink {
         Ok(Link::Http(link))
     }
 
-    /// The configured headers, and the user's current token when the upstream needs one. The map
-    /// has room for the token and the routing headers, so that adding them does not grow it (a
-    /// clone has room for what it holds and no more).
-    fn base(&self) -> HeaderMap {
-        let mut h = HeaderMap::with_capacity(self.base_headers.len() + 5);
-        h.extend(
-            self.base_headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+    /// The headers of a request on this link: what every call carries, the user's current token
+    /// when the upstream needs one, and the routing headers of `msg`. The map is a clone of one
+    /// made when the link opened, whose routing headers are placeholders set here: setting a
+    /// header that is there costs what adding it costs, without the map growing (a clone has
+    /// room for what it holds and no more).
+    fn headers_for(&self, msg: &Message) -> HeaderMap {
+        let mut h = self.call_headers.clone();
         if let Some(token) = self.bearer.as_ref().and_then(|b| b.header()) {
             h.insert(http::header::AUTHORIZATION, token);
         }
-        h
-    }
-
-    /// The headers every request on this link carries, and the routing headers of `msg`.
-    fn headers_for(&self, msg: &Message) -> HeaderMap {
-        let mut h = self.base();
-        let modern = self.info.era == Era::Modern;
-        let version = if modern {
-            HeaderValue::from_static(MODERN_VERSION)
-        } else {
-            HeaderValue::from_str(&self.info.protocol_version)
-                .unwrap_or(HeaderValue::from_static(LATEST_LEGACY))
-        };
-        h.insert(header_names::PROTOCOL_VERSION, version);
-        if let Some(s) = &self.session {
-            h.insert(header_names::SESSION_ID, s.clone());
-        }
-        if modern {
-            if let Some(v) = msg.method().and_then(|m| HeaderValue::from_str(m).ok()) {
-                h.insert(header_names::METHOD, v);
-            }
-            if let Some(v) = headers::expected_name(msg).and_then(|n| HeaderValue::from_str(n).ok())
-            {
-                h.insert(header_names::NAME, v);
+        if self.info.era == Era::Modern {
+            let method = msg.method().and_then(|m| HeaderValue::from_str(m).ok());
+            let name = headers::expected_name(msg).and_then(|n| HeaderValue::from_str(n).ok());
+            for (header, value) in [(header_names::METHOD, method), (header_names::NAME, name)] {
+                match value {
+                    Some(v) => _ = h.insert(header, v),
+                    None => _ = h.remove(header),
+                }
             }
         }
         h
     }
 
+    /// A request with headers from [`HttpLink::headers_for`] (they hold `Host`), its body's
+    /// length set in their placeholder for it. Set here, hyper does not add it to a map that
+    /// has no room left.
     fn request(
         &self,
         method: Method,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
     ) -> http::Request<Full<Bytes>> {
-        self.client.target().request(method, headers, body)
+        if body.is_empty() {
+            headers.remove(CONTENT_LENGTH);
+        } else {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        self.client.target().request_as(method, headers, body)
     }
 
     fn unreachable(&self, e: &ClientError) -> UpstreamError {
@@ -279,9 +270,9 @@ impl HttpLink {
 
     pub(super) async fn close(&self) {
         self.alive.store(false, Ordering::Release);
-        if let Some(session) = &self.session {
-            let mut headers = self.base();
-            headers.insert(header_names::SESSION_ID, session.clone());
+        if self.session.is_some() {
+            // A legacy link's headers: the session's among them, and no routing headers.
+            let mut headers = self.headers_for(&Message::notification("", json!({})));
             headers.remove(CONTENT_TYPE);
             let request = self.request(Method::DELETE, headers, Bytes::new());
             let _ = self.exchange(request, Duration::from_secs(5)).await;
@@ -437,6 +428,38 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// What every call's request on a link carries, in the order it is sent: the configured
+/// headers, `Accept` and `Content-Type`, the protocol version, the session (legacy), `Host`,
+/// and placeholders: for `Content-Length`, which [`HttpLink::request`] sets or removes, and
+/// (modern) for `Mcp-Method` and `Mcp-Name`, which [`HttpLink::headers_for`] sets or removes.
+fn call_headers(
+    base: &HeaderMap,
+    client: &Client,
+    info: &ServerInfo,
+    session: Option<&HeaderValue>,
+) -> HeaderMap {
+    let modern = info.era == Era::Modern;
+    let mut h = HeaderMap::with_capacity(base.len() + 5);
+    h.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let version = if modern {
+        HeaderValue::from_static(MODERN_VERSION)
+    } else {
+        HeaderValue::from_str(&info.protocol_version)
+            .unwrap_or(HeaderValue::from_static(LATEST_LEGACY))
+    };
+    h.insert(header_names::PROTOCOL_VERSION, version);
+    if let Some(s) = session {
+        h.insert(header_names::SESSION_ID, s.clone());
+    }
+    h.insert(http::header::HOST, client.target().host_header());
+    h.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    if modern {
+        h.insert(header_names::METHOD, HeaderValue::from_static(""));
+        h.insert(header_names::NAME, HeaderValue::from_static(""));
+    }
+    h
 }
 
 /// Listens on a legacy session's GET stream while the link lives, reconnecting with backoff.

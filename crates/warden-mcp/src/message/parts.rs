@@ -218,10 +218,12 @@ impl RawMeta {
     /// The member `key`; a repeated member is its last value, as in a JSON map.
     pub(super) fn member(&self, key: &str) -> Option<MetaMember<'_>> {
         match &self.members {
+            // Names compared as bytes: slicing the text as `str` checks both ends of every
+            // name for a character boundary, on every lookup.
             Some(members) => members
                 .iter()
                 .rev()
-                .find(|(k, _)| &self.text[k.clone()] == key)
+                .find(|(k, _)| self.text.as_bytes().get(k.clone()) == Some(key.as_bytes()))
                 .map(|(_, v)| MetaMember::Text(&self.text[v.clone()])),
             None => self.value().as_object()?.get(key).map(MetaMember::Value),
         }
