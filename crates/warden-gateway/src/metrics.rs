@@ -174,7 +174,6 @@ impl Metrics {
         }
     }
 
-    /// Observes how long a call of `method` took.
     /// Counts one answered request.
     pub fn count_request(&self, labels: RequestLabels) {
         use std::sync::PoisonError;
@@ -193,6 +192,7 @@ impl Metrics {
             .insert(labels, counter);
     }
 
+    /// Observes how long a call of `method` took.
     pub fn observe_latency(&self, method: warden_mcp::Method, elapsed: std::time::Duration) {
         self.latency_of[method as usize]
             .get_or_init(|| {

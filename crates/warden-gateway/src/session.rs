@@ -2,9 +2,10 @@
 //! them, ended by DELETE or idleness. A session id is a handle, never a proof of identity:
 //! the same id presented by another principal is answered as unknown (404).
 
-// Sessions are found by ids Warden made; a session's calls by ids its client chose, kept only
-// while in flight. foldhash is seeded at random, so a client cannot pick ids that collide, and
-// it costs a fraction of SipHash, on every call.
+// Sessions, and the requests Warden sends to a client, are found by ids Warden made: foldhash
+// (a fraction of SipHash's cost, on every call) is enough there. A session's calls are kept by
+// ids its client chose, in a map with std's SipHash, which an adversary cannot make collide;
+// foldhash does not claim that.
 use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -32,7 +33,7 @@ pub struct Session {
     /// Warden's own.
     server_requests: Mutex<HashMap<Id, Pending>>,
     /// Calls in flight, by the client's request id, to cancel them.
-    calls: Mutex<HashMap<Id, CancellationToken>>,
+    calls: Mutex<std::collections::HashMap<Id, CancellationToken>>,
     next_id: AtomicU64,
     /// Cancelled when the session ends: its calls and streams stop.
     pub ended: CancellationToken,

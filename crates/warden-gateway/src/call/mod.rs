@@ -83,7 +83,8 @@ pub struct Call {
     pub id: Id,
     pub method: Method,
     /// The request as it came, changed by the stages before forwarding. The forward stage moves
-    /// it to the upstream (no copy): after it, `msg` holds only the id and the method.
+    /// it to the upstream (no copy): after it, `msg` holds only the method
+    /// ([`Message::method_only`]; the id is `id`).
     pub msg: Message,
     /// Set by the route stage for calls that go to one upstream.
     pub target: Option<Target>,
