@@ -178,6 +178,9 @@ fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
     // Bit `i` set once `kinds[i]` is named; the header is read once, as bytes.
     let mut named = 0u32;
     for value in h.get_all(ACCEPT) {
+        if is_exactly(value.as_bytes(), kinds) {
+            return true;
+        }
         for range in value.as_bytes().split(|&b| b == b',') {
             let media = range.split(|&b| b == b';').next().unwrap_or_default();
             let media = media.trim_ascii();
@@ -189,6 +192,25 @@ fn accepts(h: &HeaderMap, kinds: &[&str]) -> bool {
         }
     }
     named == (1 << kinds.len()) - 1
+}
+
+/// Whether `value` is `kinds` joined by `", "`, as most clients write it: then it names each
+/// one, and taking it apart (three quarters of what `accepts` cost) can be skipped.
+fn is_exactly(value: &[u8], kinds: &[&str]) -> bool {
+    let mut rest = value;
+    for (i, kind) in kinds.iter().enumerate() {
+        if i > 0 {
+            let Some(after) = rest.strip_prefix(b", ") else {
+                return false;
+            };
+            rest = after;
+        }
+        let Some(after) = rest.strip_prefix(kind.as_bytes()) else {
+            return false;
+        };
+        rest = after;
+    }
+    rest.is_empty()
 }
 
 /// The identity stage: a principal, or the answer that refuses the request.
@@ -295,6 +317,30 @@ mod tests {
         ));
         assert!(!accepts(&accept(&["application/json"]), &both));
         assert!(!accepts(&accept(&["*/*"]), &both));
+        // Written exactly as listed: the short way, with the same answers as the long one.
+        assert!(accepts(
+            &accept(&["application/json, text/event-stream"]),
+            &both
+        ));
+        assert!(accepts(
+            &accept(&["text/event-stream"]),
+            &["text/event-stream"]
+        ));
+        assert!(!accepts(&accept(&["application/json, "]), &both));
+        // Not written exactly as listed: read the long way.
+        assert!(accepts(
+            &accept(&["application/json, text/event-stream, "]),
+            &["application/json"]
+        ));
+        assert!(accepts(
+            &accept(&["text/event-stream,application/json"]),
+            &both
+        ));
+        assert!(!accepts(&accept(&["application/json"]), &both));
+        assert!(!accepts(
+            &accept(&["application/json,text/event-stream;"]),
+            &["text/html"]
+        ));
         assert!(!accepts(&accept(&[]), &["text/event-stream"]));
         assert!(!accepts(
             &accept(&["application/jsonx, text/event-streams"]),
