@@ -34,7 +34,7 @@ const MAX_REPLY: usize = 64 << 20;
 pub struct HttpLink {
     name: Arc<str>,
     client: Arc<Client>,
-    /// What every call's request carries ([`HttpLink::call_headers`]), made once.
+    /// What every request on the link carries, made once when it opens ([`call_headers`]).
     call_headers: HeaderMap,
     /// The user's own token at the service, for an upstream with `oauth`: read on every
     /// request, so a refreshed token is used at once.
