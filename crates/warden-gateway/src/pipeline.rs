@@ -13,7 +13,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use http::{HeaderName, HeaderValue, StatusCode};
 use warden_mcp::Message;
 
-use crate::call::life::outcome_of;
+use crate::call::life::{cancelled, outcome_of};
 use crate::call::refusal::status_of;
 use crate::call::{
     Call, End, Frame, Held, Next, Refusal, Reply, ReplyStage, RequestStage, Staged, Verdict,
@@ -264,7 +264,7 @@ fn hold(
             };
             let event = tokio::select! {
                 e = h.held.next() => e,
-                () = h.call.life.cancel_token().cancelled() => {
+                () = cancelled(h.call.life.cancel_token()) => {
                     h.call.life.end(End::Cancelled);
                     return None;
                 }

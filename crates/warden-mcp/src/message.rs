@@ -133,7 +133,9 @@ pub struct Message {
     /// A copy of `body["method"]`, which is read many times per request and never changes.
     method: Option<Box<str>>,
     body: Fields,
-    result: Option<RawResult>,
+    /// Boxed: a message is moved between the stages many times, and a message without its
+    /// result inline is small enough to be moved without a call to `memcpy`.
+    result: Option<Box<RawResult>>,
     /// `params._meta` as text, while nothing has changed it (see [`Message::params`]). Boxed:
     /// most messages have none.
     meta: Option<Box<RawMeta>>,
@@ -191,7 +193,7 @@ impl Message {
         }
     }
 
-    fn checked(body: Fields, result: Option<RawResult>) -> Result<Message, ParseError> {
+    fn checked(body: Fields, result: Option<Box<RawResult>>) -> Result<Message, ParseError> {
         if body.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(ParseError::Invalid("\"jsonrpc\" must be \"2.0\""));
         }
@@ -514,12 +516,12 @@ impl Message {
                 at.unwrap_or(self.body.len())
             }
         };
-        self.result = Some(RawResult {
+        self.result = Some(Box::new(RawResult {
             at,
             text,
             parsed: OnceLock::new(),
             head: OnceLock::new(),
-        });
+        }));
     }
 
     /// The `error` member of an error response, to change in place.
@@ -550,7 +552,7 @@ impl Message {
 
     /// The message as JSON text, with the keys in the order they arrived.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let raw = self.result.as_ref();
+        let raw = self.result.as_deref();
         // Room for what the stages add (an id, a name's prefix, `_meta` keys) beyond either guess.
         let guess = self.text_len.max(raw.map_or(0, |r| r.text.len()));
         let mut out = Vec::with_capacity(guess + 128);

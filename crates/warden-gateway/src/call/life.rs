@@ -46,7 +46,9 @@ pub struct Lifetime {
     method: Method,
     server: String,
     tool: String,
-    cancel: CancellationToken,
+    /// `None` for a call nothing can cancel (one outside a legacy session, whose client cancels
+    /// by going away): waiting on a token costs a lock and a waiter's registration per wait.
+    cancel: Option<CancellationToken>,
     /// The legacy session and the client's id of the call, while it is registered there.
     session: Option<(Arc<Session>, Id)>,
     budget: Duration,
@@ -70,8 +72,8 @@ impl Lifetime {
         let started = Instant::now();
         gw.metrics.calls_in_flight.inc();
         let (cancel, session) = match session {
-            Some(s) => (s.begin_call(id.clone()), Some((s, id.clone()))),
-            None => (CancellationToken::new(), None),
+            Some(s) => (Some(s.begin_call(id.clone())), Some((s, id.clone()))),
+            None => (None, None),
         };
         Lifetime {
             gw: gw.clone(),
@@ -88,9 +90,10 @@ impl Lifetime {
         }
     }
 
-    /// Cancelled when the client cancels the call or its session ends.
-    pub fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
+    /// Cancelled when the client cancels the call or its session ends; `None` when nothing
+    /// can cancel the call (see [`cancelled`]).
+    pub fn cancel_token(&self) -> Option<&CancellationToken> {
+        self.cancel.as_ref()
     }
 
     /// Names the server and tool (or prompt, or resource) for the metrics.
@@ -162,12 +165,20 @@ impl Drop for Lifetime {
     fn drop(&mut self) {
         // Dropped unended: the reply (or the handler waiting for it) was dropped, which is how a
         // client's going away reaches the call.
-        let end = if self.cancel.is_cancelled() {
+        let end = if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             End::Cancelled
         } else {
             End::ClientGone
         };
         self.end(end);
+    }
+}
+
+/// Waits until `token` is cancelled: never, for a call without one.
+pub async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -189,5 +200,30 @@ pub fn outcome_of(msg: &Message) -> &'static str {
         "tool_error"
     } else {
         "ok"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    fn poll_once(fut: std::pin::Pin<&mut impl std::future::Future<Output = ()>>) -> Poll<()> {
+        fut.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_call_without_a_token_waits_for_no_cancel_and_one_with_a_token_for_its_cancel() {
+        let mut never = pin!(cancelled(None));
+        assert!(poll_once(never.as_mut()).is_pending());
+        assert!(poll_once(never.as_mut()).is_pending());
+
+        let token = CancellationToken::new();
+        let mut waiting = pin!(cancelled(Some(&token)));
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        token.cancel();
+        assert!(poll_once(waiting.as_mut()).is_ready());
     }
 }

@@ -81,7 +81,7 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         quiet_logs: ctx.era == Era::Modern && ctx.log_level.is_none(),
         client_id: call.id.clone(),
         client_token,
-        cancel: call.life.cancel_token().clone(),
+        cancel: call.life.cancel_token().cloned(),
         deadline: call.life.deadline(),
         timeout: call.life.budget(),
     };

@@ -12,6 +12,7 @@ use warden_mcp::era::Era;
 use warden_mcp::{Id, Message};
 
 use super::adapt;
+use crate::call::life::cancelled;
 use crate::call::{Frame, Refusal};
 use crate::gateway::Gateway;
 use crate::session::Session;
@@ -25,7 +26,8 @@ pub struct Relay {
     pub quiet_logs: bool,
     pub client_id: Id,
     pub client_token: Option<Value>,
-    pub cancel: CancellationToken,
+    /// `None` when nothing can cancel the call.
+    pub cancel: Option<CancellationToken>,
     pub deadline: Instant,
     pub timeout: Duration,
 }
@@ -47,7 +49,7 @@ impl Relay {
         loop {
             let event = tokio::select! {
                 e = self.exchange.next() => e,
-                () = self.cancel.cancelled() => {
+                () = cancelled(self.cancel.as_ref()) => {
                     self.exchange.cancel("cancelled by the client");
                     return Step::Stop;
                 }

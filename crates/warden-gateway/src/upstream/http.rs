@@ -196,12 +196,13 @@ impl HttpLink {
         }
         let side = (self.info.era == Era::Legacy).then(|| self.inflight.register(id));
         let request = self.request(Method::POST, headers, msg.to_bytes().into());
-        let reader = Reader {
+        // Boxed: the stream moves its state into each step's future and back out of it.
+        let reader = Box::new(Reader {
             link: this.clone(),
             id,
             stage: Stage::Send(request),
             queued: std::collections::VecDeque::new(),
-        };
+        });
         let events = stream::unfold(reader, Reader::next).boxed();
         Ok(Exchange::http(link, id, events, side))
     }
@@ -297,7 +298,7 @@ enum Stage {
 }
 
 impl Reader {
-    async fn next(mut self) -> Option<(UpstreamEvent, Reader)> {
+    async fn next(mut self: Box<Self>) -> Option<(UpstreamEvent, Box<Reader>)> {
         loop {
             if let Some(event) = self.queued.pop_front() {
                 return Some((event, self));

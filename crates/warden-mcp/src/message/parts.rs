@@ -104,8 +104,7 @@ pub(super) struct RawResult {
     pub(super) text: String,
     pub(super) parsed: OnceLock<Value>,
     /// `resultType` and `isError`, read from the text once: the pipeline asks several times.
-    /// Boxed, so that every message stays as small as before.
-    pub(super) head: OnceLock<Box<Option<ResultHead>>>,
+    pub(super) head: OnceLock<Option<ResultHead>>,
 }
 
 impl RawResult {
@@ -117,8 +116,7 @@ impl RawResult {
 
     /// `resultType` and `isError` as walked from the text, read once.
     pub(super) fn head(&self) -> &Option<ResultHead> {
-        self.head
-            .get_or_init(|| Box::new(ResultHead::read(&self.text)))
+        self.head.get_or_init(|| ResultHead::read(&self.text))
     }
 
     pub(super) fn into_value(self) -> Value {
@@ -470,7 +468,7 @@ impl<'de> Visitor<'de> for NameSeed {
 /// A message's top-level object with `result` kept as text.
 pub(super) struct Frame {
     pub(super) body: Fields,
-    pub(super) result: Option<RawResult>,
+    pub(super) result: Option<Box<RawResult>>,
     /// Boxed here already: the parse moves it several times.
     pub(super) meta: Option<Box<RawMeta>>,
 }
@@ -505,17 +503,17 @@ impl<'de> DeserializeSeed<'de> for FrameSeed {
                     } else if key == "result" {
                         let (text, head) = map.next_value_seed(ResultSeed(self.0))?;
                         // A repeated result keeps the first one's place.
-                        let at = result.as_ref().map_or(body.len(), |r: &RawResult| r.at);
+                        let at = result.as_deref().map_or(body.len(), |r: &RawResult| r.at);
                         let read = OnceLock::new();
                         if let Some(head) = head {
-                            _ = read.set(Box::new(head));
+                            _ = read.set(head);
                         }
-                        result = Some(RawResult {
+                        result = Some(Box::new(RawResult {
                             at,
                             text,
                             parsed: OnceLock::new(),
                             head: read,
-                        });
+                        }));
                     } else {
                         let value: Value = map.next_value()?;
                         match body.get_mut(&key) {

@@ -512,3 +512,14 @@ proptest::proptest! {
         proptest::prop_assert_eq!(back.id(), Some(Id::Str(s)));
     }
 }
+
+#[test]
+fn a_message_stays_small_enough_to_move_inline() {
+    // A message is moved between stages and through several futures per call; at this size
+    // the compiler moves it with a few vector loads and stores instead of a call to `memcpy`.
+    assert!(
+        std::mem::size_of::<Message>() <= 80,
+        "{}",
+        std::mem::size_of::<Message>()
+    );
+}
