@@ -3,10 +3,10 @@
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use sync_wrapper::SyncWrapper;
-use tokio::sync::mpsc;
 use warden_mcp::{Id, Message, RpcError, codes};
 
 use super::Link;
+use super::events::EventRx;
 
 /// Something an upstream said while a call was in flight.
 #[derive(Debug)]
@@ -62,13 +62,13 @@ pub struct Exchange {
 /// Where a call's events come from.
 enum Source {
     /// Routed to the call by the link's reader (a child's stdout).
-    Routed(mpsc::Receiver<UpstreamEvent>),
+    Routed(EventRx),
     /// Read from the call's own HTTP reply, in the task that awaits the call; `side` carries
     /// what a legacy upstream says about the call on its session's GET stream.
     Reply {
         // Only ever used through `&mut`; the wrapper lets a relay be shared while it waits.
         events: SyncWrapper<BoxStream<'static, UpstreamEvent>>,
-        side: Option<mpsc::Receiver<UpstreamEvent>>,
+        side: Option<EventRx>,
     },
 }
 
@@ -82,11 +82,7 @@ impl std::fmt::Debug for Source {
 }
 
 impl Exchange {
-    pub(super) fn routed(
-        link: Link,
-        upstream_id: i64,
-        events: mpsc::Receiver<UpstreamEvent>,
-    ) -> Exchange {
+    pub(super) fn routed(link: Link, upstream_id: i64, events: EventRx) -> Exchange {
         Exchange {
             source: Source::Routed(events),
             link,
@@ -99,7 +95,7 @@ impl Exchange {
         link: Link,
         upstream_id: i64,
         events: BoxStream<'static, UpstreamEvent>,
-        side: Option<mpsc::Receiver<UpstreamEvent>>,
+        side: Option<EventRx>,
     ) -> Exchange {
         Exchange {
             source: Source::Reply {
@@ -138,16 +134,12 @@ impl Exchange {
         event
     }
 
-    /// Lets go of the legacy side channel once the call is over. Its sender is dropped next (by
-    /// `finished`), and closing a channel wakes whoever last polled its receiver: this very task,
-    /// mid-poll. A task woken while it runs is requeued, and the runtime wakes another worker
-    /// thread to take it — a futex or eventfd wake and a thread hand-off per legacy call. So
-    /// the receiver is polled once more with a no-op waker first, and dropped.
+    /// Lets go of the legacy side channel once the call is over, before its sender is dropped
+    /// (by `finished`): a receiver dropped first forgets this task, which the sender's going
+    /// would otherwise wake while it runs (requeued, and another worker woken to take it).
     fn stop_listening_aside(&mut self) {
-        if let Source::Reply { side, .. } = &mut self.source
-            && let Some(mut rx) = side.take()
-        {
-            let _ = rx.poll_recv(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        if let Source::Reply { side, .. } = &mut self.source {
+            side.take();
         }
     }
 

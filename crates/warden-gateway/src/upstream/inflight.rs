@@ -3,37 +3,35 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use warden_mcp::{Id, Kind, Message};
 
+use super::events::{self, EventRx, EventTx};
 use super::{Link, Notice, ServerRequest, UpstreamEvent};
-
-/// Events buffered per call before the upstream reader waits for the gateway to catch up.
-const EVENT_BUFFER: usize = 64;
 
 #[derive(Default, Debug)]
 pub(super) struct Inflight {
-    calls: Mutex<BTreeMap<i64, mpsc::Sender<UpstreamEvent>>>,
+    calls: Mutex<BTreeMap<i64, EventTx>>,
 }
 
 impl Inflight {
-    pub fn register(&self, id: i64) -> mpsc::Receiver<UpstreamEvent> {
-        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    pub fn register(&self, id: i64) -> EventRx {
+        let (tx, rx) = events::channel();
         self.lock().insert(id, tx);
         rx
     }
 
-    pub fn remove(&self, id: i64) -> Option<mpsc::Sender<UpstreamEvent>> {
+    pub fn remove(&self, id: i64) -> Option<EventTx> {
         self.lock().remove(&id)
     }
 
-    pub fn get(&self, id: i64) -> Option<mpsc::Sender<UpstreamEvent>> {
+    pub fn get(&self, id: i64) -> Option<EventTx> {
         self.lock().get(&id).cloned()
     }
 
     /// The most recent call, which receives server messages that name no call (stdio has no
     /// way to say which call a log line or an elicitation belongs to).
-    pub fn latest(&self) -> Option<mpsc::Sender<UpstreamEvent>> {
+    pub fn latest(&self) -> Option<EventTx> {
         self.lock().values().next_back().cloned()
     }
 
@@ -49,7 +47,7 @@ impl Inflight {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, mpsc::Sender<UpstreamEvent>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, EventTx>> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -91,7 +89,7 @@ pub(super) async fn dispatch(
             };
             match inflight.latest() {
                 Some(tx) => {
-                    if let Err(mpsc::error::SendError(UpstreamEvent::Request(r))) =
+                    if let Err(UpstreamEvent::Request(r)) =
                         tx.send(UpstreamEvent::Request(request)).await
                     {
                         r.refuse("the call this request belongs to has ended").await;

@@ -5,6 +5,7 @@
 //! (list changes, resource updates) become [`Notice`]s for the gateway to fan out.
 
 mod client;
+mod events;
 mod exchange;
 mod http;
 mod inflight;
