@@ -129,8 +129,15 @@ impl StdioLink {
     ) -> Result<Message, UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut rx = self.inflight.register(id);
-        self.write(&Message::request(Id::Int(id), method, params))
-            .await?;
+        if let Err(e) = self
+            .write(&Message::request(Id::Int(id), method, params))
+            .await
+        {
+            // Not left behind as a call in flight: it would count as one, and `latest` could
+            // pick it for the server's requests.
+            self.inflight.remove(id);
+            return Err(e);
+        }
         let fail = |why: String| UpstreamError::Handshake(self.name.to_string(), why);
         loop {
             match tokio::time::timeout(timeout, rx.recv()).await {
