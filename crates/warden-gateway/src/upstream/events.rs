@@ -1,8 +1,9 @@
 //! A call's channel of events from its link's reader: a bounded queue with one receiver (the
 //! call) and senders that the link's map of calls in flight hands out.
 //!
-//! Every call on a legacy HTTP session has one (the session's GET stream may speak of any call),
-//! and almost every one of those channels closes without carrying anything. A `tokio` channel
+//! A stdio call's events all come through it (the child's stdout is read by the link), and every
+//! call on a legacy HTTP session has one (the session's GET stream may speak of any call), most
+//! of which close without carrying anything. A `tokio` channel
 //! costs two allocations, its first block, several atomic operations and a semaphore's close
 //! per call; this one is one allocation and a few uncontended locks. What it keeps: at most
 //! [`CAPACITY`] events wait, and a sender waits for room (the reader stops reading the upstream
