@@ -3,12 +3,12 @@
 //!
 //! A stdio call's events all come through it (the child's stdout is read by the link), and every
 //! call on a legacy HTTP session has one (the session's GET stream may speak of any call), most
-//! of which close without carrying anything. A `tokio` channel
-//! costs two allocations, its first block, several atomic operations and a semaphore's close
-//! per call; this one is one allocation and a few uncontended locks. What it keeps: at most
-//! [`CAPACITY`] events wait, and a sender waits for room (the reader stops reading the upstream
-//! until the call catches up); a sender learns that the call is gone and gets its event back;
-//! the call learns that every sender is gone once the queue is empty.
+//! of which close without carrying anything. A `tokio` channel costs two allocations, its first
+//! block, several atomic operations and a semaphore's close per call; this one is one allocation
+//! and a few uncontended locks. What it keeps: at most [`CAPACITY`] events wait, and a sender
+//! waits for room (the reader stops reading the upstream until the call catches up); a sender
+//! learns that the call is gone and gets its event back; the call learns that every sender is
+//! gone once the queue is empty.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
