@@ -21,13 +21,31 @@ pub fn rfc3339_millis(time: SystemTime) -> String {
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
+    let (hour, minute, second) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    let millis = u64::from(since.subsec_millis());
+    if year > 9999 {
+        return format!(
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"
+        );
+    }
+    // Every call's records carry a time: written digit by digit, not through `format!`.
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, n) in [
+        (0, 4, year),
+        (5, 2, month),
+        (8, 2, day),
+        (11, 2, hour),
+        (14, 2, minute),
+        (17, 2, second),
+        (20, 3, millis),
+    ] {
+        let mut n = n;
+        for place in out[at..at + width].iter_mut().rev() {
+            *place = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01, by counting 400-year eras of
@@ -59,5 +77,7 @@ mod tests {
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(at(1_748_779_200, 123), "2025-06-01T12:00:00.123Z");
         assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(at(253_402_300_799, 999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(at(253_402_300_800, 0), "10000-01-01T00:00:00.000Z");
     }
 }

@@ -34,13 +34,13 @@ const THROUGHPUT_VS_NGINX: f64 = 0.60;
 const ADDED_P50_US: f64 = 500.0;
 const P99_AT_RATE_US: f64 = 2000.0;
 /// The echoed text: 1 KiB with personal data on one line in 8.
-const PAYLOAD: usize = 1024;
-const USER: &str = "bench-user";
-const AGENT: &str = "bench-agent";
+pub(crate) const PAYLOAD: usize = 1024;
+pub(crate) const USER: &str = "bench-user";
+pub(crate) const AGENT: &str = "bench-agent";
 
 /// What a Warden of this scenario runs with; the full pipeline is every one of them.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Stages {
+pub(crate) struct Stages {
     jwt: bool,
     grant: bool,
     audit: bool,
@@ -48,7 +48,7 @@ struct Stages {
     credential: bool,
 }
 
-const FULL: Stages = Stages {
+pub(crate) const FULL: Stages = Stages {
     jwt: true,
     grant: true,
     audit: true,
@@ -56,13 +56,42 @@ const FULL: Stages = Stages {
     credential: true,
 };
 
-const CORE: Stages = Stages {
+pub(crate) const CORE: Stages = Stages {
     jwt: false,
     grant: false,
     audit: false,
     dlp: false,
     credential: false,
 };
+
+/// The full pipeline less one stage at a time, each named by the stage taken out.
+pub(crate) fn less_one() -> [(&'static str, Stages); 5] {
+    [
+        ("JWT", Stages { jwt: false, ..FULL }),
+        (
+            "grant",
+            Stages {
+                grant: false,
+                ..FULL
+            },
+        ),
+        (
+            "audit",
+            Stages {
+                audit: false,
+                ..FULL
+            },
+        ),
+        ("DLP", Stages { dlp: false, ..FULL }),
+        (
+            "credential",
+            Stages {
+                credential: false,
+                ..FULL
+            },
+        ),
+    ]
+}
 
 /// The policies: with the grant check, the echo needs consent (covered by a standing grant)
 /// and only for texts of the bench; without it, a plain permit with the same condition.
@@ -84,6 +113,17 @@ async fn warden(
     issuer: &str,
     stages: Stages,
 ) -> anyhow::Result<(Service, SocketAddr)> {
+    let (dir, file, addr) = config(upstream, issuer, stages).await?;
+    procs::start_warden(&bins.warden, dir, &file, addr).await
+}
+
+/// The directory, configuration file and address of a Warden with `stages` in front of the
+/// fixture at `upstream`, its issuer `issuer`, its store prepared (vault secret, grant).
+pub(crate) async fn config(
+    upstream: SocketAddr,
+    issuer: &str,
+    stages: Stages,
+) -> anyhow::Result<(tempfile::TempDir, std::path::PathBuf, SocketAddr)> {
     let addr = procs::free_port()?;
     let dir = tempfile::tempdir()?;
     let identity = if stages.jwt {
@@ -125,8 +165,26 @@ async fn warden(
     let file = dir.path().join("warden.toml");
     std::fs::write(&file, &config)?;
     prepare_store(&file, &config, stages).await?;
-    let (service, addr) = procs::start_warden(&bins.warden, dir, &file, addr).await?;
-    Ok((service, addr))
+    Ok((dir, file, addr))
+}
+
+/// The bearer token of the bench's user and agent for the Warden at `addr`, when it verifies
+/// JWTs.
+pub(crate) fn token(
+    idp: &warden_gateway::devidp::DevIdp,
+    addr: SocketAddr,
+    stages: Stages,
+) -> Option<String> {
+    stages.jwt.then(|| {
+        let audience = format!("http://{addr}/mcp");
+        idp.mint(warden_gateway::devidp::claims(
+            USER,
+            AGENT,
+            &audience,
+            86_400,
+            serde_json::json!({}),
+        ))
+    })
 }
 
 /// The store as the operator leaves it before starting: the vault secret, the standing grant.
@@ -219,32 +277,8 @@ pub async fn run(
                 ("warden full".into(), FULL),
             ];
             if parts {
-                for (name, s) in [
-                    ("full − JWT", Stages { jwt: false, ..FULL }),
-                    (
-                        "full − grant",
-                        Stages {
-                            grant: false,
-                            ..FULL
-                        },
-                    ),
-                    (
-                        "full − audit",
-                        Stages {
-                            audit: false,
-                            ..FULL
-                        },
-                    ),
-                    ("full − DLP", Stages { dlp: false, ..FULL }),
-                    (
-                        "full − credential",
-                        Stages {
-                            credential: false,
-                            ..FULL
-                        },
-                    ),
-                ] {
-                    variants.push((name.to_string(), s));
+                for (name, s) in less_one() {
+                    variants.push((format!("full − {name}"), s));
                 }
             }
             let mut keep = Vec::new();
@@ -253,16 +287,7 @@ pub async fn run(
             paths.push(Path::new("nginx", nginx_addr, None, nginx.pids()));
             for (name, stages) in variants {
                 let (service, addr) = warden(bins, upstream, &idp.issuer, stages).await?;
-                let token = stages.jwt.then(|| {
-                    let audience = format!("http://{addr}/mcp");
-                    idp.mint(warden_gateway::devidp::claims(
-                        USER,
-                        AGENT,
-                        &audience,
-                        86_400,
-                        serde_json::json!({}),
-                    ))
-                });
+                let token = token(&idp, addr, stages);
                 paths.push(Path::new(&name, addr, token, vec![service.pid]));
                 keep.push(service);
             }

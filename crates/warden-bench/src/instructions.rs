@@ -13,7 +13,9 @@
 //! and DLP's share of such a call (DLP on for results minus off) for the three texts of
 //! `--dlp`. With `--audit`, instead: the audit trail's share (a Warden with the durable trail on
 //! minus one with it off, DLP off in both) of the echo and of a call of 1 KiB each way, the full
-//! pipeline's size. One client at a time has its call alone in flight, so each record is
+//! pipeline's size. With `--full`, instead: the full pipeline of `--full` with a call of 1 KiB
+//! each way, the same less one stage at a time, and the core path, each through its own Warden
+//! (a stage's share is the full count less the count without it). One client at a time has its call alone in flight, so each record is
 //! committed on the call's own thread (`Log::append_now`); what the log's writer thread adds
 //! under load (hand-offs, group commit) is not in these counts.
 
@@ -28,7 +30,7 @@ use warden_mcp::era::Era;
 
 use crate::client::Caller;
 use crate::procs::{self, Audit, Service, Upstream};
-use crate::{Binaries, Settings, dlp, wire};
+use crate::{Binaries, Settings, dlp, full, wire};
 
 /// Calls made before the counters are zeroed: connections, caches and lazy DFAs warmed up.
 const WARM_CALLS: usize = 200;
@@ -71,6 +73,8 @@ pub struct Counting {
     pub echo_only: bool,
     /// The audit trail's share instead of the DLP rows.
     pub audit: bool,
+    /// The full pipeline, and each stage's share of it, instead of the DLP rows.
+    pub full: bool,
     /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`, or
     /// `<row>-<era>-audit-<on|off>.callgrind`).
     pub keep_dumps: Option<PathBuf>,
@@ -98,6 +102,9 @@ pub async fn run(
     );
     let (_fixture, addr) = procs::http_server(&bins.fixture, &[]).await?;
     let upstream = Upstream::Http(addr);
+    if counting.full {
+        return full_shares(bins, addr, eras, counting).await;
+    }
     if counting.audit {
         return audit_share(settings, bins, &upstream, eras, counting).await;
     }
@@ -167,6 +174,71 @@ async fn audit_share(
         }
     }
     println!("{}", audit_table(&counts, eras));
+    Ok(())
+}
+
+/// `--instructions --full`: the full pipeline of `--full` (JWT, Cedar on arguments, a grant
+/// check, durable audit, DLP on 1 KiB with findings, a vault credential), the same less one stage
+/// at a time, and the core path, each counted through its own Warden; a stage's share is the
+/// full pipeline's count less the count without it.
+async fn full_shares(
+    bins: &Binaries,
+    fixture: std::net::SocketAddr,
+    eras: &[Era],
+    counting: &Counting,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let idp = warden_gateway::devidp::DevIdp::start(listener).await?;
+    let text: Arc<str> = Arc::from(dlp::payload_of(full::PAYLOAD, 8));
+    let mut variants = vec![("full", full::FULL)];
+    variants.extend(full::less_one());
+    variants.push(("core", full::CORE));
+    // counts[variant][era]
+    let mut counts = vec![[None; 2]; variants.len()];
+    for (v, &(name, stages)) in variants.iter().enumerate() {
+        let (dir, file, addr) = full::config(fixture, &idp.issuer, stages).await?;
+        let mut warden = Counted::start_in(&bins.warden, dir, &file, addr).await?;
+        let token = full::token(&idp, addr, stages);
+        for &era in eras {
+            let mut caller =
+                Caller::http_full(addr, era, "fx__echo", text.clone(), token.clone()).await?;
+            // `full-modern.callgrind`, `less-DLP-modern.callgrind`, `core-modern.callgrind`.
+            let label = match name {
+                "full" | "core" => name.to_string(),
+                stage => format!("less-{stage}"),
+            };
+            let keep = (counting.keep_dumps.as_ref())
+                .map(|dir| dir.join(format!("{label}-{}.callgrind", era.as_str())));
+            let total = warden
+                .count(&mut caller, counting.calls, keep.as_deref())
+                .await?;
+            counts[v][era_index(era)] = Some(total as f64 / counting.calls as f64);
+        }
+    }
+    let mut out = format!("  {:<36}", "call (1 KiB each way)");
+    for era in eras {
+        out.push_str(&format!(" {:>12}", era.as_str()));
+    }
+    let mut line = |label: String, cell: [Option<f64>; 2]| {
+        out.push_str(&format!("\n  {label:<36}"));
+        for &era in eras {
+            let n = cell[era_index(era)];
+            out.push_str(&format!(" {:>12}", n.map_or("-".into(), thousands)));
+        }
+    };
+    let full = counts[0];
+    line("full pipeline".into(), full);
+    for (v, &(name, _)) in variants.iter().enumerate().skip(1) {
+        if name == "core" {
+            line("core path".into(), counts[v]);
+        } else {
+            line(
+                format!("{name}'s share"),
+                [0, 1].map(|e| Some(full[e]? - counts[v][e]?)),
+            );
+        }
+    }
+    println!("{out}");
     Ok(())
 }
 
@@ -278,6 +350,16 @@ impl Counted {
         dlp: &str,
     ) -> anyhow::Result<Counted> {
         let (dir, file, addr) = procs::warden_config(upstream, audit, dlp)?;
+        Counted::start_in(warden, dir, &file, addr).await
+    }
+
+    /// Warden under callgrind with the configuration `file` in `dir`, listening on `addr`.
+    async fn start_in(
+        warden: &Path,
+        dir: tempfile::TempDir,
+        file: &Path,
+        addr: std::net::SocketAddr,
+    ) -> anyhow::Result<Counted> {
         let out = dir.path().join("callgrind.out");
         let launcher = [
             "valgrind".to_string(),
@@ -287,7 +369,7 @@ impl Counted {
             format!("--callgrind-out-file={}", out.display()),
         ];
         let service =
-            procs::start_warden_under(&launcher, warden, dir, &file, addr, START_LIMIT).await?;
+            procs::start_warden_under(&launcher, warden, dir, file, addr, START_LIMIT).await?;
         let pid = service.pid;
         control(pid, "--instr=on").await?;
         Ok(Counted {

@@ -94,6 +94,8 @@ struct Args {
     dlp: bool,
     /// Measure the full pipeline (JWT, Cedar on arguments, a grant check, durable audit, DLP on
     /// 1 KiB results with findings, a vault credential) against direct, nginx and the core path.
+    /// With --instructions: count the full pipeline, the core path and each stage's share (the
+    /// full pipeline's count less the count without that stage) instead of the DLP rows.
     #[arg(long)]
     full: bool,
     /// With --full: also the full pipeline less one stage at a time (what each stage costs).
@@ -246,6 +248,7 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
             calls: args.calls,
             echo_only: args.echo_only,
             audit: args.audit,
+            full: args.full,
             keep_dumps: args.keep_dumps.clone(),
         };
         return instructions::run(&settings, bins, &eras, &counting).await;

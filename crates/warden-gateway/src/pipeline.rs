@@ -78,7 +78,7 @@ enum Walk {
 
 impl Gateway {
     /// Carries one call through the pipeline.
-    pub async fn call(self: &Arc<Self>, mut call: Call) -> Answer {
+    pub async fn call(self: &Arc<Self>, mut call: Box<Call>) -> Answer {
         match walk(self, &mut call, 0).await {
             Walk::Reply(reply) => answer(self.clone(), call, reply).await,
             Walk::Hold(held, next) => Answer::Stream {
@@ -113,7 +113,7 @@ async fn walk(gw: &Arc<Gateway>, call: &mut Call, from: usize) -> Walk {
 }
 
 /// A reply on its way out: its final message through the reply stages, and the call ended.
-async fn answer(gw: Arc<Gateway>, mut call: Call, reply: Reply) -> Answer {
+async fn answer(gw: Arc<Gateway>, mut call: Box<Call>, reply: Reply) -> Answer {
     match reply {
         Reply::Json(message) => {
             let message = finish(&gw, &mut call, message, None).await;
@@ -203,7 +203,7 @@ async fn interim(
 /// client went away) ends the call too.
 fn outgoing(
     gw: Arc<Gateway>,
-    call: Call,
+    call: Box<Call>,
     frames: BoxStream<'static, Frame>,
 ) -> BoxStream<'static, Message> {
     stream::unfold(Some((gw, call, frames)), |state| async move {
@@ -225,7 +225,7 @@ fn outgoing(
 /// A call waiting in a stage; it goes on from stage `next` when it resumes.
 struct HeldCall {
     gw: Arc<Gateway>,
-    call: Call,
+    call: Box<Call>,
     held: BoxStream<'static, Held>,
     next: usize,
 }
@@ -242,7 +242,7 @@ enum Holding {
 /// the stream drops the hold).
 fn hold(
     gw: Arc<Gateway>,
-    call: Call,
+    call: Box<Call>,
     held: BoxStream<'static, Held>,
     next: usize,
 ) -> BoxStream<'static, Message> {

@@ -120,12 +120,14 @@ pub struct Consent {
 
 impl Call {
     /// A request (never a notification or a response), its lifetime starting now.
-    pub fn new(gw: &Arc<Gateway>, ctx: CallCtx, msg: Message) -> Call {
+    /// Boxed: a call is some 700 bytes, and it is handed from the transport to the pipeline, to
+    /// its answer and into a streamed reply's state; each of those moves a pointer.
+    pub fn new(gw: &Arc<Gateway>, ctx: CallCtx, msg: Message) -> Box<Call> {
         // Only requests reach the pipeline, and requests always have an id.
         let id = msg.id().unwrap_or(Id::Int(0));
         let method = Method::parse(msg.method().unwrap_or_default());
         let life = Lifetime::begin(gw, method, ctx.session.clone(), &id);
-        Call {
+        Box::new(Call {
             ctx,
             id,
             method,
@@ -140,7 +142,7 @@ impl Call {
             dlp: Vec::new(),
             data_rules: Default::default(),
             life,
-        }
+        })
     }
 
     /// The client's progress token (`_meta.progressToken`), if it asked for progress.
