@@ -45,7 +45,8 @@ pub fn rfc3339_millis(time: SystemTime) -> String {
             n /= 10;
         }
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    // ASCII digits and punctuation only.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01, by counting 400-year eras of

@@ -172,6 +172,7 @@ async fn every_call_has_its_request_decision_and_response_on_the_record_in_both_
             assert_eq!(request.method.as_deref(), Some("tools/call"));
             assert_eq!(request.detail["decision"]["outcome"], "allow");
             assert_eq!(request.detail["era"], era);
+            assert_eq!(request.detail["peer"], "127.0.0.1", "the client's address");
             assert_eq!(
                 request.detail["params"],
                 json!({ "name": "fx__echo", "arguments": { "text": text } }),
