@@ -35,8 +35,8 @@ const ADDED_P50_US: f64 = 500.0;
 const P99_AT_RATE_US: f64 = 2000.0;
 /// The echoed text: 1 KiB with personal data on one line in 8.
 pub(crate) const PAYLOAD: usize = 1024;
-pub(crate) const USER: &str = "bench-user";
-pub(crate) const AGENT: &str = "bench-agent";
+const USER: &str = "bench-user";
+const AGENT: &str = "bench-agent";
 
 /// What a Warden of this scenario runs with; the full pipeline is every one of them.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,10 @@
 //! minus one with it off, DLP off in both) of the echo and of a call of 1 KiB each way, the full
 //! pipeline's size. With `--full`, instead: the full pipeline of `--full` with a call of 1 KiB
 //! each way, the same less one stage at a time, and the core path, each through its own Warden
-//! (a stage's share is the full count less the count without it). One client at a time has its call alone in flight, so each record is
-//! committed on the call's own thread (`Log::append_now`); what the log's writer thread adds
-//! under load (hand-offs, group commit) is not in these counts.
+//! (a stage's share is the full count less the count without it). One client at a time has its
+//! call alone in flight, so each record is committed on the call's own thread
+//! (`Log::append_now`); what the log's writer thread adds under load (hand-offs, group commit)
+//! is not in these counts.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -75,8 +76,9 @@ pub struct Counting {
     pub audit: bool,
     /// The full pipeline, and each stage's share of it, instead of the DLP rows.
     pub full: bool,
-    /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`, or
-    /// `<row>-<era>-audit-<on|off>.callgrind`).
+    /// Where each row's dump is kept (as `<row>-<era>-dlp-<on|off>.callgrind`,
+    /// `<row>-<era>-audit-<on|off>.callgrind`, or `full-<era>.callgrind`,
+    /// `less-<stage>-<era>.callgrind` and `core-<era>.callgrind`).
     pub keep_dumps: Option<PathBuf>,
 }
 

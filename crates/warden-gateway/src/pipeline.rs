@@ -232,7 +232,7 @@ struct HeldCall {
 
 /// What a held call's stream is doing.
 enum Holding {
-    Held(Box<HeldCall>),
+    Held(HeldCall),
     /// Resumed: the rest of the reply.
     Rest(BoxStream<'static, Message>),
 }
@@ -246,12 +246,12 @@ fn hold(
     held: BoxStream<'static, Held>,
     next: usize,
 ) -> BoxStream<'static, Message> {
-    let start = Holding::Held(Box::new(HeldCall {
+    let start = Holding::Held(HeldCall {
         gw,
         call,
         held,
         next,
-    }));
+    });
     stream::unfold(Some(start), |state| async move {
         let mut state = state?;
         loop {
@@ -296,7 +296,7 @@ fn hold(
                     }
                 }
             };
-            let HeldCall { gw, call, .. } = *h;
+            let HeldCall { gw, call, .. } = h;
             match answer(gw, call, reply).await {
                 Answer::Json { message, .. } => return Some((message, None)),
                 Answer::Stream { messages, .. } => state = Holding::Rest(messages),

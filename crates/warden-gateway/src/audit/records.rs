@@ -112,7 +112,7 @@ pub fn request(gw: &Gateway, call: &Call) -> Record {
     let mut r = of_call(gw, call, Kind::Request);
     let how = capture_of(gw, call);
     put_request(&mut r, call, how);
-    // Written as the address's text (serde writes an IPv4 address without `fmt`).
+    // The address's text, written out without a `String` made of it first.
     put(&mut r, "peer", &call.ctx.peer);
     put_findings(&mut r, &dlp_findings(call, |_| true));
     r
