@@ -217,57 +217,61 @@ async fn full_shares(
             counts[v][era_index(era)] = Some(total as f64 / counting.calls as f64);
         }
     }
-    let mut out = format!("  {:<36}", "call (1 KiB each way)");
-    for era in eras {
-        out.push_str(&format!(" {:>12}", era.as_str()));
-    }
-    let mut line = |label: String, cell: [Option<f64>; 2]| {
-        out.push_str(&format!("\n  {label:<36}"));
-        for &era in eras {
-            let n = cell[era_index(era)];
-            out.push_str(&format!(" {:>12}", n.map_or("-".into(), thousands)));
-        }
-    };
+    let mut out = Printed::new("call (1 KiB each way)", eras);
     let full = counts[0];
-    line("full pipeline".into(), full);
+    out.line("full pipeline", full);
     for (v, &(name, _)) in variants.iter().enumerate().skip(1) {
         if name == "core" {
-            line("core path".into(), counts[v]);
+            out.line("core path", counts[v]);
         } else {
-            line(
-                format!("{name}'s share"),
+            out.line(
+                &format!("{name}'s share"),
                 [0, 1].map(|e| Some(full[e]? - counts[v][e]?)),
             );
         }
     }
-    println!("{out}");
+    println!("{}", out.text);
     Ok(())
 }
 
 /// The printed table of `--audit`: each row off, on, and the share (on minus off).
 fn audit_table(counts: &[[[Option<f64>; 2]; AUDIT_ROWS.len()]; 2], eras: &[Era]) -> String {
-    let mut out = format!("  {:<36}", "call");
-    for era in eras {
-        out.push_str(&format!(" {:>12}", era.as_str()));
-    }
+    let mut out = Printed::new("call", eras);
     for (r, &(what, _)) in AUDIT_ROWS.iter().enumerate() {
-        let cells = [
-            (format!("{what}, audit off"), counts[0][r]),
-            (format!("{what}, audit on"), counts[1][r]),
-            (
-                format!("audit's share, {what}"),
-                [0, 1].map(|e| Some(counts[1][r][e]? - counts[0][r][e]?)),
-            ),
-        ];
-        for (label, cell) in cells {
-            out.push_str(&format!("\n  {label:<36}"));
-            for &era in eras {
-                let n = cell[era_index(era)];
-                out.push_str(&format!(" {:>12}", n.map_or("-".into(), thousands)));
-            }
+        out.line(&format!("{what}, audit off"), counts[0][r]);
+        out.line(&format!("{what}, audit on"), counts[1][r]);
+        out.line(
+            &format!("audit's share, {what}"),
+            [0, 1].map(|e| Some(counts[1][r][e]? - counts[0][r][e]?)),
+        );
+    }
+    out.text
+}
+
+/// A printed table of counts: a header naming the eras, then a line per row.
+struct Printed<'a> {
+    text: String,
+    eras: &'a [Era],
+}
+
+impl<'a> Printed<'a> {
+    fn new(title: &str, eras: &'a [Era]) -> Printed<'a> {
+        let mut text = format!("  {title:<36}");
+        for era in eras {
+            text.push_str(&format!(" {:>12}", era.as_str()));
+        }
+        Printed { text, eras }
+    }
+
+    /// A row's counts per era (`counts[era_index(era)]`), `-` where there is none.
+    fn line(&mut self, label: &str, counts: [Option<f64>; 2]) {
+        self.text.push_str(&format!("\n  {label:<36}"));
+        for &era in self.eras {
+            let n = counts[era_index(era)];
+            self.text
+                .push_str(&format!(" {:>12}", n.map_or("-".into(), thousands)));
         }
     }
-    out
 }
 
 fn era_index(era: Era) -> usize {
@@ -279,36 +283,32 @@ fn era_index(era: Era) -> usize {
 
 /// The printed table: each row with DLP off, then DLP's share of the 10 KiB rows.
 fn table(counts: &[[[Option<f64>; 2]; ROWS.len()]; 2], eras: &[Era]) -> String {
-    let mut out = format!("  {:<36}", "call");
-    for era in eras {
-        out.push_str(&format!(" {:>12}", era.as_str()));
-    }
-    let mut line = |label: String, cell: &dyn Fn(usize) -> Option<f64>| {
-        // A row not counted at all (`--echo-only`) is left out.
-        if eras.iter().all(|&era| cell(era_index(era)).is_none()) {
-            return;
-        }
-        out.push_str(&format!("\n  {label:<36}"));
-        for &era in eras {
-            match cell(era_index(era)) {
-                Some(n) => out.push_str(&format!(" {:>12}", thousands(n))),
-                None => out.push_str(&format!(" {:>12}", "-")),
-            }
+    let mut out = Printed::new("call", eras);
+    let mut line = |label: String, row: [Option<f64>; 2]| {
+        if counted(row, eras) {
+            out.line(&label, row);
         }
     };
     for (r, row) in ROWS.iter().enumerate() {
-        line(format!("{}, DLP off", row.what), &|e| counts[0][r][e]);
+        line(format!("{}, DLP off", row.what), counts[0][r]);
     }
     for (r, row) in ROWS
         .iter()
         .enumerate()
         .filter(|(_, row)| row.every.is_some())
     {
-        line(format!("DLP's share, {}", row.what), &|e| {
-            Some(counts[1][r][e]? - counts[0][r][e]?)
-        });
+        line(
+            format!("DLP's share, {}", row.what),
+            [0, 1].map(|e| Some(counts[1][r][e]? - counts[0][r][e]?)),
+        );
     }
-    out
+    out.text
+}
+
+/// Whether any of `eras` has a count in `counts` (a row of `--echo-only` that was not counted
+/// is left out of its table).
+fn counted(counts: [Option<f64>; 2], eras: &[Era]) -> bool {
+    eras.iter().any(|&era| counts[era_index(era)].is_some())
 }
 
 /// The name a kept dump gets: `echo-legacy-dlp-off.callgrind`, say, or with `stage` "audit",
