@@ -229,6 +229,7 @@ fn serve_thread(
         }
     };
     rt.block_on(async move {
+        tokio::spawn(keep_a_timer());
         let serving = async {
             let listener = TcpListener::from_std(listener)?;
             let app = tower::service_fn(move |incoming: IncomingStream<'_, _>| {
@@ -250,4 +251,22 @@ fn serve_thread(
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// How often a serving thread's own timer fires: well within a call's upstream budget (120 s
+/// unless configured), so that the budget's deadline is never the thread's earliest timer.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Keeps a timer pending on the serving thread, so that a call's deadline, registered while the
+/// thread runs, does not wake the thread's event loop through its eventfd (a `write` and an
+/// extra `epoll_wait` return): tokio does that whenever a new timer is due before the earliest
+/// one the loop last went to sleep with, and with no timer pending every timer is. With this one
+/// pending, a call's deadline (its upstream budget from now) is not the earliest unless the
+/// budget is under [`TICK`]. The price is one wake-up a second per serving thread when idle.
+async fn keep_a_timer() {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
 }
