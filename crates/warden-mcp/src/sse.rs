@@ -69,28 +69,27 @@ impl Decoder {
             chunk = &chunk[1..];
         }
         self.after_cr = false;
-        let mut start = 0;
-        let mut i = 0;
-        while i < chunk.len() {
-            let b = chunk[i];
-            if b == b'\n' || b == b'\r' {
-                self.buf.extend_from_slice(&chunk[start..i]);
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
+            // A line that lies within this chunk is read where it is; one begun in an earlier
+            // chunk is completed in the buffer first.
+            if self.buf.is_empty() {
+                self.line(&chunk[..end], &mut events);
+            } else {
+                self.buf.extend_from_slice(&chunk[..end]);
                 let line = self.buf.split().freeze();
                 self.line(&line, &mut events);
-                if b == b'\r' {
-                    if i + 1 < chunk.len() {
-                        if chunk[i + 1] == b'\n' {
-                            i += 1;
-                        }
-                    } else {
-                        self.after_cr = true;
-                    }
-                }
-                start = i + 1;
             }
-            i += 1;
+            let mut next = end + 1;
+            if chunk[end] == b'\r' {
+                match chunk.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            chunk = &chunk[next..];
         }
-        self.buf.extend_from_slice(&chunk[start..]);
+        self.buf.extend_from_slice(chunk);
         if self.max_line > 0 && self.buf.len() > self.max_line {
             return Err(LineTooLong(self.max_line));
         }
@@ -126,9 +125,15 @@ impl Decoder {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Checked as UTF-8 first, which is quicker than the lossy reading when it is.
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => std::borrow::Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
+                // Room for the line end too, so that it does not grow the text a second time.
+                self.current.data.reserve(value.len() + 1);
                 self.current.data.push_str(&value);
                 self.current.data.push('\n');
                 self.has_data = true;
@@ -160,15 +165,28 @@ mod tests {
         assert_eq!(events[0].event.as_deref(), Some("message"));
     }
 
+    /// The data of the events `text` decodes to, cut into two chunks at every byte in turn.
+    fn data_cut_everywhere(text: &[u8]) -> impl Iterator<Item = (usize, Vec<String>)> + '_ {
+        (0..text.len()).map(|split| {
+            let (x, y) = text.split_at(split);
+            let data = decode_all(&[x, y]).into_iter().map(|e| e.data).collect();
+            (split, data)
+        })
+    }
+
     #[test]
     fn handles_every_line_ending_and_split_chunks() {
         let text = b"data: a\r\ndata: b\r\rdata:c\n\n: comment\n\nid: 9\n\n";
-        for split in 0..text.len() {
-            let (x, y) = text.split_at(split);
-            let events = decode_all(&[x, y]);
-            assert_eq!(events.len(), 2, "split at {split}");
-            assert_eq!(events[0].data, "a\nb");
-            assert_eq!(events[1].data, "c");
+        for (split, data) in data_cut_everywhere(text) {
+            assert_eq!(data, ["a\nb", "c"], "split at {split}");
+        }
+    }
+
+    #[test]
+    fn reads_text_that_is_not_utf8_with_replacement_characters_wherever_lines_are_cut() {
+        let text = b"data: a\xffb\ndata: \xc3\xa9\n\n";
+        for (split, data) in data_cut_everywhere(text) {
+            assert_eq!(data, ["a\u{FFFD}b\n\u{e9}"], "split at {split}");
         }
     }
 
