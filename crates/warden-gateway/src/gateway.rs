@@ -55,6 +55,16 @@ pub enum StartError {
 }
 
 impl Gateway {
+    /// How a request's `params` is best read: as a tree at once where the call's path reads it
+    /// so anyway (a policy on the arguments, DLP, the audit trail), else kept as text.
+    pub fn params_as(&self) -> warden_mcp::ParamsAs {
+        if self.dlp.is_some() || self.audit.is_on() || self.policies.reads_arguments() {
+            warden_mcp::ParamsAs::Tree
+        } else {
+            warden_mcp::ParamsAs::Text
+        }
+    }
+
     pub async fn new(config: Config) -> Result<Arc<Gateway>, StartError> {
         Gateway::with_stage(config, None).await
     }

@@ -111,7 +111,9 @@ pub struct Ask<'a> {
     pub server: &'a str,
     pub target: &'a str,
     pub tags: Option<&'a std::collections::BTreeMap<String, String>>,
-    pub arguments: Option<&'a Value>,
+    /// The call's arguments, asked for only when some policy reads them: a request's `params`
+    /// is kept as text until something reads it as a tree.
+    pub arguments: Option<&'a (dyn Fn() -> Option<&'a Value> + Sync)>,
     pub client_ip: Option<std::net::IpAddr>,
     pub era: &'a str,
 }
@@ -119,7 +121,21 @@ pub struct Ask<'a> {
 impl Policies {
     pub fn decide(&self, ask: &Ask<'_>) -> Decision {
         let engine = self.current();
-        with_request(ask, self.utc_offset_minutes, |r| engine.decide(r))
+        let arguments = match ask.arguments {
+            Some(read) if engine.reads_arguments() => read(),
+            _ => None,
+        };
+        with_request(ask, arguments, self.utc_offset_minutes, |r| {
+            engine.decide(r)
+        })
+    }
+
+    /// Whether any policy of the current set reads a call's arguments.
+    pub fn reads_arguments(&self) -> bool {
+        self.engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .reads_arguments()
     }
 
     /// Whether any policy is a data rule.
@@ -131,11 +147,17 @@ impl Policies {
     /// consent, for some arguments.
     pub fn visible(&self, ask: &Ask<'_>) -> bool {
         let engine = self.current();
-        with_request(ask, self.utc_offset_minutes, |r| engine.visible(r))
+        // Visibility holds for some arguments: the call's own are not read.
+        with_request(ask, None, self.utc_offset_minutes, |r| engine.visible(r))
     }
 }
 
-fn with_request<T>(ask: &Ask<'_>, utc_offset_minutes: i32, f: impl FnOnce(&Request<'_>) -> T) -> T {
+fn with_request<T>(
+    ask: &Ask<'_>,
+    arguments: Option<&Value>,
+    utc_offset_minutes: i32,
+    f: impl FnOnce(&Request<'_>) -> T,
+) -> T {
     let p = ask.principal;
     let groups: Vec<&str> = p.groups.iter().map(|g| &**g).collect();
     let scopes: Vec<&str> = p.scopes.iter().map(|s| &**s).collect();
@@ -152,7 +174,7 @@ fn with_request<T>(ask: &Ask<'_>, utc_offset_minutes: i32, f: impl FnOnce(&Reque
         server: ask.server,
         target: ask.target,
         tags: &tags,
-        arguments: ask.arguments,
+        arguments,
         now: SystemTime::now(),
         utc_offset_minutes,
         client_ip: ask.client_ip,

@@ -17,5 +17,5 @@ pub mod method;
 pub mod params;
 pub mod sse;
 
-pub use message::{Id, Kind, Message, ParseError, RpcError, codes};
+pub use message::{Id, Kind, Message, ParamsAs, ParseError, RpcError, codes};
 pub use method::Method;

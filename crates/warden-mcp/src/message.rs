@@ -12,7 +12,9 @@ mod parts;
 mod swar;
 mod write;
 
-use parts::{Fields, FrameSeed, MetaMember, RawMeta, RawResult};
+use parts::{Fields, FrameSeed, MetaMember, RawMeta, RawParams, RawResult};
+
+pub use parts::ParamsAs;
 
 /// A JSON-RPC request id. Kept exactly (number or string) so it can be echoed back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -125,14 +127,18 @@ impl fmt::Display for RpcError {
 /// A reply's `result` is kept as the text it arrived as (without the whitespace between its
 /// top-level members) until something reads or changes it: most replies only pass through, and
 /// building their result as a tree of values (and writing it out again) was the largest single
-/// cost of relaying a call. A request's `params._meta` is kept as text in the same way (the
-/// modern era's envelope), and read through [`Message::meta_str`] and its neighbours.
+/// cost of relaying a call. A request's `params` is kept as text in the same way, and so is its
+/// `params._meta` (the modern era's envelope), read through [`Message::param_str`],
+/// [`Message::meta_str`] and their neighbours.
 #[derive(Clone, Debug)]
 pub struct Message {
     kind: Kind,
     /// A copy of `body["method"]`, which is read many times per request and never changes.
     method: Option<Box<str>>,
     body: Fields,
+    /// `params` as text, while nothing has read it as a tree or changed it (see
+    /// [`Message::params`]); `body` holds `null` in its place. Boxed: most replies have none.
+    params: Option<Box<RawParams>>,
     /// Boxed: a message is moved between the stages many times, and a message without its
     /// result inline is small enough to be moved without a call to `memcpy`.
     result: Option<Box<RawResult>>,
@@ -151,15 +157,21 @@ impl PartialEq for Message {
 }
 
 impl Message {
-    /// Parses one message from a body. Arrays (batches) and non-objects are refused.
+    /// Parses one message from a body. Arrays (batches) and non-objects are refused. A
+    /// request's `params` is kept as text until something reads it as a tree.
     pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+        Message::parse_with(bytes, ParamsAs::Text)
+    }
+
+    /// As [`Message::parse`], `params` read as `params` says.
+    pub fn parse_with(bytes: &[u8], params: ParamsAs) -> Result<Message, ParseError> {
         // JSON is UTF-8. Checked once here, the text is parsed as a `str`, and serde_json does
         // not check each string of it again (two dozen strings on a modern call, each with a
         // call of its own).
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ParseError::Json(format!("the body is not UTF-8: {e}")))?;
-        match Message::frame(text) {
-            Ok(frame) => Message::checked(frame.body, frame.result).map(|mut m| {
+        match Message::frame(text, params) {
+            Ok(frame) => Message::checked(frame.body, frame.params, frame.result).map(|mut m| {
                 m.text_len = bytes.len();
                 m.meta = frame.meta;
                 m
@@ -174,10 +186,10 @@ impl Message {
     }
 
     /// Reads one JSON object (and nothing after it) as a frame, as `serde_json::from_str` would.
-    fn frame(text: &str) -> Result<parts::Frame, serde_json::Error> {
+    fn frame(text: &str, params: ParamsAs) -> Result<parts::Frame, serde_json::Error> {
         use serde::de::DeserializeSeed;
         let mut de = serde_json::Deserializer::from_str(text);
-        let frame = FrameSeed(text.len()).deserialize(&mut de)?;
+        let frame = FrameSeed(text.len(), params).deserialize(&mut de)?;
         de.end()?;
         Ok(frame)
     }
@@ -187,13 +199,18 @@ impl Message {
             Value::Object(map) => Message::checked(
                 Fields(map.into_iter().map(|(k, v)| (k.into(), v)).collect()),
                 None,
+                None,
             ),
             Value::Array(_) => Err(ParseError::Batch),
             _ => Err(ParseError::Invalid("the body must be a JSON object")),
         }
     }
 
-    fn checked(body: Fields, result: Option<Box<RawResult>>) -> Result<Message, ParseError> {
+    fn checked(
+        body: Fields,
+        params: Option<Box<RawParams>>,
+        result: Option<Box<RawResult>>,
+    ) -> Result<Message, ParseError> {
         if body.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(ParseError::Invalid("\"jsonrpc\" must be \"2.0\""));
         }
@@ -203,6 +220,8 @@ impl Message {
             }
             match body.get("params") {
                 None | Some(Value::Object(_)) => {}
+                // Its place while it is kept as text (only an object is).
+                Some(Value::Null) if params.is_some() => {}
                 Some(_) => return Err(ParseError::Invalid("\"params\" must be an object")),
             }
             match body.get("id") {
@@ -232,6 +251,7 @@ impl Message {
             kind,
             method,
             body,
+            params,
             result,
             meta: None,
             text_len: 0,
@@ -253,6 +273,7 @@ impl Message {
             kind,
             method: method.map(Box::from),
             body,
+            params: None,
             result: None,
             meta: None,
             text_len: 0,
@@ -275,6 +296,7 @@ impl Message {
             kind: Kind::Request,
             method: Some(Box::from(method)),
             body: Fields::default(),
+            params: None,
             result: None,
             meta: None,
             text_len: 0,
@@ -329,16 +351,29 @@ impl Message {
         self.body.insert("id", id.to_value());
     }
 
-    /// The params object. Its `_meta` member is not to be read here: while `_meta` is kept as
-    /// text, this map holds a `null` in its place. Read it with [`Message::meta`],
-    /// [`Message::meta_str`] and their neighbours.
+    /// The params object (made from its text the first time it is asked for while it is kept
+    /// as text: where one string member is wanted, [`Message::param_str`] costs less). Its
+    /// `_meta` member is not to be read here: while `_meta` is kept as text, this map holds a
+    /// `null` in its place. Read it with [`Message::meta`], [`Message::meta_str`] and their
+    /// neighbours.
     pub fn params(&self) -> Option<&Map<String, Value>> {
-        self.body.get("params").and_then(Value::as_object)
+        match &self.params {
+            Some(raw) => Some(raw.tree()),
+            None => self.body.get("params").and_then(Value::as_object),
+        }
+    }
+
+    /// Puts `params` kept as text into the body as the tree it is, to be changed there.
+    fn params_into_body(&mut self) {
+        if let Some(raw) = self.params.take() {
+            self.body.insert("params", Value::Object(raw.into_tree()));
+        }
     }
 
     /// The params object to change, created empty if the message had none; `_meta` is read
     /// into it first, so all of it can be changed.
     pub fn params_mut(&mut self) -> &mut Map<String, Value> {
+        self.params_into_body();
         if let Some(raw) = self.meta.take() {
             let meta = raw.into_value();
             if let Some(Value::Object(params)) = self.body.get_mut("params") {
@@ -353,6 +388,7 @@ impl Message {
     /// the request's, and is to be left in the map and alone. Changing `_meta` takes
     /// [`Message::params_mut`].
     pub fn data_params_mut(&mut self) -> &mut Map<String, Value> {
+        self.params_into_body();
         let params = self
             .body
             .get_or_insert_with("params", || Value::Object(Map::new()));
@@ -368,15 +404,32 @@ impl Message {
 
     /// A string field of `params`, such as `name` or `uri`.
     pub fn param_str(&self, key: &str) -> Option<&str> {
-        self.params()?.member(key)?.as_str()
+        match &self.params {
+            Some(raw) => raw.str_member(key),
+            None => self.params()?.member(key)?.as_str(),
+        }
+    }
+
+    /// Sets the string member `key` of `params` (which is created if the message had none),
+    /// in its place if it is there, else last. `params` kept as text stays text.
+    pub fn set_param_str(&mut self, key: &str, value: &str) {
+        if let Some(raw) = &mut self.params
+            && !raw.is_read()
+            && raw.set_str(key, value)
+        {
+            return;
+        }
+        self.data_params_mut().insert(key.into(), value.into());
     }
 
     /// `params._meta`, if present, as a tree (made from its text the first time it is asked
     /// for: where one member is wanted, [`Message::meta_str`] and its neighbours cost less).
     pub fn meta(&self) -> Option<&Map<String, Value>> {
-        match &self.meta {
-            Some(raw) => raw.value().as_object(),
-            None => self.params()?.member("_meta")?.as_object(),
+        match (&self.meta, &self.params) {
+            (Some(raw), _) => raw.value().as_object(),
+            // `params` kept as text with no `_meta` kept as text has none.
+            (None, Some(_)) => None,
+            (None, None) => self.params()?.member("_meta")?.as_object(),
         }
     }
 
@@ -425,6 +478,8 @@ impl Message {
     /// A copy of the member `key` of `params._meta`.
     pub fn meta_value(&self, key: &str) -> Option<Value> {
         match self.meta_member(key)? {
+            // An empty object (as the modern era's capabilities often are) without the parser.
+            MetaMember::Text("{}") => Some(Value::Object(Map::new())),
             // The text is one JSON value: it was checked when the message was parsed.
             MetaMember::Text(text) => serde_json::from_str(text).ok(),
             MetaMember::Value(v) => Some(v.clone()),
@@ -544,6 +599,7 @@ impl Message {
 
     pub fn into_value(mut self) -> Value {
         self.result_mut();
+        self.params_into_body();
         if self.meta.is_some() {
             self.params_mut();
         }
@@ -557,15 +613,16 @@ impl Message {
         let guess = self.text_len.max(raw.map_or(0, |r| r.text.len()));
         let mut out = Vec::with_capacity(guess + 128);
         out.push(b'{');
-        let meta = self.meta.as_deref();
+        let (meta, params) = (self.meta.as_deref(), self.params.as_deref());
         let put = |out: &mut Vec<u8>, key: &str, value: &Value| {
             if out.len() > 1 {
                 out.push(b',');
             }
             write::string(out, key);
             out.push(b':');
-            match (meta, value) {
-                (Some(meta), Value::Object(params)) if key == "params" => {
+            match (params, meta, value) {
+                (Some(params), _, _) if key == "params" => params.write(out, meta),
+                (None, Some(_), Value::Object(params)) if key == "params" => {
                     put_params(out, params, meta);
                 }
                 _ => write::value(out, value),
@@ -586,8 +643,8 @@ impl Message {
     }
 }
 
-/// Writes a params object whose `_meta` is kept as text.
-fn put_params(out: &mut Vec<u8>, params: &Map<String, Value>, meta: &RawMeta) {
+/// Writes a params object whose `_meta` is kept as text (if `meta` is there).
+fn put_params(out: &mut Vec<u8>, params: &Map<String, Value>, meta: Option<&RawMeta>) {
     out.push(b'{');
     for (i, (key, value)) in params.iter().enumerate() {
         if i > 0 {
@@ -595,10 +652,9 @@ fn put_params(out: &mut Vec<u8>, params: &Map<String, Value>, meta: &RawMeta) {
         }
         write::string(out, key);
         out.push(b':');
-        if key == "_meta" {
-            put_kept(out, &meta.text, || meta.value());
-        } else {
-            write::value(out, value);
+        match meta {
+            Some(meta) if key == "_meta" => put_kept(out, &meta.text, || meta.value()),
+            _ => write::value(out, value),
         }
     }
     out.push(b'}');

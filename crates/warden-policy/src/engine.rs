@@ -15,7 +15,7 @@ use crate::error::{PolicyError, PolicyErrors};
 use crate::index::Index;
 use crate::lint::{LintFinding, ToolInfo, lint};
 use crate::load::{self, PolicyMeta};
-use crate::reads::{Reads, Wanted};
+use crate::reads::{Fields, Reads, Wanted};
 use crate::request::Request;
 use crate::schema::SCHEMA_TEXT;
 use crate::scope::Compiled;
@@ -282,6 +282,13 @@ impl PolicyEngine {
     /// Whether any policy is a data rule (`@dlp_results`, `@dlp_arguments`).
     pub fn has_data_rules(&self) -> bool {
         self.data_rules
+    }
+
+    /// Whether any policy reads a call's arguments (`context.arguments` or
+    /// `context.decimal_arguments`). When none does, a request's `arguments` are never read,
+    /// and a caller may leave out what it would cost to have them at hand.
+    pub fn reads_arguments(&self) -> bool {
+        self.all_reads.arguments != Fields::None || self.all_reads.decimal_arguments != Fields::None
     }
 
     /// Checks that every detector the data rules name is one `known` accepts; each unknown one

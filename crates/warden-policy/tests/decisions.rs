@@ -519,3 +519,28 @@ permit (principal, action == Action::"call_tool", resource == Tool::"ops.restart
     assert!(d.approvers.is_empty());
     assert!(call("git.status").decide(&engine).approvers.is_empty());
 }
+
+#[test]
+fn reads_arguments_says_whether_any_policy_reads_them() {
+    assert!(engine(POLICIES).reads_arguments());
+    let none = engine(
+        r#"permit (principal in Group::"eng", action == Action::"call_tool", resource in Server::"git");
+        forbid (principal, action, resource) when { context.hour < 6 };"#,
+    );
+    assert!(!none.reads_arguments());
+    // Where no policy reads them, leaving the arguments out changes no decision.
+    for args in [json!({ "force": true }), json!({}), json!([1])] {
+        let with = call("git.push").groups(&["eng"]).args(args).decide(&none);
+        let without = call("git.push").groups(&["eng"]).decide(&none);
+        assert_eq!(with.outcome, without.outcome);
+    }
+    let decimal = engine(
+        r#"permit (principal, action == Action::"call_tool", resource)
+        when { context.decimal_arguments has amount
+               && context.decimal_arguments.amount.lessThanOrEqual(decimal("10.0")) };"#,
+    );
+    assert!(decimal.reads_arguments());
+    let presence =
+        engine(r#"forbid (principal, action, resource) when { context.arguments has path };"#);
+    assert!(presence.reads_arguments());
+}

@@ -46,13 +46,14 @@ async fn decide(gw: &Gateway, call: &mut Call) -> Next {
         return Next::Continue;
     };
     let action = action(call.method, target.kind);
+    let arguments = || call.arguments();
     let question = ask(
         gw,
         &call.ctx,
         action,
         target.upstream,
         &target.own,
-        call.arguments(),
+        Some(&arguments),
     );
     // A prompt's completion is offered wherever the prompt is visible; a resource's only where
     // policy allows completing it outright (there is nobody to ask for consent mid-typing).
@@ -179,7 +180,7 @@ pub fn ask<'a>(
     action: Action,
     upstream: usize,
     target: &'a str,
-    arguments: Option<&'a Value>,
+    arguments: Option<&'a (dyn Fn() -> Option<&'a Value> + Sync)>,
 ) -> Ask<'a> {
     let config = gw.pool.config(upstream);
     Ask {

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use futures::stream;
-use serde_json::{Value, json};
+use serde_json::json;
 use warden_mcp::Message;
 use warden_mcp::era::Era;
-use warden_mcp::member::Members;
 
 use super::later;
 use super::relay::{Relay, Step};
@@ -30,14 +29,8 @@ impl RequestStage for Forward {
 /// The request as the upstream must see it: under the name the upstream knows.
 fn for_upstream(mut msg: Message, target: &Target) -> Message {
     match target.kind {
-        TargetKind::Tool | TargetKind::Prompt => {
-            let own = Value::from(target.own.clone());
-            let params = msg.data_params_mut();
-            match params.member_mut("name") {
-                Some(name) => *name = own,
-                None => _ = params.insert("name".into(), own),
-            }
-        }
+        // In the text of `params`, while it is kept as text.
+        TargetKind::Tool | TargetKind::Prompt => msg.set_param_str("name", &target.own),
         TargetKind::PromptCompletion => {
             msg.data_params_mut().insert(
                 "ref".into(),

@@ -266,7 +266,7 @@ async fn post(
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
-    let msg = match Message::parse(&bytes) {
+    let msg = match Message::parse_with(&bytes, gw.params_as()) {
         Ok(m) => m,
         Err(e) => return refuse(Refusal::Malformed(e)),
     };

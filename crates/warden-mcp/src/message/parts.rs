@@ -261,7 +261,9 @@ impl<'de> Visitor<'de> for MetaSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMeta, A::Error> {
         let mut members = Vec::with_capacity(4);
-        let (text, plain) = read_members(&mut map, 256, Some(&mut members), |_, _| {})?;
+        let (text, plain) = read_members(&mut map, 256, Some(&mut members), |_, map| {
+            checked_text(map)
+        })?;
         Ok(RawMeta {
             text,
             parsed: OnceLock::new(),
@@ -270,8 +272,8 @@ impl<'de> Visitor<'de> for MetaSeed {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawMeta, A::Error> {
-        let (value, _) = ParamsSeed.visit_seq(seq)?;
-        Ok(RawMeta::other(&value))
+        let (value, _) = ParamsSeed(0, ParamsAs::Tree).visit_seq(seq)?;
+        Ok(RawMeta::other(&value.into_value()))
     }
 
     scalars_as_values!(|v: Value| RawMeta::other(&v));
@@ -280,16 +282,17 @@ impl<'de> Visitor<'de> for MetaSeed {
 /// The ranges of an object's members in its text: each name (without its quotes) and its value.
 type MemberRanges = Vec<(Range<usize>, Range<usize>)>;
 
-/// Reads an object member by member into one text: each value as the text the parser checked
-/// (borrowed from the message's text), each name as it was written, the members joined without
-/// the whitespace between them. `each` sees every member's name (unescaped) and value text, and
-/// `ranges` (if given) gets where each one stands in the text. Returns the text and whether
-/// every name was written without an escape.
+/// Reads an object member by member into one text: each value as the text `value` gives for it
+/// (given the member's unescaped name, it reads the value from `map`: usually the text the
+/// parser checked, borrowed from the message's text, see [`checked_text`]), each name as it was
+/// written, the members joined without the whitespace between them. `ranges` (if given) gets
+/// where each one stands in the text. Returns the text and whether every name was written
+/// without an escape.
 fn read_members<'de, A: MapAccess<'de>>(
     map: &mut A,
     capacity: usize,
     mut ranges: Option<&mut MemberRanges>,
-    mut each: impl FnMut(&str, &'de str),
+    mut value: impl FnMut(&str, &mut A) -> Result<&'de str, A::Error>,
 ) -> Result<(String, bool), A::Error> {
     let mut text = String::with_capacity(capacity);
     let mut plain = true;
@@ -317,20 +320,24 @@ fn read_members<'de, A: MapAccess<'de>>(
             }
         };
         let key = start..text.len() - 1;
-        let value: &'de RawValue = map.next_value()?;
+        let value = value(&name, map)?;
         // Room for the value and the closing brace: a long value at the end of an object that
         // outgrew `capacity` is then not copied again for one byte more.
-        text.reserve(value.get().len() + 1);
+        text.reserve(value.len() + 1);
         text.push(':');
         let at = text.len();
-        text.push_str(value.get());
-        each(&name, value.get());
+        text.push_str(value);
         if let Some(ranges) = ranges.as_deref_mut() {
             ranges.push((key, at..text.len()));
         }
     }
     text.push('}');
     Ok((text, plain))
+}
+
+/// The next value of `map` as the text the parser checked.
+fn checked_text<'de, A: MapAccess<'de>>(map: &mut A) -> Result<&'de str, A::Error> {
+    Ok(map.next_value::<&'de RawValue>()?.get())
 }
 
 /// Reads a `result` as text: an object member by member (see [`read_members`]), its head
@@ -365,7 +372,11 @@ impl<'de> Visitor<'de> for ResultSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResultText, A::Error> {
         let mut head = HeadFields::default();
-        let (text, _) = read_members(&mut map, self.0, None, |name, value| head.see(name, value))?;
+        let (text, _) = read_members(&mut map, self.0, None, |name, map| {
+            let value = checked_text(map)?;
+            head.see(name, value);
+            Ok(value)
+        })?;
         Ok((text, Some(head.finish())))
     }
 
@@ -468,20 +479,21 @@ impl<'de> Visitor<'de> for NameSeed {
 /// A message's top-level object with `result` kept as text.
 pub(super) struct Frame {
     pub(super) body: Fields,
+    pub(super) params: Option<Box<RawParams>>,
     pub(super) result: Option<Box<RawResult>>,
     /// Boxed here already: the parse moves it several times.
     pub(super) meta: Option<Box<RawMeta>>,
 }
 
-/// Reads a message's top-level object into a [`Frame`]; it holds the length of the message's
-/// text.
-pub(super) struct FrameSeed(pub(super) usize);
+/// Reads a message's top-level object into a [`Frame`]: it holds the length of the message's
+/// text, and how `params` is to be read.
+pub(super) struct FrameSeed(pub(super) usize, pub(super) ParamsAs);
 
 impl<'de> DeserializeSeed<'de> for FrameSeed {
     type Value = Frame;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Frame, D::Error> {
-        struct Visit(usize);
+        struct Visit(usize, ParamsAs);
         impl<'de> Visitor<'de> for Visit {
             type Value = Frame;
 
@@ -491,11 +503,23 @@ impl<'de> DeserializeSeed<'de> for FrameSeed {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
                 let (mut body, mut result, mut meta) = (Fields::default(), None, None);
+                let mut params = None;
                 while let Some(key) = map.next_key_seed(KeySeed)? {
                     if key == "params" {
                         // A repeated `params` is the last one, as in a JSON map.
-                        let (value, raw) = map.next_value_seed(ParamsSeed)?;
+                        let (read, raw) = map.next_value_seed(ParamsSeed(self.0, self.1))?;
                         meta = raw;
+                        let value = match read {
+                            // Its place among the members holds `null` while it is text.
+                            Params::Text(text) => {
+                                params = Some(text);
+                                Value::Null
+                            }
+                            Params::Value(value) => {
+                                params = None;
+                                value
+                            }
+                        };
                         match body.get_mut(&key) {
                             Some(v) => *v = value,
                             None => body.0.push((key, value)),
@@ -522,45 +546,108 @@ impl<'de> DeserializeSeed<'de> for FrameSeed {
                         }
                     }
                 }
-                Ok(Frame { body, result, meta })
+                Ok(Frame {
+                    body,
+                    params,
+                    result,
+                    meta,
+                })
             }
         }
-        d.deserialize_map(Visit(self.0))
+        d.deserialize_map(Visit(self.0, self.1))
     }
 }
 
-/// Reads `params`: an object's members as a JSON map, except `_meta`, which is kept as text
-/// ([`RawMeta`]) with a `null` in its place in the map. Anything else is read as the value it
-/// is (and refused later: `params` must be an object).
-struct ParamsSeed;
+/// How a request's `params` is read: kept as text until something reads it as a tree, or read
+/// as a tree at once, for a caller that knows something will (a policy on the arguments, DLP,
+/// the audit trail): text first would then be read twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamsAs {
+    Text,
+    Tree,
+}
+
+/// `params` as read: an object kept as text, or anything else as the value it is.
+pub(super) enum Params {
+    Text(Box<RawParams>),
+    Value(Value),
+}
+
+impl Params {
+    fn into_value(self) -> Value {
+        match self {
+            Params::Text(raw) => Value::Object(raw.into_tree()),
+            Params::Value(value) => value,
+        }
+    }
+}
+
+/// Reads `params`: an object's members as text ([`RawParams`]), except `_meta`, which is kept
+/// as text of its own ([`RawMeta`]) with a `null` in its place. An object whose member names
+/// have an escape or repeat is read into a JSON map instead (the same `null` in place of
+/// `_meta`), and so is every object when asked to ([`ParamsAs::Tree`]). Anything else is read
+/// as the value it is (and refused later: `params` must be an object). It holds the length of
+/// the message's text, which `params` cannot exceed.
+struct ParamsSeed(usize, ParamsAs);
 
 impl<'de> DeserializeSeed<'de> for ParamsSeed {
-    type Value = (Value, Option<Box<RawMeta>>);
+    type Value = (Params, Option<Box<RawMeta>>);
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(ParamsSeed)
+        d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ParamsSeed {
-    type Value = (Value, Option<Box<RawMeta>>);
+    type Value = (Params, Option<Box<RawMeta>>);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut params, mut meta) = (Map::new(), None);
-        while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "_meta" {
-                meta = Some(Box::new(map.next_value_seed(MetaSeed)?));
-                Value::Null
-            } else {
-                map.next_value()?
-            };
-            params.insert(key, value);
+        let mut meta = None;
+        if self.1 == ParamsAs::Tree {
+            let mut params = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = if key == "_meta" {
+                    meta = Some(Box::new(map.next_value_seed(MetaSeed)?));
+                    Value::Null
+                } else {
+                    map.next_value()?
+                };
+                params.insert(key, value);
+            }
+            return Ok((Params::Value(Value::Object(params)), meta));
         }
-        Ok((Value::Object(params), meta))
+        let mut members = Vec::with_capacity(4);
+        let (text, plain) = read_members(&mut map, self.0, Some(&mut members), |name, map| {
+            if name == "_meta" {
+                // A repeated `_meta` is the last one, as in a JSON map.
+                meta = Some(Box::new(map.next_value_seed(MetaSeed)?));
+                Ok("null")
+            } else {
+                checked_text(map)
+            }
+        })?;
+        if plain && names_differ(&text, &members) {
+            let meta_at = members
+                .iter()
+                .find(|(k, _)| &text[k.clone()] == "_meta")
+                .map(|(_, v)| v.clone());
+            let raw = RawParams {
+                text,
+                members,
+                meta_at,
+                tree: OnceLock::new(),
+            };
+            return Ok((Params::Text(Box::new(raw)), meta));
+        }
+        // The text is one JSON object, written from what the parser checked; read as a map, a
+        // repeated name keeps its first place and its last value.
+        let params: Map<String, Value> =
+            serde_json::from_str(&text).map_err(serde::de::Error::custom)?;
+        Ok((Params::Value(Value::Object(params)), meta))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -568,10 +655,166 @@ impl<'de> Visitor<'de> for ParamsSeed {
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
-        Ok((Value::Array(items), None))
+        Ok((Params::Value(Value::Array(items)), None))
     }
 
-    scalars_as_values!(|v: Value| (v, None));
+    scalars_as_values!(|v: Value| (Params::Value(v), None));
+}
+
+/// Whether no two members have the same name (compared as written: the names have no escape).
+/// Objects of more than [`NAMES_COMPARED_UP_TO`] members are not compared, and count as not.
+fn names_differ(text: &str, members: &MemberRanges) -> bool {
+    let name = |i: usize| &text.as_bytes()[members[i].0.clone()];
+    members.len() <= NAMES_COMPARED_UP_TO
+        && (1..members.len()).all(|i| (0..i).all(|j| name(i) != name(j)))
+}
+
+/// Up to this many members, `params` is kept as text (see [`names_differ`]).
+const NAMES_COMPARED_UP_TO: usize = 16;
+
+/// A request's `params` object, kept as text until something reads it as a tree or changes a
+/// member other than by [`RawParams::set_str`].
+///
+/// Most calls' `params` are routed on (by `name` or `uri`, read from the text) and passed on
+/// with the name changed: building every member as a tree of values (a map with hashed keys, a
+/// string for each name and value), writing it all out again and dropping it was the largest
+/// part of reading a request. Only an object whose member names are written without an escape
+/// and differ from each other is kept so: a reader that keeps the first of a repeated name and
+/// one that keeps the last then find the same members, so the upstream cannot act on a `name`
+/// the gateway did not route and decide on. A member's value may itself repeat a name (the
+/// arguments, say); nothing has read it then, and once something reads `params` as a tree (a
+/// policy on the arguments, DLP, the audit trail), the message is written from the tree: what
+/// the gateway read is what goes on.
+#[derive(Clone, Debug)]
+pub(super) struct RawParams {
+    /// One JSON object: written from what the parser checked, `_meta`'s value as `null`.
+    text: String,
+    /// Each member's name (without its quotes) and value, as ranges of `text`.
+    members: MemberRanges,
+    /// Where `_meta`'s value stands in `text`; the message's [`RawMeta`] is written there.
+    meta_at: Option<Range<usize>>,
+    tree: OnceLock<Map<String, Value>>,
+}
+
+impl RawParams {
+    /// The object as a tree, made from the text the first time it is asked for.
+    pub(super) fn tree(&self) -> &Map<String, Value> {
+        self.tree
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
+    }
+
+    pub(super) fn into_tree(self) -> Map<String, Value> {
+        match self.tree.into_inner() {
+            Some(tree) => tree,
+            None => serde_json::from_str(&self.text).unwrap_or_default(),
+        }
+    }
+
+    /// Whether something has read it as a tree.
+    pub(super) fn is_read(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        // Names compared as bytes, as in `RawMeta::member`.
+        self.members
+            .iter()
+            .position(|(k, _)| self.text.as_bytes().get(k.clone()) == Some(key.as_bytes()))
+    }
+
+    /// The member `key` if it is a string: read from the text when it has no escape.
+    pub(super) fn str_member(&self, key: &str) -> Option<&str> {
+        let (_, value) = &self.members[self.position(key)?];
+        let text = &self.text[value.clone()];
+        match text.strip_prefix('"')?.strip_suffix('"') {
+            Some(inner) if !inner.contains('\\') => Some(inner),
+            // An escaped string: read by the parser.
+            _ => self.tree().get(key)?.as_str(),
+        }
+    }
+
+    /// Sets the member `key` to the string `value` in the text: in its place if it is there,
+    /// else last. Only while nothing has read the tree (which would then be out of date).
+    /// Returns `false`, changing nothing, for a new name that would need an escape.
+    pub(super) fn set_str(&mut self, key: &str, value: &str) -> bool {
+        debug_assert!(!self.is_read(), "set in the text after the tree was read");
+        let at = self.position(key);
+        if at.is_none() && key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return false;
+        }
+        let plain = !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        if let Some(i) = at
+            && plain
+            && self.text[self.members[i].1.clone()].starts_with('"')
+        {
+            // A string for a string, with nothing to escape: the new text between the old quotes.
+            let old = self.members[i].1.clone();
+            self.replace(i, old.start + 1..old.end - 1, value);
+            return true;
+        }
+        let mut literal = Vec::with_capacity(value.len() + 2);
+        super::write::string(&mut literal, value);
+        // `write::string` writes UTF-8 text as UTF-8 text.
+        let literal = std::str::from_utf8(&literal).unwrap_or("\"\"");
+        match at {
+            Some(i) => {
+                let old = self.members[i].1.clone();
+                self.replace(i, old, literal);
+            }
+            None => {
+                self.text.pop();
+                if !self.members.is_empty() {
+                    self.text.push(',');
+                }
+                self.text.push('"');
+                let name = self.text.len()..self.text.len() + key.len();
+                self.text.push_str(key);
+                self.text.push_str("\":");
+                let at = self.text.len();
+                self.text.push_str(literal);
+                self.members.push((name, at..self.text.len()));
+                self.text.push('}');
+            }
+        }
+        true
+    }
+
+    /// Replaces `range` of `text`, within the value of member `i`, with `with`; the ranges
+    /// after it move with the text.
+    fn replace(&mut self, i: usize, range: Range<usize>, with: &str) {
+        self.text.replace_range(range.clone(), with);
+        let end = range.start + with.len();
+        let value = &mut self.members[i].1;
+        *value = value.start..value.end + end - range.end;
+        let shift = |r: &mut Range<usize>| {
+            if r.start >= range.end {
+                *r = r.start + end - range.end..r.end + end - range.end;
+            }
+        };
+        for (k, v) in &mut self.members[i + 1..] {
+            shift(k);
+            shift(v);
+        }
+        if let Some(at) = &mut self.meta_at {
+            shift(at);
+        }
+    }
+
+    /// Writes the object, `meta` in the place of `_meta`: its text, or, when it has line breaks
+    /// between its tokens or something has read it as a tree, the tree.
+    pub(super) fn write(&self, out: &mut Vec<u8>, meta: Option<&RawMeta>) {
+        if self.is_read() || memchr::memchr2(b'\n', b'\r', self.text.as_bytes()).is_some() {
+            return super::put_params(out, self.tree(), meta);
+        }
+        match (&self.meta_at, meta) {
+            (Some(at), Some(meta)) => {
+                out.extend_from_slice(&self.text.as_bytes()[..at.start]);
+                super::put_kept(out, &meta.text, || meta.value());
+                out.extend_from_slice(&self.text.as_bytes()[at.end..]);
+            }
+            _ => out.extend_from_slice(self.text.as_bytes()),
+        }
+    }
 }
 
 /// Reads a member's name as a [`Key`].

@@ -290,6 +290,115 @@ fn a_meta_with_escapes_repeats_or_no_object_reads_as_the_parser_reads_it() {
 }
 
 #[test]
+fn params_kept_as_text_pass_byte_for_byte_and_change_in_place() {
+    // Values as the client wrote them (escapes, a number in exponent form) pass unchanged.
+    let text = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fx__echo","arguments":{"n":1.0e2,"s":"\u0041"},"_meta":{"progressToken":"p"},"e":"\u0041","z":[]}}"#;
+    let mut msg = Message::parse(text.as_bytes()).unwrap();
+    assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), text);
+    assert_eq!(msg.param_str("name"), Some("fx__echo"));
+    assert_eq!(msg.param_str("z"), None, "not a string");
+    assert_eq!(msg.param_str("absent"), None);
+    assert_eq!(msg.meta_str("progressToken"), Some("p"));
+    // A new name, longer, with what must be escaped: in place, everything else as it was.
+    msg.set_param_str("name", "é \"quoted\"");
+    let renamed = text.replace(r#""fx__echo""#, r#""é \"quoted\"""#);
+    assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), renamed);
+    msg.set_param_str("name", "e");
+    msg.set_param_str("added", "new");
+    let shorter = text.replace(r#""fx__echo""#, r#""e""#);
+    let added = shorter.replace(r#""z":[]}"#, r#""z":[],"added":"new"}"#);
+    assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), added);
+    assert_eq!(
+        msg.meta_str("progressToken"),
+        Some("p"),
+        "`_meta` is still found"
+    );
+    // An escaped string is read by the parser, as a tree; from then on the message is written
+    // from the tree: what was read is what goes on.
+    assert_eq!(msg.param_str("e"), Some("A"));
+    let written = String::from_utf8(msg.to_bytes()).unwrap();
+    assert!(
+        written.contains(r#""arguments":{"n":100.0,"s":"A"}"#),
+        "{written}"
+    );
+    assert_eq!(
+        msg.params().unwrap()["arguments"],
+        serde_json::json!({ "n": 100.0, "s": "A" })
+    );
+    msg.set_param_str("name", "after");
+    assert_eq!(msg.param_str("name"), Some("after"));
+    let back: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+    assert_eq!(back["params"]["name"], "after");
+    assert_eq!(back["params"]["_meta"]["progressToken"], "p");
+    // Read as a tree at once, it is written from the tree.
+    let tree = Message::parse_with(text.as_bytes(), ParamsAs::Tree).unwrap();
+    let written = String::from_utf8(tree.to_bytes()).unwrap();
+    assert!(
+        written.contains(r#""arguments":{"n":100.0,"s":"A"}"#),
+        "{written}"
+    );
+    // A request without params gets them.
+    let mut bare = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"x"}"#).unwrap();
+    bare.set_param_str("name", "n");
+    assert_eq!(
+        bare.to_bytes(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"n"}}"#
+    );
+    let mut empty =
+        Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{}}"#).unwrap();
+    empty.set_param_str("name", "n");
+    assert_eq!(empty.to_bytes(), bare.to_bytes());
+}
+
+#[test]
+fn params_with_repeated_or_escaped_names_go_on_as_one_member_each() {
+    // Kept as text, a repeated name would reach the upstream twice, and an upstream that reads
+    // the first could act on what the gateway did not decide on: such params are read as a map
+    // (the last value, in the first one's place) and written from it.
+    for (params, name, written) in [
+        (
+            r#"{"name":"allowed","arguments":{},"name":"other"}"#,
+            Some("other"),
+            r#"{"name":"other","arguments":{}}"#,
+        ),
+        (
+            r#"{"n\u0061me":"escaped","name":"plain"}"#,
+            Some("plain"),
+            r#"{"name":"plain"}"#,
+        ),
+        (
+            r#"{"_meta":{"a":1},"name":"x","_meta":{"b":2}}"#,
+            Some("x"),
+            r#"{"_meta":{"b":2},"name":"x"}"#,
+        ),
+    ] {
+        let text = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#);
+        let mut msg = Message::parse(text.as_bytes()).unwrap();
+        assert_eq!(msg.param_str("name"), name, "{params}");
+        let want =
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{written}}}"#);
+        assert_eq!(String::from_utf8(msg.to_bytes()).unwrap(), want, "{params}");
+        msg.set_param_str("name", "renamed");
+        let back: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+        assert_eq!(back["params"]["name"], "renamed", "{params}");
+    }
+}
+
+#[test]
+fn params_written_across_lines_go_on_as_one_line() {
+    let text = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\",\n \"arguments\": {\n  \"a\": [1,\r\n 2]\n }}}";
+    let mut msg = Message::parse(text.as_bytes()).unwrap();
+    let tree: Value = serde_json::from_str(text).unwrap();
+    for _ in 0..2 {
+        let written = msg.to_bytes();
+        assert!(!written.contains(&b'\n') && !written.contains(&b'\r'));
+        assert_eq!(serde_json::from_slice::<Value>(&written).unwrap(), tree);
+        // Also once a member was changed in the text.
+        msg.set_param_str("name", "x");
+    }
+}
+
+#[test]
 fn params_that_are_not_an_object_are_read_as_they_are() {
     // Refused in a request; passed as they are in a reply.
     assert!(matches!(
@@ -498,6 +607,57 @@ proptest::proptest! {
         let mut changed = msg.clone();
         changed.params_mut();
         proptest::prop_assert_eq!(changed.to_bytes(), msg.to_bytes());
+    }
+
+    #[test]
+    fn params_kept_as_text_read_and_write_as_their_tree(
+        members in proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["name", "arguments", "_meta", "k\\\"", "é", "n\\u0061me"]),
+                json_value(),
+            ),
+            0..6,
+        ),
+        pretty in proptest::bool::ANY,
+        name in "[a-z\\\\\"é\u{1}]{0,12}",
+    ) {
+        // Written by hand, so that names may repeat and carry escapes.
+        let (gap, colon) = if pretty { ("\n  ", ": ") } else { ("", ":") };
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{gap}\"{k}\"{colon}{}", serde_json::to_string(v).unwrap()))
+            .collect();
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{{}}}}}"#,
+            body.join(",")
+        );
+        let msg = Message::parse(text.as_bytes()).unwrap();
+        let tree: Value = serde_json::from_str(&text).unwrap();
+        let params = tree["params"].as_object().unwrap();
+        for key in ["name", "arguments", "k\"", "é", "absent"] {
+            proptest::prop_assert_eq!(msg.param_str(key), params.get(key).and_then(Value::as_str));
+        }
+        let written: Value = serde_json::from_slice(&msg.to_bytes()).unwrap();
+        proptest::prop_assert_eq!(&written, &tree);
+        proptest::prop_assert_eq!(msg.clone().into_value(), tree.clone());
+        // Byte for byte what the tree writes (which has each name once).
+        let mut as_tree = msg.clone();
+        as_tree.params_mut();
+        proptest::prop_assert_eq!(msg.to_bytes(), as_tree.to_bytes());
+        // Read as a tree at once: the same members, the same text.
+        let mut read_as_tree = Message::parse_with(text.as_bytes(), ParamsAs::Tree).unwrap();
+        for key in ["name", "arguments", "k\"", "é", "absent"] {
+            proptest::prop_assert_eq!(read_as_tree.param_str(key), msg.param_str(key));
+        }
+        proptest::prop_assert_eq!(read_as_tree.to_bytes(), msg.to_bytes());
+        // Changed in the text, as changed in the tree.
+        let mut changed = msg.clone();
+        changed.set_param_str("name", &name);
+        as_tree.data_params_mut().insert("name".into(), Value::from(name.clone()));
+        proptest::prop_assert_eq!(changed.to_bytes(), as_tree.to_bytes());
+        proptest::prop_assert_eq!(changed.param_str("name"), Some(name.as_str()));
+        read_as_tree.set_param_str("name", &name);
+        proptest::prop_assert_eq!(read_as_tree.to_bytes(), changed.to_bytes());
     }
 
     #[test]
