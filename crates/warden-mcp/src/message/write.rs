@@ -116,7 +116,7 @@ fn escapes(word: u64) -> u64 {
 }
 
 /// Below `0x20`, `"` or `\\` (tested without branches, so that sixteen tests are one vector op).
-fn needs_escape(b: u8) -> bool {
+pub(super) fn needs_escape(b: u8) -> bool {
     (b < 0x20) | (b == b'"') | (b == b'\\')
 }
 

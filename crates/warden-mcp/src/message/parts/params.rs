@@ -190,11 +190,12 @@ impl RawParams {
     /// Returns `false`, changing nothing, for a new name that would need an escape.
     pub(in crate::message) fn set_str(&mut self, key: &str, value: &str) -> bool {
         debug_assert!(!self.is_read(), "set in the text after the tree was read");
+        use crate::message::write;
         let at = self.position(key);
-        if at.is_none() && key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        if at.is_none() && key.bytes().any(write::needs_escape) {
             return false;
         }
-        let plain = !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        let plain = !value.bytes().any(write::needs_escape);
         if let Some(i) = at
             && plain
             && self.text[self.members[i].1.clone()].starts_with('"')
@@ -205,7 +206,7 @@ impl RawParams {
             return true;
         }
         let mut literal = Vec::with_capacity(value.len() + 2);
-        crate::message::write::string(&mut literal, value);
+        write::string(&mut literal, value);
         // `write::string` writes UTF-8 text as UTF-8 text.
         let literal = std::str::from_utf8(&literal).unwrap_or("\"\"");
         match at {
