@@ -9,6 +9,7 @@ use crate::member::Members;
 
 pub mod codes;
 mod parts;
+mod scan;
 mod swar;
 mod write;
 
@@ -165,17 +166,22 @@ impl Message {
 
     /// As [`Message::parse`], `params` read as `params` says.
     pub fn parse_with(bytes: &[u8], params: ParamsAs) -> Result<Message, ParseError> {
-        // JSON is UTF-8. Checked once here, the text is parsed as a `str`, and serde_json does
-        // not check each string of it again (two dozen strings on a modern call, each with a
-        // call of its own).
+        // JSON is UTF-8. Checked once here, the text is parsed as a `str`, and neither the
+        // scanner nor serde_json checks each string of it again.
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ParseError::Json(format!("the body is not UTF-8: {e}")))?;
+        // The usual message is read with the scanner; anything else, and every text that is
+        // not JSON, by serde_json.
+        match parts::scanned_frame(text, params) {
+            Some(frame) => Message::framed(frame, text.len()),
+            None => Message::parse_by_parser(text, params),
+        }
+    }
+
+    /// As [`Message::parse_with`], by serde_json alone.
+    fn parse_by_parser(text: &str, params: ParamsAs) -> Result<Message, ParseError> {
         match Message::frame(text, params) {
-            Ok(frame) => Message::checked(frame.body, frame.params, frame.result).map(|mut m| {
-                m.text_len = bytes.len();
-                m.meta = frame.meta;
-                m
-            }),
+            Ok(frame) => Message::framed(frame, text.len()),
             // Not one JSON object: say exactly what it is instead.
             Err(_) => {
                 let value: Value =
@@ -183,6 +189,15 @@ impl Message {
                 Message::from_value(value)
             }
         }
+    }
+
+    /// The message of a frame read from a text of `len` bytes.
+    fn framed(frame: parts::Frame, len: usize) -> Result<Message, ParseError> {
+        Message::checked(frame.body, frame.params, frame.result).map(|mut m| {
+            m.text_len = len;
+            m.meta = frame.meta;
+            m
+        })
     }
 
     /// Reads one JSON object (and nothing after it) as a frame, as `serde_json::from_str` would.

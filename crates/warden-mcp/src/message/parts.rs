@@ -163,6 +163,9 @@ macro_rules! scalars_as_values {
 
 // After the macro, which it uses.
 mod params;
+mod scanned;
+
+pub(super) use scanned::frame as scanned_frame;
 
 /// A request's `params._meta`, kept as text until something needs it as a tree.
 ///
@@ -424,6 +427,10 @@ impl HeadFields {
             "isError" if std::mem::replace(&mut self.seen_error, true) => self.bad = true,
             "resultType" => match value.as_bytes().first() {
                 Some(b'n') => {}
+                // The value was checked: without a backslash, its text is the string.
+                Some(b'"') if !value.contains('\\') => {
+                    head.result_type = Some(value[1..value.len() - 1].to_string());
+                }
                 Some(b'"') => match serde_json::from_str::<String>(value) {
                     Ok(t) => head.result_type = Some(t),
                     Err(_) => self.bad = true,

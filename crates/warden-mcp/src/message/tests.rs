@@ -544,7 +544,7 @@ fn a_result_head_is_walked_as_the_parser_reads_it() {
     }
 }
 
-fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+pub(super) fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
     use proptest::prelude::*;
     let leaf = prop_oneof![
         Just(Value::Null),

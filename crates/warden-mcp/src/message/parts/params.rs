@@ -87,12 +87,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
                 .iter()
                 .find(|(k, _)| &text[k.clone()] == "_meta")
                 .map(|(_, v)| v.clone());
-            let raw = RawParams {
-                text,
-                members,
-                meta_at,
-                tree: OnceLock::new(),
-            };
+            let raw = RawParams::new(text, members, meta_at);
             return Ok((Params::Text(Box::new(raw)), meta));
         }
         // The text is one JSON object, written from what the parser checked; read as a map, a
@@ -115,7 +110,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
 
 /// Whether no two members have the same name (compared as written: the names have no escape).
 /// Objects of more than [`NAMES_COMPARED_UP_TO`] members are not compared, and count as not.
-fn names_differ(text: &str, members: &MemberRanges) -> bool {
+pub(super) fn names_differ(text: &str, members: &MemberRanges) -> bool {
     let name = |i: usize| &text.as_bytes()[members[i].0.clone()];
     members.len() <= NAMES_COMPARED_UP_TO
         && (1..members.len()).all(|i| (0..i).all(|j| name(i) != name(j)))
@@ -149,6 +144,17 @@ pub(in crate::message) struct RawParams {
 }
 
 impl RawParams {
+    /// `params` kept as `text` (one JSON object as [`ParamsSeed`] writes it), its members at
+    /// `members`, `_meta`'s placeholder at `meta_at`.
+    pub(super) fn new(text: String, members: MemberRanges, meta_at: Option<Range<usize>>) -> Self {
+        RawParams {
+            text,
+            members,
+            meta_at,
+            tree: OnceLock::new(),
+        }
+    }
+
     /// The object as a tree, made from the text the first time it is asked for.
     pub(in crate::message) fn tree(&self) -> &Map<String, Value> {
         self.tree
