@@ -321,3 +321,43 @@ async fn connections_to_an_upstream_that_answers_in_sse_are_reused() {
         "the fixture accepted {accepted} connections: {stats}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_answers_the_call_in_flight_and_closes_idle_connections_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stage = Waiting::new("fx__echo");
+    let mut waits = stage.watch();
+    let w = warden_waiting(stage.clone(), "").await;
+    let url = w.mcp_url();
+    // A kept-alive connection, answered once and idle since.
+    let mut idle = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    let request = format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", w.addr);
+    idle.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let held = tokio::spawn(async move {
+        modern(
+            &url,
+            "tools/call",
+            json!({ "name": "fx__echo", "arguments": { "text": "the last" } }),
+        )
+        .await
+    });
+    until(&mut waits, |w| w.waiting == 1).await;
+    let stopped = tokio::spawn(w.stop());
+    // The idle connection is closed at once (the rest of its answer, then the end)...
+    let mut rest = Vec::new();
+    within(Duration::from_secs(10), idle.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    // ...while the gateway waits for the call it holds, which is then answered.
+    assert!(!stopped.is_finished());
+    stage.release();
+    let answer = within(Duration::from_secs(10), held).await.unwrap();
+    assert_eq!(answer.text(), "the last");
+    within(Duration::from_secs(10), stopped)
+        .await
+        .unwrap()
+        .unwrap();
+}

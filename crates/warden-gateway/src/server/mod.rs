@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod share;
+mod stopping;
 
-use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -232,14 +232,9 @@ fn serve_thread(
         tokio::spawn(keep_a_timer());
         let serving = async {
             let listener = TcpListener::from_std(listener)?;
-            let app = tower::service_fn(move |incoming: IncomingStream<'_, _>| {
-                let entry = Entry::new(gw.clone(), router.clone(), *incoming.remote_addr());
-                std::future::ready(Ok::<_, std::convert::Infallible>(entry))
-            });
             let listener = share::Shared::new(i, listener, inbox, shares);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
+            serve(listener, &gw, &router, &stop).await;
+            Ok(())
         };
         tokio::select! {
             result = serving => {
@@ -251,6 +246,31 @@ fn serve_thread(
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Serves each connection `listener` accepts with hyper's HTTP/1.1 (Warden's clients speak
+/// HTTP/1.1; no protocol detection and no upgrades) until `stop`; then tells the connections
+/// to stop, and waits until they have (see `stopping`).
+async fn serve(
+    mut listener: share::Shared,
+    gw: &Arc<Gateway>,
+    router: &axum::Router,
+    stop: &CancellationToken,
+) {
+    loop {
+        let (io, peer) = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let entry = Entry::new(gw.clone(), router.clone(), peer);
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(io), entry);
+        tokio::spawn(stopping::Watched::new(conn));
+    }
+    drop(listener);
+    stopping::stop();
+    stopping::ended().await;
 }
 
 /// How often a serving thread's own timer fires: well within a call's upstream budget (120 s

@@ -145,11 +145,9 @@ async fn accept_failed(e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-impl axum::serve::Listener for Shared {
-    type Io = Counted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Counted, SocketAddr) {
+impl Shared {
+    /// The next connection this thread serves, and its peer.
+    pub(super) async fn accept(&mut self) -> (Counted, SocketAddr) {
         let (tcp, peer) = self.next().await;
         // Replies and SSE events are written whole, so nothing is gained by Nagle's algorithm,
         // and an event written while the previous one is unacknowledged would wait for the ACK.
@@ -162,10 +160,6 @@ impl axum::serve::Listener for Shared {
             shares: self.shares.clone(),
         };
         (counted, peer)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp.local_addr()
     }
 }
 

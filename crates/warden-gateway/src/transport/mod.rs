@@ -78,19 +78,10 @@ impl Entry {
     }
 }
 
-impl tower::Service<axum::extract::Request> for Entry {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
+impl Entry {
+    /// Answers one request: a POST to the MCP endpoint through the edge's checks and [`post`],
+    /// anything else through the router.
+    fn answer(&self, mut request: axum::extract::Request) -> EntryFuture {
         let (gw, peer) = (self.gw.clone(), self.peer);
         if request.method() == http::Method::POST && request.uri().path() == gw.config.server.path {
             return Box::pin(async move {
@@ -102,6 +93,19 @@ impl tower::Service<axum::extract::Request> for Entry {
         }
         request.extensions_mut().insert(ConnectInfo(peer));
         Box::pin(tower::ServiceExt::oneshot(self.router.clone(), request))
+    }
+}
+
+type EntryFuture = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+/// How the serving threads call it, for each request of a connection.
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Entry {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EntryFuture;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> EntryFuture {
+        self.answer(request.map(axum::body::Body::new))
     }
 }
 
