@@ -77,6 +77,7 @@ async fn forward(gw: &Arc<Gateway>, call: &mut Call) -> Next {
         cancel: call.life.cancel_token().cloned(),
         deadline: call.life.deadline(),
         timeout: call.life.budget(),
+        stepped: false,
     };
     Next::Answer(match relay.step().await {
         Step::Reply(m) => Reply::Json(m),

@@ -30,6 +30,9 @@ pub struct Relay {
     pub cancel: Option<CancellationToken>,
     pub deadline: Instant,
     pub timeout: Duration,
+    /// Whether an upstream event has been taken: from then on the cancel and the deadline are
+    /// looked at before each wait (see [`Relay::step`]).
+    pub(in crate::stage) stepped: bool,
 }
 
 /// What the next step of a relay produced.
@@ -47,16 +50,31 @@ pub enum Step {
 impl Relay {
     pub async fn step(&mut self) -> Step {
         loop {
+            // The upstream's events are waited on first (`biased`): a wake-up with the reply
+            // ready then takes it without polling the cancel (a lock) and the deadline (the
+            // timer) again. So that events that never stop coming cannot hide a cancel or the
+            // deadline, both are looked at before each wait once an event has been taken.
+            if std::mem::replace(&mut self.stepped, true) {
+                if self
+                    .cancel
+                    .as_ref()
+                    .is_some_and(CancellationToken::is_cancelled)
+                {
+                    self.exchange.cancel("cancelled by the client");
+                    return Step::Stop;
+                }
+                if Instant::now() >= self.deadline {
+                    return self.timed_out();
+                }
+            }
             let event = tokio::select! {
+                biased;
                 e = self.exchange.next() => e,
                 () = cancelled(self.cancel.as_ref()) => {
                     self.exchange.cancel("cancelled by the client");
                     return Step::Stop;
                 }
-                () = tokio::time::sleep_until(self.deadline) => {
-                    self.exchange.cancel("Warden's upstream timeout passed");
-                    return Step::Failed(Refusal::UpstreamTimeout(self.timeout));
-                }
+                () = tokio::time::sleep_until(self.deadline) => return self.timed_out(),
             };
             let Some(event) = event else {
                 return Step::Failed(Refusal::Upstream(UpstreamError::LinkClosed));
@@ -80,6 +98,11 @@ impl Relay {
                 }
             }
         }
+    }
+
+    fn timed_out(&mut self) -> Step {
+        self.exchange.cancel("Warden's upstream timeout passed");
+        Step::Failed(Refusal::UpstreamTimeout(self.timeout))
     }
 
     fn notification(&self, mut msg: Message) -> Option<Message> {
