@@ -4,8 +4,8 @@
 
 // Sessions, and the requests Warden sends to a client, are found by ids Warden made: foldhash
 // (a fraction of SipHash's cost, on every call) is enough there. A session's calls are kept by
-// ids its client chose, in a map with std's SipHash, which an adversary cannot make collide;
-// foldhash does not claim that.
+// ids its client chose: a few in a list, more in a map with std's SipHash, which an adversary
+// cannot make collide; foldhash does not claim that (see `Calls`).
 use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,7 +33,7 @@ pub struct Session {
     /// Warden's own.
     server_requests: Mutex<HashMap<Id, Pending>>,
     /// Calls in flight, by the client's request id, to cancel them.
-    calls: Mutex<std::collections::HashMap<Id, CancellationToken>>,
+    calls: Mutex<Calls>,
     next_id: AtomicU64,
     /// Cancelled when the session ends: its calls and streams stop.
     pub ended: CancellationToken,
@@ -111,6 +111,45 @@ impl Session {
                 true
             }
             None => false,
+        }
+    }
+}
+
+/// A session's calls in flight by the client's ids. While there are at most [`Calls::FEW`],
+/// nearly always, they are found by comparing ids, which costs less than hashing one with
+/// SipHash (each call was hashed three times); past that, and until they are all done, in a
+/// map hashed with SipHash, so that a client with many calls in flight cannot make each lookup
+/// slow.
+#[derive(Default)]
+struct Calls {
+    few: Vec<(Id, CancellationToken)>,
+    many: std::collections::HashMap<Id, CancellationToken>,
+}
+
+impl Calls {
+    const FEW: usize = 8;
+
+    fn is_empty(&self) -> bool {
+        self.few.is_empty() && self.many.is_empty()
+    }
+
+    /// Keeps `token` for `id`, in place of one kept for it before.
+    fn insert(&mut self, id: Id, token: CancellationToken) {
+        if let Some((_, kept)) = self.few.iter_mut().find(|(k, _)| *k == id) {
+            *kept = token;
+        } else if self.many.is_empty() && self.few.len() < Calls::FEW {
+            self.few.push((id, token));
+        } else {
+            self.many.extend(self.few.drain(..));
+            self.many.insert(id, token);
+        }
+    }
+
+    fn remove(&mut self, id: &Id) -> Option<CancellationToken> {
+        match self.few.iter().position(|(k, _)| k == id) {
+            Some(i) => Some(self.few.swap_remove(i).1),
+            None if self.many.is_empty() => None,
+            None => self.many.remove(id),
         }
     }
 }
@@ -252,5 +291,39 @@ impl Sessions {
             .values()
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_found_by_id_however_many_are_in_flight() {
+        let mut calls = Calls::default();
+        for n in [1usize, Calls::FEW, Calls::FEW + 1, 20] {
+            let tokens: Vec<CancellationToken> = (0..n).map(|_| CancellationToken::new()).collect();
+            for (i, token) in tokens.iter().enumerate() {
+                calls.insert(Id::Int(i as i64), token.clone());
+            }
+            assert_eq!(calls.many.is_empty(), n <= Calls::FEW, "{n}");
+            // The same id again replaces the call kept for it.
+            let (first, second) = (CancellationToken::new(), CancellationToken::new());
+            calls.insert(Id::Str("x".into()), first);
+            calls.insert(Id::Str("x".into()), second.clone());
+            assert!(calls.remove(&Id::Int(99)).is_none());
+            assert!(
+                calls
+                    .remove(&Id::Str("x".into()))
+                    .is_some_and(|t| t == second)
+            );
+            assert!(calls.remove(&Id::Str("x".into())).is_none());
+            for (i, token) in tokens.iter().enumerate().rev() {
+                let id = Id::Int(i as i64);
+                assert!(calls.remove(&id).is_some_and(|t| t == *token), "{n} {i}");
+                assert!(calls.remove(&id).is_none());
+            }
+            assert!(calls.is_empty(), "{n}");
+        }
     }
 }
