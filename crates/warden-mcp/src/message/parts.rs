@@ -623,7 +623,7 @@ impl ResultHead {
 /// check it. `None` for what it leaves to the parser: not an object, a member name with an
 /// escape, a field repeated or of the wrong type.
 fn walk_head(text: &[u8]) -> Option<Option<ResultHead>> {
-    let mut i = skip_space(text, 0);
+    let mut i = super::scan::space(text, 0);
     if text.get(i) != Some(&b'{') {
         // Not an object (the parser reads an array as the fields in order): rare, and its own.
         return None;
@@ -635,7 +635,7 @@ fn walk_head(text: &[u8]) -> Option<Option<ResultHead>> {
     };
     let (mut seen_type, mut seen_error) = (false, false);
     loop {
-        i = skip_space(text, i);
+        i = super::scan::space(text, i);
         match *text.get(i)? {
             b'}' => return Some(Some(head)),
             b',' => {
@@ -647,11 +647,11 @@ fn walk_head(text: &[u8]) -> Option<Option<ResultHead>> {
         }
         let key_end = string_end(text, i)?;
         let key = &text[i + 1..key_end - 1];
-        i = skip_space(text, key_end);
+        i = super::scan::space(text, key_end);
         if text.get(i) != Some(&b':') {
             return None;
         }
-        i = skip_space(text, i + 1);
+        i = super::scan::space(text, i + 1);
         let end = value_end(text, i)?;
         let value = &text[i..end];
         i = end;
@@ -679,13 +679,6 @@ fn walk_head(text: &[u8]) -> Option<Option<ResultHead>> {
             _ => {}
         }
     }
-}
-
-fn skip_space(text: &[u8], mut i: usize) -> usize {
-    while text.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
 }
 
 /// Where the string starting at `i` (its opening quote) ends: just past its closing quote.

@@ -43,10 +43,7 @@ pub(super) fn string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     loop {
         // Eight bytes at a time to the next quote, backslash or control character.
         while j + 8 <= b.len() {
-            let word = swar::load(b, j);
-            let marks =
-                swar::below(word, 0x20) | swar::equal(word, b'"') | swar::equal(word, b'\\');
-            match swar::first(marks) {
+            match swar::first(swar::escapes(swar::load(b, j))) {
                 Some(k) => {
                     j += k;
                     break;

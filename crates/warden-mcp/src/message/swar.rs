@@ -25,6 +25,11 @@ pub(super) const fn below(word: u64, n: u8) -> u64 {
     word.wrapping_sub(splat(n)) & !word & splat(0x80)
 }
 
+/// The bytes of `word` that a JSON string must escape: a control character, `"` or `\\`.
+pub(super) const fn escapes(word: u64) -> u64 {
+    below(word, 0x20) | equal(word, b'"') | equal(word, b'\\')
+}
+
 /// The place (0–7) of the lowest marked byte, if any: bytes are loaded little-endian, so the
 /// first byte of the text is the lowest of the word.
 pub(super) fn first(marks: u64) -> Option<usize> {
@@ -62,7 +67,7 @@ mod tests {
                     assert_eq!(first(zero_bytes(word)), want(|c| c == 0));
                     assert_eq!(first(equal(word, b'"')), want(|c| c == b'"'));
                     assert_eq!(first(below(word, 0x20)), want(|c| c < 0x20));
-                    let any = below(word, 0x20) | equal(word, b'"') | equal(word, b'\\');
+                    let any = escapes(word);
                     assert_eq!(
                         first(any),
                         want(|c| c < 0x20 || c == b'"' || c == b'\\'),

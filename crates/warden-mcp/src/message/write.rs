@@ -79,7 +79,7 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
         at += 16;
     }
     if at + 8 <= bytes.len() {
-        if let Some(k) = swar::first(escapes(swar::load(bytes, at))) {
+        if let Some(k) = swar::first(swar::escapes(swar::load(bytes, at))) {
             return Some(at + k);
         }
         at += 8;
@@ -93,26 +93,21 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
         let word = swar::load(bytes, bytes.len() - 8) >> (8 * seen);
         // The bytes shifted in are zero, which would count as control characters.
         let fresh = u64::MAX >> (8 * seen);
-        return swar::first(escapes(word) & fresh).map(|k| at + k);
+        return swar::first(swar::escapes(word) & fresh).map(|k| at + k);
     }
     let len = bytes.len();
     if len >= 4 && at == 0 {
         // Four to seven bytes, searched from the start: the first four and the last four (which
         // overlap), each in the low half of a word.
         const LOW: u64 = 0xffff_ffff;
-        return swar::first(escapes(swar::load_four(bytes, 0)) & LOW).or_else(|| {
-            swar::first(escapes(swar::load_four(bytes, len - 4)) & LOW).map(|k| len - 4 + k)
+        return swar::first(swar::escapes(swar::load_four(bytes, 0)) & LOW).or_else(|| {
+            swar::first(swar::escapes(swar::load_four(bytes, len - 4)) & LOW).map(|k| len - 4 + k)
         });
     }
     bytes[at..]
         .iter()
         .position(|&b| needs_escape(b))
         .map(|k| at + k)
-}
-
-/// The bytes of a word that must be escaped (see [`needs_escape`]).
-fn escapes(word: u64) -> u64 {
-    swar::below(word, 0x20) | swar::equal(word, b'"') | swar::equal(word, b'\\')
 }
 
 /// Below `0x20`, `"` or `\\` (tested without branches, so that sixteen tests are one vector op).
