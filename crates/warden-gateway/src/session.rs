@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use warden_mcp::{Id, Message};
 
+use crate::call::Cancel;
 use crate::catalog::lock;
 use crate::identity::Principal;
 use crate::upstream::ServerRequest;
@@ -35,7 +36,8 @@ pub struct Session {
     /// Calls in flight, by the client's request id, to cancel them.
     calls: Mutex<Calls>,
     next_id: AtomicU64,
-    /// Cancelled when the session ends: its calls and streams stop.
+    /// Cancelled when the session ends: its GET streams stop (its calls are cancelled one by
+    /// one, see [`Calls::end`]).
     pub ended: CancellationToken,
 }
 
@@ -94,10 +96,17 @@ impl Session {
         !lock(&self.calls).is_empty()
     }
 
-    pub fn begin_call(&self, id: Id) -> CancellationToken {
-        let token = self.ended.child_token();
-        lock(&self.calls).insert(id, token.clone());
-        token
+    /// Registers a call in flight and returns its cancel; one begun after the session ended is
+    /// cancelled already.
+    pub fn begin_call(&self, id: Id) -> Cancel {
+        let cancel = Cancel::new();
+        let mut calls = lock(&self.calls);
+        if calls.ended {
+            cancel.cancel();
+        } else {
+            calls.insert(id, cancel.clone());
+        }
+        cancel
     }
 
     pub fn end_call(&self, id: &Id) {
@@ -106,12 +115,22 @@ impl Session {
 
     pub fn cancel_call(&self, id: &Id) -> bool {
         match lock(&self.calls).remove(id) {
-            Some(token) => {
-                token.cancel();
+            Some(cancel) => {
+                cancel.cancel();
                 true
             }
             None => false,
         }
+    }
+
+    /// Ends the session: its calls in flight are cancelled, calls begun later are cancelled at
+    /// once, and its GET streams end.
+    fn close(&self) {
+        let cancels = lock(&self.calls).end();
+        for cancel in cancels {
+            cancel.cancel();
+        }
+        self.ended.cancel();
     }
 }
 
@@ -122,8 +141,10 @@ impl Session {
 /// slow.
 #[derive(Default)]
 struct Calls {
-    few: Vec<(Id, CancellationToken)>,
-    many: std::collections::HashMap<Id, CancellationToken>,
+    few: Vec<(Id, Cancel)>,
+    many: std::collections::HashMap<Id, Cancel>,
+    /// The session has ended.
+    ended: bool,
 }
 
 impl Calls {
@@ -134,7 +155,7 @@ impl Calls {
     }
 
     /// Keeps `token` for `id`, in place of one kept for it before.
-    fn insert(&mut self, id: Id, token: CancellationToken) {
+    fn insert(&mut self, id: Id, token: Cancel) {
         if let Some((_, kept)) = self.few.iter_mut().find(|(k, _)| *k == id) {
             *kept = token;
         } else if self.many.is_empty() && self.few.len() < Calls::FEW {
@@ -145,12 +166,19 @@ impl Calls {
         }
     }
 
-    fn remove(&mut self, id: &Id) -> Option<CancellationToken> {
+    fn remove(&mut self, id: &Id) -> Option<Cancel> {
         match self.few.iter().position(|(k, _)| k == id) {
             Some(i) => Some(self.few.swap_remove(i).1),
             None if self.many.is_empty() => None,
             None => self.many.remove(id),
         }
+    }
+
+    /// Marks the session ended and gives up every call's cancel.
+    fn end(&mut self) -> Vec<Cancel> {
+        self.ended = true;
+        let few = self.few.drain(..).map(|(_, c)| c);
+        few.chain(self.many.drain().map(|(_, c)| c)).collect()
     }
 }
 
@@ -251,7 +279,7 @@ impl Sessions {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id)?;
-        session.ended.cancel();
+        session.close();
         Some(session)
     }
 
@@ -302,28 +330,60 @@ mod tests {
     fn calls_are_found_by_id_however_many_are_in_flight() {
         let mut calls = Calls::default();
         for n in [1usize, Calls::FEW, Calls::FEW + 1, 20] {
-            let tokens: Vec<CancellationToken> = (0..n).map(|_| CancellationToken::new()).collect();
+            let tokens: Vec<Cancel> = (0..n).map(|_| Cancel::new()).collect();
             for (i, token) in tokens.iter().enumerate() {
                 calls.insert(Id::Int(i as i64), token.clone());
             }
             assert_eq!(calls.many.is_empty(), n <= Calls::FEW, "{n}");
             // The same id again replaces the call kept for it.
-            let (first, second) = (CancellationToken::new(), CancellationToken::new());
+            let (first, second) = (Cancel::new(), Cancel::new());
             calls.insert(Id::Str("x".into()), first);
             calls.insert(Id::Str("x".into()), second.clone());
             assert!(calls.remove(&Id::Int(99)).is_none());
             assert!(
                 calls
                     .remove(&Id::Str("x".into()))
-                    .is_some_and(|t| t == second)
+                    .is_some_and(|t| t.same(&second))
             );
             assert!(calls.remove(&Id::Str("x".into())).is_none());
             for (i, token) in tokens.iter().enumerate().rev() {
                 let id = Id::Int(i as i64);
-                assert!(calls.remove(&id).is_some_and(|t| t == *token), "{n} {i}");
+                assert!(calls.remove(&id).is_some_and(|t| t.same(token)), "{n} {i}");
                 assert!(calls.remove(&id).is_none());
             }
             assert!(calls.is_empty(), "{n}");
         }
+    }
+
+    #[test]
+    fn ending_a_session_cancels_its_calls_in_flight_and_any_begun_later() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let principal = Arc::new(Principal {
+            user: "u".into(),
+            agent: None,
+            groups: vec![],
+            scopes: vec![],
+            token_id: None,
+            expires_at: None,
+            method: crate::identity::AuthMethod::TestProfile,
+        });
+        let session = sessions.create(principal, "2025-06-18".into(), Value::Null, Value::Null);
+        // More than a few, so that both the list and the map hold calls.
+        let cancels: Vec<Cancel> = (0..Calls::FEW as i64 + 3)
+            .map(|i| session.begin_call(Id::Int(i)))
+            .collect();
+        let done = session.begin_call(Id::Str("done".into()));
+        session.end_call(&Id::Str("done".into()));
+        assert!(session.is_busy());
+        assert!(cancels.iter().all(|c| !c.is_cancelled()));
+
+        assert!(sessions.end(&session.id).is_some());
+        assert!(cancels.iter().all(Cancel::is_cancelled));
+        assert!(!done.is_cancelled(), "a call that ended is not cancelled");
+        assert!(!session.is_busy());
+        assert!(session.ended.is_cancelled());
+        let late = session.begin_call(Id::Int(1));
+        assert!(late.is_cancelled());
+        assert!(!session.is_busy());
     }
 }

@@ -209,6 +209,59 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_held_legacy_call_is_cancelled_when_its_session_is_deleted() {
+    let stage = Waiting::new("fx__echo");
+    let mut waits = stage.watch();
+    let w = warden_waiting(stage.clone(), "").await;
+    let client = Legacy::connect(&w.mcp_url()).await;
+    let body = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": { "name": "fx__echo", "arguments": { "text": "held" } } });
+    let response = client
+        .request()
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    until(&mut waits, |w| w.waiting == 1).await;
+
+    let deleted = client
+        .http
+        .delete(&client.url)
+        .header("mcp-session-id", &client.session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    until(&mut waits, |w| w.abandoned == 1 && w.waiting == 0).await;
+    let rest: Vec<Value> = within(Duration::from_secs(10), events(response).collect()).await;
+    assert!(
+        rest.iter()
+            .all(|m| m.get("result").is_none() && m.get("error").is_none()),
+        "{rest:?}"
+    );
+    let text = metrics(&w).await;
+    assert_eq!(
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="cancelled"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(count(&text, "warden_calls_in_flight "), 0.0, "{text}");
+    // A call in the ended session is refused, not held.
+    assert_eq!(
+        client
+            .tool("fx__echo", json!({ "text": "late" }))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_held_modern_call_ends_when_the_client_closes_its_stream() {
     let stage = Waiting::new("fx__echo");
     let mut waits = stage.watch();

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
 use warden_mcp::{Id, Message, Method, codes};
 
+use super::Cancel;
 use crate::gateway::Gateway;
 use crate::metrics::RequestLabels;
 use crate::session::Session;
@@ -47,8 +47,8 @@ pub struct Lifetime {
     server: String,
     tool: String,
     /// `None` for a call nothing can cancel (one outside a legacy session, whose client cancels
-    /// by going away): waiting on a token costs a lock and a waiter's registration per wait.
-    cancel: Option<CancellationToken>,
+    /// by going away).
+    cancel: Option<Cancel>,
     /// The legacy session and the client's id of the call, while it is registered there.
     session: Option<(Arc<Session>, Id)>,
     budget: Duration,
@@ -92,7 +92,7 @@ impl Lifetime {
 
     /// Cancelled when the client cancels the call or its session ends; `None` when nothing
     /// can cancel the call (see [`cancelled`]).
-    pub fn cancel_token(&self) -> Option<&CancellationToken> {
+    pub fn cancel_token(&self) -> Option<&Cancel> {
         self.cancel.as_ref()
     }
 
@@ -175,7 +175,7 @@ impl Drop for Lifetime {
 }
 
 /// Waits until `token` is cancelled: never, for a call without one.
-pub async fn cancelled(token: Option<&CancellationToken>) {
+pub async fn cancelled(token: Option<&Cancel>) {
     match token {
         Some(token) => token.cancelled().await,
         None => std::future::pending().await,
@@ -220,7 +220,7 @@ mod tests {
         assert!(poll_once(never.as_mut()).is_pending());
         assert!(poll_once(never.as_mut()).is_pending());
 
-        let token = CancellationToken::new();
+        let token = Cancel::new();
         let mut waiting = pin!(cancelled(Some(&token)));
         assert!(poll_once(waiting.as_mut()).is_pending());
         token.cancel();

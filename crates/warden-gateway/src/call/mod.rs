@@ -7,6 +7,7 @@
 //! refuses or holds a call; a [`ReplyStage`] sees every message that goes back, interim and
 //! final, and may change or withhold it. The order of the stages is in [`crate::pipeline`].
 
+pub mod cancel;
 pub mod life;
 pub mod refusal;
 
@@ -24,6 +25,7 @@ use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::session::Session;
 
+pub use cancel::Cancel;
 pub use life::{End, Lifetime};
 pub use refusal::{Refusal, Rendered};
 

@@ -7,13 +7,12 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use warden_mcp::era::Era;
 use warden_mcp::{Id, Message};
 
 use super::adapt;
 use crate::call::life::cancelled;
-use crate::call::{Frame, Refusal};
+use crate::call::{Cancel, Frame, Refusal};
 use crate::gateway::Gateway;
 use crate::session::Session;
 use crate::upstream::{Exchange, ServerRequest, UpstreamError, UpstreamEvent};
@@ -27,7 +26,7 @@ pub struct Relay {
     pub client_id: Id,
     pub client_token: Option<Value>,
     /// `None` when nothing can cancel the call.
-    pub cancel: Option<CancellationToken>,
+    pub cancel: Option<Cancel>,
     pub deadline: Instant,
     pub timeout: Duration,
     /// Whether an upstream event has been taken: from then on the cancel and the deadline are
@@ -51,15 +50,11 @@ impl Relay {
     pub async fn step(&mut self) -> Step {
         loop {
             // The upstream's events are waited on first (`biased`): a wake-up with the reply
-            // ready then takes it without polling the cancel (a lock) and the deadline (the
-            // timer) again. So that events that never stop coming cannot hide a cancel or the
+            // ready then takes it without polling the cancel and the deadline (the timer)
+            // again. So that events that never stop coming cannot hide a cancel or the
             // deadline, both are looked at before each wait once an event has been taken.
             if std::mem::replace(&mut self.stepped, true) {
-                if self
-                    .cancel
-                    .as_ref()
-                    .is_some_and(CancellationToken::is_cancelled)
-                {
+                if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                     self.exchange.cancel("cancelled by the client");
                     return Step::Stop;
                 }
