@@ -437,11 +437,22 @@ fn budget(ran: &[Ran]) -> String {
             .closed_cpu(Path::Relay)
             .map(|r| format!(" = {:.2}× the relay's", allowed / r.max(1e-9)))
             .unwrap_or_default();
+        // The floor of Warden's own stack: what a proxy on tokio and hyper that does nothing
+        // reaches against nginx in the same run.
+        let floor = sc
+            .path(Path::Relay)
+            .map(|r| {
+                format!(
+                    "; the relay reaches {:.2} of nginx's calls/s",
+                    r.closed.outcome.rps() / n.closed.outcome.rps().max(1e-9)
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             rows,
             "{:<20} whole path nginx {n_path:.1} µs, warden {w_path:.1} µs per call: predicts \
              warden/nginx {:.2} (measured {:.2}); the target needs warden's path ≤ {:.1} µs, \
-             Warden itself ≤ {allowed:.1} µs per call{relay} (now {:.1})",
+             Warden itself ≤ {allowed:.1} µs per call{relay} (now {:.1}){floor}",
             sc.name(),
             n_path / w_path.max(1e-9),
             w.closed.outcome.rps() / n.closed.outcome.rps().max(1e-9),
@@ -517,7 +528,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("warden's path ≤ 60.0 µs, Warden itself ≤ 21.0 µs per call = 0.95× the relay's (now 44.0)"),
+            text.contains("warden's path ≤ 60.0 µs, Warden itself ≤ 21.0 µs per call = 0.95× the relay's (now 44.0); the relay reaches 0.93 of nginx's calls/s"),
             "{text}"
         );
         assert!(
