@@ -16,12 +16,23 @@ use crate::identity::Principal;
 /// What the policy files looked like: names, sizes and modification times.
 type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
+/// What the reloads have seen of the directory.
+#[derive(Default)]
+struct Seen {
+    /// The files as they were when the serving set was read from them.
+    loaded: Fingerprint,
+    /// A change seen at the last look and not loaded yet: it is loaded once the next look finds
+    /// the files the same, so that a file caught while it is being written (emptied, then
+    /// filled, as an editor or `cp` writes in place) is not taken for the new set.
+    settling: Option<Fingerprint>,
+}
+
 pub struct Policies {
     engine: RwLock<Arc<PolicyEngine>>,
     dir: PathBuf,
     /// The DLP detectors that data rules may name: a set naming another does not load.
     detectors: Vec<String>,
-    seen: Mutex<Fingerprint>,
+    seen: Mutex<Seen>,
     pub utc_offset_minutes: i32,
 }
 
@@ -53,7 +64,10 @@ fn fingerprint(dir: &Path) -> Fingerprint {
 impl Policies {
     /// Loads `[policy] dir`; data rules may name the `detectors` of `[dlp]`.
     pub fn load(config: &PolicyConfig, detectors: Vec<String>) -> Result<Policies, PolicyErrors> {
-        let seen = fingerprint(&config.dir);
+        let seen = Seen {
+            loaded: fingerprint(&config.dir),
+            settling: None,
+        };
         let engine = load_dir(&config.dir, &detectors)?;
         tracing::info!(dir = %config.dir.display(), policies = engine.len(), "policies loaded");
         Ok(Policies {
@@ -72,17 +86,30 @@ impl Policies {
             .clone()
     }
 
-    /// Loads the directory again if a file changed; a set that does not load is refused whole.
+    /// Loads the directory again once a change has settled: files that differ from the serving
+    /// set's and are the same as at the last look. A set that does not load is refused whole.
+    /// Files that change while they are read are read again after they settle.
     pub fn reload_if_changed(&self) -> Reload {
         let now = fingerprint(&self.dir);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if *seen == now {
+            if seen.loaded == now {
+                seen.settling = None;
                 return Reload::Unchanged;
             }
-            *seen = now;
+            if seen.settling.as_ref() != Some(&now) {
+                seen.settling = Some(now);
+                return Reload::Unchanged;
+            }
+            seen.settling = None;
         }
-        match load_dir(&self.dir, &self.detectors) {
+        let read = load_dir(&self.dir, &self.detectors);
+        if fingerprint(&self.dir) != now {
+            // Changed while being read: what was read may be half of each.
+            return Reload::Unchanged;
+        }
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).loaded = now;
+        match read {
             Ok(engine) => {
                 let n = engine.len();
                 *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
@@ -181,4 +208,64 @@ fn with_request<T>(
         era: ask.era,
     };
     f(&request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ECHO: &str = "@id(\"echo\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.echo\");\n";
+    const ADD: &str = "@id(\"add\")\npermit (principal, action == Action::\"call_tool\", resource == Tool::\"fx.add\");\n";
+
+    fn loaded(r: Reload) -> Option<usize> {
+        match r {
+            Reload::Loaded(n) => Some(n),
+            Reload::Unchanged => None,
+            Reload::Refused(e) => panic!("refused: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_change_is_loaded_once_it_has_settled_and_a_file_caught_half_written_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("echo.cedar"), ECHO).unwrap();
+        let config = PolicyConfig {
+            dir: dir.path().to_path_buf(),
+            utc_offset_minutes: 0,
+            reload_every: std::time::Duration::from_secs(1),
+        };
+        let policies = Policies::load(&config, Vec::new()).unwrap();
+        assert_eq!(policies.current().len(), 1);
+        assert_eq!(loaded(policies.reload_if_changed()), None);
+
+        // A new file, looked at while it is still empty (written in place: emptied, then filled).
+        let add = dir.path().join("add.cedar");
+        std::fs::write(&add, "").unwrap();
+        assert_eq!(
+            loaded(policies.reload_if_changed()),
+            None,
+            "not settled yet"
+        );
+        std::fs::write(&add, ADD).unwrap();
+        assert_eq!(loaded(policies.reload_if_changed()), None, "changed again");
+        assert_eq!(
+            policies.current().len(),
+            1,
+            "the empty file was never loaded"
+        );
+        assert_eq!(loaded(policies.reload_if_changed()), Some(2));
+        assert_eq!(policies.current().len(), 2);
+        assert_eq!(loaded(policies.reload_if_changed()), None);
+
+        // Settled on a broken file: refused once, then nothing until it changes again.
+        std::fs::write(
+            &add,
+            "permit (principal, action, resource) when { context.nonsense };",
+        )
+        .unwrap();
+        assert_eq!(loaded(policies.reload_if_changed()), None);
+        assert!(matches!(policies.reload_if_changed(), Reload::Refused(_)));
+        assert!(matches!(policies.reload_if_changed(), Reload::Unchanged));
+        assert_eq!(policies.current().len(), 2, "the last good set serves");
+    }
 }

@@ -223,17 +223,26 @@ async fn each_user_sees_and_calls_only_what_policy_allows() {
     );
 }
 
+/// Puts a policy file in place whole, as a deployment should: written beside it under a name
+/// Warden does not read, then renamed over it. (A file written in place is also only loaded once
+/// it has stopped changing, but a writer stalled between emptying and filling it for longer
+/// than a reload's interval would still be read empty.)
+fn put(path: &std::path::Path, text: &str) {
+    let part = path.with_extension("part");
+    std::fs::write(&part, text).unwrap();
+    std::fs::rename(&part, path).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_policy_file_during_hot_reload_keeps_the_old_policies_serving() {
     let s = setup().await;
     let bob = s.client("bob", "agent-1", &[]).await;
     assert_eq!(tool_names(&bob).await, ["fx__echo"]);
 
-    std::fs::write(
-        s.policies.path().join("broken.cedar"),
+    put(
+        &s.policies.path().join("broken.cedar"),
         "permit (principal, action == Action::\"call_tool\", resource) when { context.nonsense };",
-    )
-    .unwrap();
+    );
     within(Duration::from_secs(10), async {
         while s
             .metric(r#"warden_policy_reloads_total{outcome="refused"}"#)
@@ -257,7 +266,10 @@ async fn a_broken_policy_file_during_hot_reload_keeps_the_old_policies_serving()
         "and nothing of the broken file applies"
     );
 
-    std::fs::write(s.policies.path().join("broken.cedar"), "@id(\"bob-adds\")\npermit (principal == User::\"bob\", action == Action::\"call_tool\", resource == Tool::\"fx.add\");").unwrap();
+    put(
+        &s.policies.path().join("broken.cedar"),
+        "@id(\"bob-adds\")\npermit (principal == User::\"bob\", action == Action::\"call_tool\", resource == Tool::\"fx.add\");",
+    );
     within(Duration::from_secs(10), async {
         while s
             .metric(r#"warden_policy_reloads_total{outcome="loaded"}"#)
