@@ -35,6 +35,53 @@ async fn until(rx: &mut tokio::sync::watch::Receiver<Waits>, what: impl Fn(&Wait
         .expect("the stage lives");
 }
 
+/// Sends a legacy `tools/call` of `fx__echo` with `id`, for the waiting stage to hold; a held
+/// call is answered with a stream at once.
+async fn held_legacy_call(client: &Legacy, id: i64) -> reqwest::Response {
+    let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": "fx__echo", "arguments": { "text": "held" } } });
+    let response = client
+        .request()
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    response
+}
+
+/// The held call has left the stage, its stream ended without a reply, and it was counted as
+/// cancelled, with no call left in flight.
+async fn ended_cancelled(
+    w: &Running,
+    waits: &mut tokio::sync::watch::Receiver<Waits>,
+    response: reqwest::Response,
+) {
+    until(waits, |w| w.abandoned == 1 && w.waiting == 0).await;
+    let rest: Vec<Value> = within(Duration::from_secs(10), events(response).collect()).await;
+    assert!(
+        rest.iter()
+            .all(|m| m.get("result").is_none() && m.get("error").is_none()),
+        "{rest:?}"
+    );
+    let text = metrics(w).await;
+    assert_eq!(
+        count(
+            &text,
+            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="cancelled"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(count(&text, "warden_calls_in_flight "), 0.0, "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_metrics_outcome_of_unknown_denied_and_failed_calls_is_not_ok() {
     let policies = tempfile::tempdir().unwrap();
@@ -144,22 +191,7 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
     let mut waits = stage.watch();
     let w = warden_waiting(stage.clone(), "session_idle_timeout = \"100ms\"").await;
     let client = Legacy::connect(&w.mcp_url()).await;
-    let body = json!({ "jsonrpc": "2.0", "id": 41, "method": "tools/call",
-        "params": { "name": "fx__echo", "arguments": { "text": "held" } } });
-    let response = client
-        .request()
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    // A held call is answered with a stream at once.
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    let response = held_legacy_call(&client, 41).await;
     until(&mut waits, |w| w.waiting == 1).await;
     assert_eq!(count(&metrics(&w).await, "warden_calls_in_flight "), 1.0);
 
@@ -181,24 +213,7 @@ async fn a_held_legacy_call_is_cancelled_by_the_client_and_its_session_outlives_
     let cancel = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",
         "params": { "requestId": 41, "reason": "the user changed their mind" } });
     assert_eq!(client.post(&cancel).await.status, 202);
-    until(&mut waits, |w| w.abandoned == 1 && w.waiting == 0).await;
-    // The stream ends without a reply.
-    let rest: Vec<Value> = within(Duration::from_secs(10), events(response).collect()).await;
-    assert!(
-        rest.iter()
-            .all(|m| m.get("result").is_none() && m.get("error").is_none()),
-        "{rest:?}"
-    );
-    let text = metrics(&w).await;
-    assert_eq!(
-        count(
-            &text,
-            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="cancelled"}"#
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(count(&text, "warden_calls_in_flight "), 0.0, "{text}");
+    ended_cancelled(&w, &mut waits, response).await;
     // Without calls in flight the session is reaped like any idle one.
     within(Duration::from_secs(10), async {
         while !w.gateway.sessions.is_empty() {
@@ -214,15 +229,7 @@ async fn a_held_legacy_call_is_cancelled_when_its_session_is_deleted() {
     let mut waits = stage.watch();
     let w = warden_waiting(stage.clone(), "").await;
     let client = Legacy::connect(&w.mcp_url()).await;
-    let body = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
-        "params": { "name": "fx__echo", "arguments": { "text": "held" } } });
-    let response = client
-        .request()
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = held_legacy_call(&client, 5).await;
     until(&mut waits, |w| w.waiting == 1).await;
 
     let deleted = client
@@ -234,23 +241,7 @@ async fn a_held_legacy_call_is_cancelled_when_its_session_is_deleted() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    until(&mut waits, |w| w.abandoned == 1 && w.waiting == 0).await;
-    let rest: Vec<Value> = within(Duration::from_secs(10), events(response).collect()).await;
-    assert!(
-        rest.iter()
-            .all(|m| m.get("result").is_none() && m.get("error").is_none()),
-        "{rest:?}"
-    );
-    let text = metrics(&w).await;
-    assert_eq!(
-        count(
-            &text,
-            r#"warden_requests_total{method="tools/call",server="fx",tool="echo",outcome="cancelled"}"#
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(count(&text, "warden_calls_in_flight "), 0.0, "{text}");
+    ended_cancelled(&w, &mut waits, response).await;
     // A call in the ended session is refused, not held.
     assert_eq!(
         client
