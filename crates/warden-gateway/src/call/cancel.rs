@@ -59,7 +59,8 @@ impl Cancel {
     }
 
     /// Whether `self` and `other` are the same call's cancel.
-    pub fn same(&self, other: &Cancel) -> bool {
+    #[cfg(test)]
+    pub(crate) fn same(&self, other: &Cancel) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
