@@ -107,7 +107,7 @@ fn policies(grant: bool) -> String {
 }
 
 /// A Warden with `stages` in front of the fixture at `upstream`, its issuer `issuer`.
-async fn warden(
+pub(crate) async fn warden(
     bins: &Binaries,
     upstream: SocketAddr,
     issuer: &str,

@@ -24,6 +24,7 @@ mod nginx;
 mod procs;
 mod report;
 mod scenario;
+mod train;
 mod wire;
 
 use std::path::{Path, PathBuf};
@@ -119,6 +120,12 @@ struct Args {
     /// `callgrind_annotate` (where the instructions go).
     #[arg(long)]
     keep_dumps: Option<PathBuf>,
+    /// Drive the Warden given (an instrumented build) over the core path and the full
+    /// pipeline, both eras, JSON and SSE replies, for `--duration` seconds each, and stop each
+    /// with SIGTERM so that it writes its profile: the training run of `scripts/release-build`.
+    /// Nothing is measured.
+    #[arg(long)]
+    train: bool,
     /// The `warden-fixture` binary (default: next to this one).
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -203,7 +210,8 @@ fn binaries(args: &Args) -> anyhow::Result<Binaries> {
     };
     let nginx = args.nginx.clone();
     let http_kinds = kinds(args).iter().any(|k| k.transport() == Transport::Http);
-    let floors_needed = http_kinds && !args.no_floors && !args.dlp && !args.instructions;
+    let floors_needed =
+        http_kinds && !args.no_floors && !args.dlp && !args.instructions && !args.train;
     if floors_needed && !nginx.is_file() {
         bail!(
             "{} not found; install Debian's nginx, pass --nginx PATH or --no-floors",
@@ -243,6 +251,9 @@ async fn run(args: &Args, bins: &Binaries) -> anyhow::Result<()> {
         floors: !args.no_floors,
         through_tool: args.through_tool.clone(),
     };
+    if args.train {
+        return train::run(&settings, bins, &eras).await;
+    }
     if args.instructions {
         let counting = instructions::Counting {
             calls: args.calls,

@@ -32,6 +32,22 @@ impl Service {
         Ok(())
     }
 
+    /// Stops the process with SIGTERM, as a service manager does, and waits for it to exit:
+    /// an error if it does not within `limit` (then it is killed) or exits with a failure.
+    pub async fn stop(mut self, limit: Duration) -> anyhow::Result<()> {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid)?)
+            .context("a process id of 0")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        let Ok(status) = tokio::time::timeout(limit, self.child.wait()).await else {
+            bail!("did not stop within {} s of SIGTERM", limit.as_secs());
+        };
+        let status = status?;
+        if !status.success() {
+            bail!("exited with {status} on SIGTERM: {}", self.log());
+        }
+        Ok(())
+    }
+
     /// The temporary directory that holds the process's files, if it has one.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_ref().map(tempfile::TempDir::path)
