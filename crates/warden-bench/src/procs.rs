@@ -37,9 +37,15 @@ impl Service {
     pub async fn stop(mut self, limit: Duration) -> anyhow::Result<()> {
         let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid)?)
             .context("a process id of 0")?;
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .with_context(|| format!("cannot send SIGTERM to process {}", self.pid))?;
         let Ok(status) = tokio::time::timeout(limit, self.child.wait()).await else {
-            bail!("did not stop within {} s of SIGTERM", limit.as_secs());
+            bail!(
+                "process {} did not stop within {} s of SIGTERM (killed): {}",
+                self.pid,
+                limit.as_secs(),
+                self.log()
+            );
         };
         let status = status?;
         if !status.success() {

@@ -3,14 +3,14 @@
 //! profile-guided build in `scripts/release-build` uses it. The paths are the core path (a test
 //! principal, no audit, no DLP) and the full pipeline of `--full` (JWT, a grant check, durable
 //! audit, DLP with findings, a vault credential). Each runs in front of the fixture with JSON
-//! replies, in both eras, and with every legacy reply as SSE. Each Warden is stopped with
+//! replies, in the eras of `--era` (both by default), and with every legacy reply as SSE. Each Warden is stopped with
 //! SIGTERM, as a service manager stops it: an instrumented build writes its profile when it
 //! exits, and one that does not stop cleanly fails the run.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use warden_mcp::era::Era;
 
 use crate::client::Caller;
@@ -39,18 +39,14 @@ pub async fn run(settings: &Settings, bins: &Binaries, eras: &[Era]) -> anyhow::
                 continue;
             }
             for (what, stages, text) in [("core", CORE, &echo), ("full", FULL, &payload)] {
-                let outcome = drive(settings, bins, upstream, &idp, era, stages, text).await?;
-                println!(
-                    "  {kind:<13} {:<7} {what}: {} calls",
-                    era.as_str(),
-                    outcome.ok
-                );
+                let path = format!("{kind}, {}, {what}", era.as_str());
+                let outcome = drive(settings, bins, upstream, &idp, era, stages, text)
+                    .await
+                    .with_context(|| format!("training on {path}"))?;
                 if let Some(e) = outcome.first_error {
-                    bail!(
-                        "a call through Warden ({kind}, {}, {what}) failed: {e}",
-                        era.as_str()
-                    );
+                    bail!("a call through Warden ({path}) failed: {e}");
                 }
+                println!("  {path}: {} calls", outcome.ok);
             }
         }
     }
@@ -69,12 +65,18 @@ async fn drive(
 ) -> anyhow::Result<load::Outcome> {
     let (service, addr) = full::warden(bins, upstream, &idp.issuer, stages).await?;
     let token = full::token(idp, addr, stages);
-    let mut callers = Vec::with_capacity(settings.clients);
-    for _ in 0..settings.clients {
-        callers.push(Caller::http_full(addr, era, "fx__echo", text.clone(), token.clone()).await?);
+    let driven = async {
+        let mut callers = Vec::with_capacity(settings.clients);
+        for _ in 0..settings.clients {
+            let caller = Caller::http_full(addr, era, "fx__echo", text.clone(), token.clone());
+            callers.push(caller.await?);
+        }
+        anyhow::Ok(load::closed(callers, settings.duration).await.1)
     }
-    let (callers, outcome) = load::closed(callers, settings.duration).await;
-    drop(callers);
-    service.stop(STOP_WITHIN).await?;
+    .await;
+    // Stopped in any case: killed instead (on drop), an instrumented Warden writes no profile.
+    let stopped = service.stop(STOP_WITHIN).await.context("stopping Warden");
+    let outcome = driven?;
+    stopped?;
     Ok(outcome)
 }
