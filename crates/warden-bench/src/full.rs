@@ -38,6 +38,21 @@ pub(crate) const PAYLOAD: usize = 1024;
 const USER: &str = "bench-user";
 const AGENT: &str = "bench-agent";
 
+/// The fixture's two HTTP shapes, as (kind, arguments): JSON replies, and every legacy reply
+/// as SSE.
+pub(crate) const FIXTURES: [(&str, &[&str]); 2] =
+    [("fixture-json", &[]), ("fixture-sse", &["--sse-always"])];
+
+/// The eras of `eras` worth running in front of a fixture started with `args`: `--sse-always`
+/// changes only legacy replies.
+pub(crate) fn eras_for(args: &[&str], eras: &[Era]) -> Vec<Era> {
+    let sse = args.contains(&"--sse-always");
+    eras.iter()
+        .copied()
+        .filter(|&e| !(sse && e == Era::Modern))
+        .collect()
+}
+
 /// What a Warden of this scenario runs with; the full pipeline is every one of them.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stages {
@@ -265,13 +280,9 @@ pub async fn run(
     println!(
         "The full pipeline: JWT (RS256, real issuer) + Cedar on arguments + grant check + durable audit + DLP on a {PAYLOAD}-byte result with findings + a vault credential"
     );
-    for (sse, kind) in [(false, "fixture-json"), (true, "fixture-sse")] {
-        let extra: &[&str] = if sse { &["--sse-always"] } else { &[] };
+    for (kind, extra) in FIXTURES {
         let (_fixture, upstream) = procs::http_server(&bins.fixture, extra).await?;
-        for &era in eras {
-            if sse && era == Era::Modern {
-                continue;
-            }
+        for era in eras_for(extra, eras) {
             let mut variants = vec![
                 ("warden core".to_string(), CORE),
                 ("warden full".into(), FULL),

@@ -122,9 +122,8 @@ struct Args {
     keep_dumps: Option<PathBuf>,
     /// Drive the Warden given (an instrumented build) over the core path and the full
     /// pipeline, in the eras of `--era`, with JSON replies and (legacy) SSE replies, for
-    /// `--duration` seconds each, and stop each
-    /// with SIGTERM so that it writes its profile: the training run of `scripts/release-build`.
-    /// Nothing is measured.
+    /// `--duration` seconds each, and stop each with SIGTERM so that it writes its profile: the
+    /// training run of `scripts/release-build`. Nothing is measured.
     #[arg(long)]
     train: bool,
     /// The `warden-fixture` binary (default: next to this one).

@@ -3,9 +3,9 @@
 //! profile-guided build in `scripts/release-build` uses it. The paths are the core path (a test
 //! principal, no audit, no DLP) and the full pipeline of `--full` (JWT, a grant check, durable
 //! audit, DLP with findings, a vault credential). Each runs in front of the fixture with JSON
-//! replies, in the eras of `--era` (both by default), and with every legacy reply as SSE. Each Warden is stopped with
-//! SIGTERM, as a service manager stops it: an instrumented build writes its profile when it
-//! exits, and one that does not stop cleanly fails the run.
+//! replies, in the eras of `--era` (both by default), and with every legacy reply as SSE. Each
+//! Warden is stopped with SIGTERM, as a service manager stops it: an instrumented build writes
+//! its profile when it exits, and one that does not stop cleanly fails the run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,13 +31,9 @@ pub async fn run(settings: &Settings, bins: &Binaries, eras: &[Era]) -> anyhow::
         settings.clients,
         settings.duration.as_secs_f64()
     );
-    for (sse, kind) in [(false, "fixture-json"), (true, "fixture-sse")] {
-        let extra: &[&str] = if sse { &["--sse-always"] } else { &[] };
+    for (kind, extra) in full::FIXTURES {
         let (_fixture, upstream) = procs::http_server(&bins.fixture, extra).await?;
-        for &era in eras {
-            if sse && era == Era::Modern {
-                continue;
-            }
+        for era in full::eras_for(extra, eras) {
             for (what, stages, text) in [("core", CORE, &echo), ("full", FULL, &payload)] {
                 let path = format!("{kind}, {}, {what}", era.as_str());
                 let outcome = drive(settings, bins, upstream, &idp, era, stages, text)
